@@ -1,0 +1,40 @@
+"""npe2 sample data: one real BBBC039 nuclei field, with and without pre-painted scribbles.
+
+BBBC039v1, Caicedo et al. 2019, Broad Bioimage Benchmark Collection (Ljosa et al. 2012), CC0.
+No torch import here: opening a sample stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SAMPLE_DIR = Path(__file__).parent / "sample_data"
+
+
+def sample_paths() -> dict[str, Path]:
+    """Paths of the bundled files: image (uint16), scribbles (annotations), mask (instances)."""
+    return {
+        "image": SAMPLE_DIR / "nuclei.tif",
+        "scribbles": SAMPLE_DIR / "nuclei_scribbles.tif",
+        "mask": SAMPLE_DIR / "nuclei_masks.tif",
+    }
+
+
+def _read(path: Path):
+    import tifffile
+
+    return tifffile.imread(path)
+
+
+def make_nuclei():
+    """napari sample 'nuclei': the image layer."""
+    return [(_read(sample_paths()["image"]), {"name": "nuclei", "colormap": "gray"}, "image")]
+
+
+def make_nuclei_scribbles():
+    """napari sample 'nuclei_scribbles': the image plus an annotation Labels layer to train on."""
+    paths = sample_paths()
+    return [
+        (_read(paths["image"]), {"name": "nuclei", "colormap": "gray"}, "image"),
+        (_read(paths["scribbles"]).astype("uint8"), {"name": "nuclei annotations"}, "labels"),
+    ]

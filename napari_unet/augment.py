@@ -1,0 +1,57 @@
+"""Batch augmentation on the training device: a small random affine and intensity jitter.
+
+Flips and 90-degree rotations happen while sampling (``data.PatchSampler``);
+this module adds what needs interpolation, done for the whole batch at once with
+``grid_sample`` so it costs little next to the U-Net step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def random_affine(x: torch.Tensor, ann: torch.Tensor, gen: torch.Generator, p: float = 0.5,
+                  max_degrees: float = 20.0, scale=(0.85, 1.2), max_shear: float = 0.1):
+    """Rotate, scale and shear a random subset of the batch.
+
+    x: (B, C, H, W) float; ann: (B, H, W) float annotation values. The image is
+    interpolated bilinearly with mirrored borders; annotations by nearest neighbour
+    with zeros outside, and 0 means "not annotated", so nothing is invented.
+    """
+    b = x.shape[0]
+    rnd = torch.rand(b, 5, generator=gen, device="cpu")
+    apply = rnd[:, 0] < p
+    angle = (rnd[:, 1] * 2 - 1) * math.radians(max_degrees)
+    s = scale[0] + rnd[:, 2] * (scale[1] - scale[0])
+    shear = (rnd[:, 3] * 2 - 1) * max_shear
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin + shear
+    theta[:, 1, 0], theta[:, 1, 1] = sin, cos
+    theta[~apply] = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    theta = theta.to(x.device, x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    ann = F.grid_sample(ann[:, None], grid, mode="nearest", padding_mode="zeros", align_corners=False)[:, 0]
+    return x, ann
+
+
+def random_intensity(x: torch.Tensor, gen: torch.Generator, p: float = 0.5, scale=(0.9, 1.1),
+                     shift: float = 0.02, gamma=(0.9, 1.15)) -> torch.Tensor:
+    """Per-sample contrast scale, brightness shift and gamma on normalised intensities.
+
+    Kept mild on purpose: strong shifts hide the absolute intensity that tells a
+    nucleus edge from its dim halo, and cost several Dice points on BBBC039.
+    """
+    b = x.shape[0]
+    rnd = torch.rand(b, 4, generator=gen, device="cpu")
+    keep = (rnd[:, 3] >= p).view(b, 1, 1, 1).to(x.device)
+    rnd = rnd.to(x.device, x.dtype)
+    g = (gamma[0] + rnd[:, 0] * (gamma[1] - gamma[0])).view(b, 1, 1, 1)
+    a = (scale[0] + rnd[:, 1] * (scale[1] - scale[0])).view(b, 1, 1, 1)
+    c = ((rnd[:, 2] * 2 - 1) * shift).view(b, 1, 1, 1)
+    jittered = (torch.sign(x) * x.abs().pow(g)) * a + c
+    return torch.where(keep, x, jittered)

@@ -1,0 +1,248 @@
+"""Command line: ``napari-unet train | predict | demo``, a thin layer over the engine.
+
+Bad input ends with one line on stderr and exit status 2, never a traceback
+(set NAPARI_UNET_DEBUG=1 to see one). Progress goes to stderr, results to files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import UserInputError
+
+LABEL_CONVENTION = """\
+label convention (the same in napari, the CLI and files):
+  annotations (--labels): 0 = not annotated (ignored), 1 = background,
+                          2 = first object class, 3 = second class, ...
+  predictions:            0 = background; semantic: k = k-th object class
+                          (annotation value k+1), so one class gives a 0/1 mask;
+                          --instances: each object its own id 1..N
+"""
+
+TRAIN_HELP = f"""\
+Train a U-Net from sparse annotations (scribbles) and save it as one model file.
+
+Only annotated pixels count, so a few strokes of background (1) and a few dabs
+inside objects (2) per image are enough to start. Training stops at the time
+budget or the step count, whichever comes first, and saves the model.
+
+example:
+  napari-unet train cells.tif --labels cells_scribbles.tif --out model.pt --time-budget 60
+
+{LABEL_CONVENTION}"""
+
+PREDICT_HELP = f"""\
+Segment images with a trained model.
+
+--out FILE writes one label image (one input image) with the input's spatial
+shape: .tif (uint16, default), .png (2D, 8/16-bit), .npy or .zarr.
+--out-dir DIR writes IMAGE_STEM_masks.tif for each image.
+With --instances, touching objects are split and each gets its own id; with
+several classes, IMAGE_STEM_classes.csv lists each object's class.
+
+example:
+  napari-unet predict model.pt a.tif b.tif --out-dir masks/ --instances
+
+{LABEL_CONVENTION}"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="napari-unet", formatter_class=fmt,
+        description="Human-in-the-loop U-Net segmentation (engine of the napari plugin).",
+        epilog=LABEL_CONVENTION,
+    )
+    parser.add_argument("--version", action="version", version=f"napari-unet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,demo}")
+
+    t = sub.add_parser("train", help="train a model from images and sparse annotations",
+                       description=TRAIN_HELP, formatter_class=fmt)
+    t.add_argument("images", nargs="+", metavar="IMAGE", help="training images (TIFF, PNG, NPY, zarr, ...)")
+    t.add_argument("--labels", nargs="+", required=True, metavar="LABELS",
+                   help="one annotation image per IMAGE, same order and shape")
+    t.add_argument("--out", required=True, metavar="MODEL.pt", help="where to save the model")
+    t.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="stop after this many seconds (default 30 when --steps is not given)")
+    t.add_argument("--steps", type=int, metavar="N", help="stop after N optimisation steps")
+    t.add_argument("--init", metavar="MODEL.pt", help="fine-tune this model instead of starting fresh")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="where to train (auto: CUDA, then MPS, then CPU)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (runs with --steps on CPU repeat exactly)")
+    t.add_argument("--class-names", nargs="+", metavar="NAME", help="names of the object classes 2, 3, ...")
+    t.add_argument("--channel-axis", choices=["none", "last", "first"],
+                   help="where the channels are (default: guessed: (Y,X,3) = last, (C,Y,X) = first)")
+    t.add_argument("--batch-size", type=int, default=4, help="patches per step (default 4)")
+    t.add_argument("--patch-size", type=int, default=96, help="patch side in pixels (default 96)")
+    t.add_argument("--depth", type=int, default=3, help="U-Net levels below the first (new models, default 3)")
+    t.add_argument("--width", type=int, default=16, help="channels of the first level (new models, default 16)")
+    t.set_defaults(func=run_train)
+
+    p = sub.add_parser("predict", help="segment images with a trained model",
+                       description=PREDICT_HELP, formatter_class=fmt)
+    p.add_argument("model", metavar="MODEL.pt")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", metavar="FILE", help="output label image (one IMAGE only)")
+    where.add_argument("--out-dir", metavar="DIR", help="folder for IMAGE_STEM_masks.tif files")
+    p.add_argument("--instances", action="store_true", help="one id per object instead of class values")
+    p.add_argument("--probabilities", metavar="FILE",
+                   help="also save class probabilities, float32 (classes+1, Y, X), channel 0 = background (one IMAGE only)")
+    p.add_argument("--min-size", type=int, default=30, help="smallest object kept with --instances, in pixels (default 30)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--tile-size", type=int, default=512, help="tile side in pixels (default 512)")
+    p.set_defaults(func=run_predict)
+
+    d = sub.add_parser("demo", help="train on the bundled nuclei sample and segment it",
+                       description="Train on the bundled nuclei sample's scribbles and write its masks.",
+                       formatter_class=fmt)
+    d.add_argument("--out-dir", default="napari-unet-demo", help="where to write the model and masks")
+    d.add_argument("--time-budget", type=float, default=30.0, metavar="SECONDS")
+    d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    d.set_defaults(func=run_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UserInputError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except MemoryError:
+        return _fail("out of memory; use a smaller --tile-size or --batch-size, or the GPU", 1)
+    except Exception as exc:  # an unexpected failure: one line, traceback on request
+        if os.environ.get("NAPARI_UNET_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (set NAPARI_UNET_DEBUG=1 for details)", 1)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"napari-unet: error: {message}", file=sys.stderr)
+    return code
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_train(args) -> int:
+    from . import io, train
+    from .model import UNetConfig
+
+    if len(args.images) != len(args.labels):
+        raise UserInputError(f"got {len(args.images)} image(s) but {len(args.labels)} --labels; give one per image")
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise UserInputError(f"folder {out.parent} for --out does not exist; create it first")
+    images = [io.read_image(p) for p in args.images]
+    labels = [io.read_image(p) for p in args.labels]
+    budget = args.time_budget if args.time_budget is not None else (None if args.steps else 30.0)
+    config = train.TrainConfig(steps=args.steps, time_budget=budget, device=args.device, seed=args.seed,
+                               batch_size=args.batch_size, patch_size=args.patch_size)
+    init = io.load_model(args.init) if args.init else None
+    unet = UNetConfig(depth=args.depth, width=args.width, class_names=args.class_names or [],
+                      channel_axis=args.channel_axis or "none")
+    model = _run_fit(train.fit(images, labels, config, model=init, unet_config=unet))
+    if args.class_names and init is None:
+        model.config.class_names = list(args.class_names)[: model.config.n_classes]
+    io.save_model(model, out)
+    _log(f"saved {out}")
+    return 0
+
+
+def _run_fit(events):
+    """Iterate training events, printing progress about once a second; return the model."""
+    from . import train
+
+    model, last = None, 0.0
+    for event in events:
+        if isinstance(event, train.Started):
+            model = event.model
+            _log(f"training on {event.device}, {event.annotated_pixels} annotated pixels")
+        elif isinstance(event, train.Step) and event.elapsed - last >= 1.0:
+            last = event.elapsed
+            _log(f"step {event.step:5d}  loss {event.loss:.4f}  {event.elapsed:5.1f} s  "
+                 f"{event.pixels_per_second / 1e6:.2f} Mpx/s")
+        elif isinstance(event, train.Finished):
+            r = event.summary["rounds"][-1]
+            _log(f"done: {r['steps']} steps in {r['seconds']:.1f} s, loss {r['final_loss']:.4f}")
+    return model
+
+
+def run_predict(args) -> int:
+    from . import io
+
+    if args.out and len(args.images) > 1:
+        raise UserInputError("--out takes one image; use --out-dir for several")
+    if args.probabilities and len(args.images) > 1:
+        raise UserInputError("--probabilities takes one image; predict images one at a time")
+    if args.out_dir:
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    model = io.load_model(args.model, device=args.device)
+    for path in args.images:
+        out = Path(args.out) if args.out else Path(args.out_dir) / f"{Path(path).stem}_masks.tif"
+        predict_file(model, Path(path), out, args)
+    return 0
+
+
+def predict_file(model, path: Path, out: Path, args) -> None:
+    """Predict one image file and write its mask (and probabilities / classes if asked)."""
+    from . import instances, io, predict
+
+    image = io.read_image(path)
+    start = time.perf_counter()
+    probs = None
+    for event in predict.iter_predict(model, image, tile_size=args.tile_size):
+        if isinstance(event, predict.TileProgress) and event.total > 1:
+            _log(f"{path.name}: tile {event.done}/{event.total}")
+        elif isinstance(event, predict.PredictionDone):
+            probs = event.probabilities
+    if args.instances:
+        result = instances.instance_labels(probs, min_size=args.min_size)
+        labels = result.labels
+        if model.config.n_classes > 1:
+            names = model.config.class_names
+            rows = [f"{i + 1},{c},{names[c - 1]}" for i, c in enumerate(result.classes)]
+            (out.parent / f"{out.stem}_classes.csv").write_text("id,class,name\n" + "\n".join(rows) + "\n")
+    else:
+        labels = instances.semantic_labels(probs)
+    io.write_mask(out, labels)
+    if args.probabilities:
+        io.write_probabilities(args.probabilities, probs)
+    n = int(labels.max())
+    what = f"{n} objects" if args.instances else f"{int((labels > 0).sum())} foreground pixels"
+    _log(f"{path.name}: {what} in {time.perf_counter() - start:.1f} s -> {out}")
+
+
+def run_demo(args) -> int:
+    import numpy as np
+
+    from . import io, train
+    from ._sample_data import sample_paths
+
+    paths = sample_paths()
+    image, scribbles, truth = (io.read_image(paths[k]) for k in ("image", "scribbles", "mask"))
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = train.TrainConfig(time_budget=args.time_budget, device=args.device)
+    model = _run_fit(train.fit([image], [scribbles], config, unet_config=None))
+    io.save_model(model, out_dir / "model.pt")
+    ns = argparse.Namespace(tile_size=512, instances=True, min_size=30, probabilities=None)
+    predict_file(model, paths["image"], out_dir / "nuclei_masks.tif", ns)
+    pred = io.read_image(out_dir / "nuclei_masks.tif") > 0
+    dice = 2 * np.sum(pred & (truth > 0)) / max(pred.sum() + (truth > 0).sum(), 1)
+    _log(f"foreground Dice against the sample's mask: {dice:.3f}; files in {out_dir}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

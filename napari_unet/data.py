@@ -1,0 +1,234 @@
+"""Images and annotations in, training batches out.
+
+The label convention (the same in the GUI, the CLI and files)
+--------------------------------------------------------------
+Annotations (what the user paints):
+    0 = not annotated (ignored by the loss), 1 = background, 2..K+1 = object classes
+    (2 = the first class).
+Predictions (what the model returns):
+    semantic: 0 = background, k >= 1 = the k-th object class (annotation value k+1);
+    instances: 0 = background, each object its own id >= 1 (its class kept alongside).
+
+Images are turned into ``(C, H, W)`` float32 arrays, normalised per image and
+channel by percentiles (stored in the model config, so prediction sees exactly
+what training saw).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import UserInputError
+
+UNLABELED = 0
+BACKGROUND = 1
+FIRST_CLASS = 2
+
+CHANNEL_AXES = ("none", "last", "first")
+_MAX_PERCENTILE_SAMPLES = 2_000_000
+
+
+def infer_channel_axis(shape: tuple[int, ...]) -> str:
+    """Guess where channels are: 2D -> "none", (Y, X, 3|4) -> "last", (C<=8, Y, X) -> "first"."""
+    if len(shape) == 2:
+        return "none"
+    if len(shape) == 3 and shape[-1] in (3, 4) and shape[0] > 4:
+        return "last"
+    if len(shape) == 3 and shape[0] <= 8 and shape[-1] > 8:
+        return "first"
+    raise UserInputError(
+        f"image of shape {tuple(shape)} is not a 2D image: expected (Y, X), (Y, X, RGB) "
+        "or (C, Y, X) with C <= 8; pass a single plane or declare the channel axis"
+    )
+
+
+def to_channels_first(image, channel_axis: str | None = None) -> np.ndarray:
+    """Return a view/array of shape (C, H, W) in the image's own dtype (no copy when possible)."""
+    image = np.asarray(image)
+    if image.dtype == bool:
+        image = image.astype(np.uint8)
+    if image.dtype.kind not in "uif":
+        raise UserInputError(f"image dtype {image.dtype} is not numeric; convert it to a number type")
+    axis = channel_axis or infer_channel_axis(image.shape)
+    if axis not in CHANNEL_AXES:
+        raise UserInputError(f"channel axis {axis!r} unknown; use one of {', '.join(CHANNEL_AXES)}")
+    expected_ndim = 2 if axis == "none" else 3
+    if image.ndim != expected_ndim:
+        raise UserInputError(
+            f"image has shape {image.shape} but the model expects channel layout {axis!r} "
+            f"({expected_ndim} dimensions); give a matching image or another model"
+        )
+    if axis == "none":
+        return image[None]
+    if axis == "last":
+        return np.moveaxis(image, -1, 0)
+    return image
+
+
+def percentile_range(image_chw: np.ndarray, percentiles=(1.0, 99.8)) -> np.ndarray:
+    """Per-channel (low, high) intensities, shape (C, 2) float64, from a strided subsample.
+
+    Subsampling keeps this O(1) in memory for huge images; NaN/inf pixels are ignored.
+    """
+    c, h, w = image_chw.shape
+    step = max(1, int(np.sqrt(h * w / _MAX_PERCENTILE_SAMPLES)))
+    sample = np.asarray(image_chw[:, ::step, ::step], dtype=np.float64).reshape(c, -1)
+    out = np.zeros((c, 2))
+    for i, row in enumerate(sample):
+        row = row[np.isfinite(row)]
+        if row.size:
+            out[i] = np.percentile(row, percentiles)
+    return out
+
+
+def normalize(image_chw: np.ndarray, value_range: np.ndarray) -> np.ndarray:
+    """Map ``value_range`` (C, 2) to [0, 1] per channel; returns float32 (C, H, W), NaN/inf -> 0."""
+    lo = value_range[:, 0].astype(np.float32)[:, None, None]
+    scale = (value_range[:, 1] - value_range[:, 0]).astype(np.float32)
+    scale = np.where(scale > 1e-12, scale, 1.0).astype(np.float32)[:, None, None]
+    out = (np.asarray(image_chw, dtype=np.float32) - lo) / scale
+    if not np.isfinite(out).all():
+        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return out
+
+
+def prepare_image(image, channel_axis: str | None, percentiles) -> np.ndarray:
+    """Raw image -> normalised float32 (C, H, W)."""
+    chw = to_channels_first(image, channel_axis)
+    return normalize(chw, percentile_range(chw, percentiles))
+
+
+def check_annotations(annotations, image_shape_hw: tuple[int, int]) -> np.ndarray:
+    """Validate one annotation image and return it as int16 (H, W).
+
+    Raises UserInputError for a wrong shape, negative or fractional values.
+    """
+    ann = np.asarray(annotations)
+    if ann.shape != tuple(image_shape_hw):
+        raise UserInputError(
+            f"annotations have shape {ann.shape} but the image is {tuple(image_shape_hw)}; "
+            "paint on a Labels layer of the image's shape"
+        )
+    if ann.dtype == bool:
+        raise UserInputError(
+            "annotations are boolean; use 1 for background and 2.. for object classes"
+        )
+    if ann.dtype.kind == "f":
+        if not np.isfinite(ann).all() or not np.array_equal(ann, np.round(ann)):
+            raise UserInputError("annotations contain fractional or NaN values; use whole numbers 0..K")
+    elif ann.dtype.kind not in "ui":
+        raise UserInputError(f"annotations of dtype {ann.dtype} are not labels; use integers")
+    if ann.size and ann.min() < 0:
+        raise UserInputError("annotations contain negative values; use 0 (unlabeled), 1 (background), 2.. (classes)")
+    if ann.size and ann.max() > 255:
+        raise UserInputError(f"annotation value {int(ann.max())} is too large; use at most 255 (254 classes)")
+    return ann.astype(np.int16)
+
+
+def check_training_set(annotations: list[np.ndarray], n_classes: int | None) -> int:
+    """Check that the annotations can train a model; return the number of object classes.
+
+    n_classes: the model's class count when fine-tuning (None: taken from the data).
+    """
+    present = set()
+    for ann in annotations:
+        present.update(np.unique(ann).tolist())
+    present.discard(UNLABELED)
+    if not present:
+        raise UserInputError(
+            "no annotations found; paint background (label 1) and objects (label 2) first"
+        )
+    if BACKGROUND not in present:
+        raise UserInputError("only object labels were painted; also paint some background with label 1")
+    if len(present) < 2:
+        raise UserInputError(
+            "only background (label 1) was painted; also paint some objects with label 2"
+        )
+    top = max(present) - 1
+    if n_classes is not None and top > n_classes:
+        raise UserInputError(
+            f"annotations use label {top + 1} but the model has {n_classes} object class(es) "
+            f"(labels 2..{n_classes + 1}); remove that label or train a new model"
+        )
+    return n_classes if n_classes is not None else top
+
+
+def crop_padded(array: np.ndarray, y0: int, x0: int, h: int, w: int, mode: str) -> np.ndarray:
+    """Crop ``array[..., y0:y0+h, x0:x0+w]``, padding outside the array.
+
+    mode: "reflect" (mirror the image; works for any size) or "zeros" (for annotations:
+    0 means not annotated, so padding is ignored by the loss).
+    """
+    H, W = array.shape[-2:]
+    ys, xs = max(y0, 0), max(x0, 0)
+    ye, xe = min(y0 + h, H), min(x0 + w, W)
+    crop = array[..., ys:ye, xs:xe]
+    pads = [(ys - y0, y0 + h - ye), (xs - x0, x0 + w - xe)]
+    if not any(p for pair in pads for p in pair):
+        return crop
+    pad_width = [(0, 0)] * (array.ndim - 2) + pads
+    if mode == "zeros":
+        return np.pad(crop, pad_width)
+    # "symmetric" mirrors including the edge pixel, which works even for 1-pixel images;
+    # np.pad repeats the mirroring when the pad is larger than the array.
+    return np.pad(crop, pad_width, mode="symmetric")
+
+
+class PatchSampler:
+    """Draws training patches centred on annotated pixels.
+
+    Each patch: pick an image, then a class present in it (uniformly, so a few
+    object dabs weigh as much as long background strokes), then one pixel of that
+    class; the patch is centred near it, so it always holds annotations plus
+    ``patch_size / 2`` pixels of context around them.
+    """
+
+    def __init__(self, images: list[np.ndarray], annotations: list[np.ndarray], patch_size: int, rng):
+        self.images = images
+        self.annotations = annotations
+        self.patch_size = patch_size
+        self.rng = rng
+        self.coords = []  # per image: list of (N_k, 2) pixel coordinates per present label
+        for ann in annotations:
+            per_class = [np.argwhere(ann == v) for v in np.unique(ann) if v != UNLABELED]
+            self.coords.append([c for c in per_class if len(c)])
+        self.usable = [i for i, c in enumerate(self.coords) if c]
+
+    def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return images (B, C, P, P) float32 and annotations (B, P, P) int16."""
+        p = self.patch_size
+        xs, ys = [], []
+        for _ in range(batch_size):
+            i = self.usable[self.rng.integers(len(self.usable))]
+            per_class = self.coords[i]
+            pts = per_class[self.rng.integers(len(per_class))]
+            cy, cx = pts[self.rng.integers(len(pts))]
+            jy, jx = self.rng.integers(-p // 4, p // 4 + 1, size=2)
+            y0, x0 = cy + jy - p // 2, cx + jx - p // 2
+            img = crop_padded(self.images[i], y0, x0, p, p, "reflect")
+            ann = crop_padded(self.annotations[i], y0, x0, p, p, "zeros")
+            img, ann = _random_dihedral(img, ann, self.rng)
+            xs.append(img)
+            ys.append(ann)
+        return np.stack(xs).astype(np.float32, copy=False), np.stack(ys)
+
+
+    def sample_uniform(self, batch_size: int, size: int) -> np.ndarray:
+        """Crops (B, C, size, size) float32 at uniformly random places: what prediction sees."""
+        out = []
+        for _ in range(batch_size):
+            img = self.images[self.rng.integers(len(self.images))]
+            h, w = img.shape[-2:]
+            y0 = self.rng.integers(max(h - size, 0) + 1)
+            x0 = self.rng.integers(max(w - size, 0) + 1)
+            out.append(crop_padded(img, y0, x0, size, size, "reflect"))
+        return np.stack(out).astype(np.float32, copy=False)
+
+
+def _random_dihedral(img: np.ndarray, ann: np.ndarray, rng):
+    """One of the 8 flips/90-degree rotations, the same for image (C,H,W) and annotation (H,W)."""
+    k = int(rng.integers(4))
+    img, ann = np.rot90(img, k, axes=(-2, -1)), np.rot90(ann, k, axes=(-2, -1))
+    if rng.integers(2):
+        img, ann = img[..., ::-1], ann[..., ::-1]
+    return np.ascontiguousarray(img), np.ascontiguousarray(ann)

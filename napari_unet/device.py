@@ -1,0 +1,66 @@
+"""Which device to run on, and how to run fast there.
+
+"auto" picks CUDA, then Apple MPS, then the CPU. On CUDA we use bf16 autocast
+(fp16 where bf16 is missing) and channels_last memory layout, which lets cuDNN
+pick tensor-core kernels for convolutions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+from .errors import UserInputError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """Resolve "auto" | "cpu" | "cuda" | "cuda:N" | "mps" to an available torch.device."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserInputError("CUDA was requested but no CUDA GPU is available; use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserInputError("MPS was requested but is not available; use --device cpu or auto")
+    if name != "cpu" and not name.startswith(("cuda", "mps")):
+        raise UserInputError(f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)}")
+    return torch.device(name)
+
+
+def describe(device: torch.device) -> str:
+    """Human-readable device name: "CPU (2 threads)", the CUDA card's name, or "MPS"."""
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "MPS (Apple GPU)"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def configure_cpu_threads() -> None:
+    """Use every core we are allowed on (torch defaults to physical cores only)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        n = os.cpu_count() or 1
+    if torch.get_num_threads() < n:
+        torch.set_num_threads(n)
+
+
+def autocast(device: torch.device):
+    """Mixed precision on CUDA (bf16 if supported, else fp16); a no-op elsewhere."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def memory_format(device: torch.device):
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
