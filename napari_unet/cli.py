@@ -99,10 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-size", type=int, default=512, help="tile side in pixels (default 512)")
     p.set_defaults(func=run_predict)
 
-    d = sub.add_parser("demo", help="train on the bundled nuclei sample and segment it",
-                       description="Train on the bundled nuclei sample's scribbles and write its masks.",
-                       formatter_class=fmt)
-    d.add_argument("--out-dir", default="napari-unet-demo", help="where to write the model and masks")
+    d = sub.add_parser("demo", help="open napari with the nuclei sample and the U-Net widget",
+                       description="Open napari with the bundled nuclei sample, its scribbles and the U-Net "
+                                   "widget: press Train. With --headless, train on the scribbles and write "
+                                   "the model and masks instead.", formatter_class=fmt)
+    d.add_argument("--headless", action="store_true", help="no viewer: train, predict and write files")
+    d.add_argument("--out-dir", default="napari-unet-demo", help="where --headless writes the model and masks")
     d.add_argument("--time-budget", type=float, default=30.0, metavar="SECONDS")
     d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     d.set_defaults(func=run_demo)
@@ -224,6 +226,8 @@ def predict_file(model, path: Path, out: Path, args) -> None:
 
 
 def run_demo(args) -> int:
+    if not args.headless:
+        return _open_viewer_demo()
     import numpy as np
 
     from . import io, train
@@ -241,6 +245,18 @@ def run_demo(args) -> int:
     pred = io.read_image(out_dir / "nuclei_masks.tif") > 0
     dice = 2 * np.sum(pred & (truth > 0)) / max(pred.sum() + (truth > 0).sum(), 1)
     _log(f"foreground Dice against the sample's mask: {dice:.3f}; files in {out_dir}/")
+    return 0
+
+
+def _open_viewer_demo() -> int:
+    try:
+        import napari
+    except ImportError:
+        raise UserInputError("napari is not installed; pip install 'napari-unet[all]' or use demo --headless") from None
+    viewer = napari.Viewer(title="napari-unet demo")
+    viewer.open_sample("napari-unet", "nuclei_scribbles")
+    viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    napari.run()
     return 0
 
 

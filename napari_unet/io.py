@@ -59,8 +59,6 @@ def load_model(path, device: str = "cpu"):
     """Read a model file safely (no code runs) and rebuild the SegmentationModel."""
     import torch
 
-    from .model import SegmentationModel, UNetConfig
-
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"model file {path} does not exist; check the path")
@@ -89,13 +87,21 @@ def load_model(path, device: str = "cpu"):
             f"({MODEL_VERSION}); upgrade napari-unet"
         )
     try:
-        model = SegmentationModel.new(UNetConfig(**blob["config"]))
-        model.net.load_state_dict(blob["state_dict"])
+        model = model_from_dict(blob)
     except (KeyError, TypeError, RuntimeError) as exc:
         raise UserInputError(f"{path} is damaged: its weights do not match its config ({type(exc).__name__})") from None
+    return model if device == "cpu" else _to(model, device)
+
+
+def model_from_dict(blob: dict):
+    """Rebuild a SegmentationModel (eval mode, on the CPU) from ``model_to_dict`` output."""
+    from .model import SegmentationModel, UNetConfig
+
+    model = SegmentationModel.new(UNetConfig(**blob["config"]))
+    model.net.load_state_dict(blob["state_dict"])
     model.summary = dict(blob.get("summary") or {})
     model.net.eval()
-    return model if device == "cpu" else _to(model, device)
+    return model
 
 
 def _to(model, device):

@@ -1,0 +1,72 @@
+"""Refresh the README's screenshots: drives napari with the U-Net widget on the nuclei sample.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+
+Writes docs/images/{1_start,2_training,3_trained,4_corrections}.png (whole window).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import napari
+import numpy as np
+from qtpy.QtCore import QEventLoop, QTimer
+
+OUT = Path(__file__).parent / "images"
+
+
+def wait_for(signal, timeout_ms: int = 120_000) -> None:
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec_()
+    signal.disconnect(loop.quit)
+
+
+def settle(ms: int = 300) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec_()
+
+
+def shot(viewer, name: str) -> None:
+    settle()
+    viewer.screenshot(str(OUT / f"{name}.png"), canvas_only=False)
+    print("wrote", OUT / f"{name}.png")
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    viewer = napari.Viewer(title="napari-unet")
+    viewer.window.resize(1500, 950)
+    viewer.open_sample("napari-unet", "nuclei_scribbles")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    widget.class_names.value = "nucleus"
+    widget.time_budget.value = 30
+    viewer.layers.selection.active = viewer.layers["nuclei annotations"]
+    viewer.layers["nuclei annotations"].mode = "paint"
+    shot(viewer, "1_start")
+
+    widget.train()
+    for _ in range(3):  # a few previews in: the model is visibly improving
+        wait_for(widget.signals.preview_updated)
+    viewer.layers.selection.active = viewer.layers["nuclei prediction"]
+    shot(viewer, "2_training")
+    wait_for(widget.signals.training_finished)
+    shot(viewer, "3_trained")
+
+    pred = viewer.layers["nuclei prediction"]
+    pred.mode = "paint"
+    edited = np.array(pred.data, copy=True)
+    edited[60:90, 300:330] = 0  # erase a patch, as a user correcting a mistake would
+    pred.data = edited
+    widget.use_corrections()
+    viewer.layers.selection.active = viewer.layers["nuclei annotations"]
+    shot(viewer, "4_corrections")
+    widget.close_trainer()
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()

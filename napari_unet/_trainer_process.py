@@ -1,0 +1,147 @@
+"""Runs training in a separate process and streams its events back.
+
+Why a process and not a thread: training saturates the CPU and holds the GIL
+between torch calls, so in a thread it makes the viewer stutter; it also means a
+crash or out-of-memory in training cannot take the viewer and the user's layers
+down. The child is started (spawn) when the widget opens, so torch is already
+imported when the user presses Train.
+
+Protocol (plain tuples of numpy arrays / numbers / dicts, so they pickle):
+  parent -> child jobs:   ("train", images, annotations, train_config_dict, init_model_dict | None,
+                           unet_config_dict | None, preview_index | None, instances: bool)
+                          ("quit",)
+  child -> parent events: ("ready", None)
+                          ("started", device_name, annotated_pixels)
+                          ("step", step, loss, elapsed, learning_rate, pixels_per_second)
+                          ("preview", step, elapsed, labels (H, W), probabilities (K, H, W) float16,
+                           classes (N,) of instance ids | None)
+                          ("finished", model_dict)   # also after Stop
+                          ("error", one-line message, model_dict | None)
+No Qt or napari here: the GUI polls ``events`` with a QTimer.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import traceback
+
+
+class TrainerProcess:
+    """A long-lived child process that trains on request."""
+
+    def __init__(self):
+        ctx = mp.get_context("spawn")
+        self.jobs = ctx.Queue()
+        self.events = ctx.Queue()
+        self.stop_flag = ctx.Event()
+        self.process = ctx.Process(target=serve, args=(self.jobs, self.events, self.stop_flag),
+                                   daemon=True, name="napari-unet-trainer")
+        self.process.start()
+
+    def is_alive(self) -> bool:
+        return self.process.is_alive()
+
+    def train(self, images, annotations, train_config: dict, init_model: dict | None,
+              unet_config: dict | None, preview_index: int | None, instances: bool) -> None:
+        self.stop_flag.clear()
+        self.jobs.put(("train", images, annotations, train_config, init_model, unet_config,
+                       preview_index, instances))
+
+    def stop(self) -> None:
+        """Ask the running job to stop at its next step; it still sends the model."""
+        self.stop_flag.set()
+
+    def poll(self, max_events: int = 100) -> list[tuple]:
+        """Events that arrived so far (non-blocking)."""
+        out = []
+        for _ in range(max_events):
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                break
+        return out
+
+    def close(self, timeout: float = 3.0) -> None:
+        """Stop any job and end the child; never leaves a process behind."""
+        if not self.process.is_alive():
+            return
+        self.stop_flag.set()
+        try:
+            self.jobs.put(("quit",))
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+
+
+def serve(jobs, events, stop_flag) -> None:
+    """Child main loop: run jobs until "quit"."""
+    import torch  # noqa: F401  (import now, so the first Train starts at once)
+
+    from napari_unet import train  # noqa: F401
+
+    events.put(("ready", None))
+    while True:
+        job = jobs.get()
+        if job[0] == "quit":
+            return
+        if job[0] == "train":
+            _run_training(job[1:], events, stop_flag)
+
+
+def _run_training(job, events, stop_flag) -> None:
+    from napari_unet import io, train
+    from napari_unet.predict import predict_probabilities
+    from napari_unet.errors import UserInputError
+    from napari_unet.model import UNetConfig
+
+    images, annotations, cfg, init, unet_cfg, preview_index, want_instances = job
+    model = None
+    try:
+        init_model = io.model_from_dict(init) if init else None
+        preview = images[preview_index] if preview_index is not None else None
+        gen = train.fit(images, annotations, train.TrainConfig(**cfg), model=init_model,
+                        unet_config=UNetConfig(**unet_cfg) if unet_cfg else None, preview_image=preview)
+        for event in gen:
+            if isinstance(event, train.Started):
+                model = event.model
+                events.put(("started", event.device, event.annotated_pixels))
+            elif isinstance(event, train.Step):
+                events.put(("step", event.step, event.loss, event.elapsed, event.learning_rate,
+                            event.pixels_per_second))
+            elif isinstance(event, train.Preview):
+                _send_preview(events, event.probabilities, want_instances, event.step, event.elapsed)
+            if stop_flag.is_set():
+                gen.close()  # leaves the model usable (eval mode, summary updated)
+                break
+        if preview is not None and model is not None:  # the prediction of the final model
+            rounds = model.summary.get("rounds", [{}])
+            _send_preview(events, predict_probabilities(model, preview), want_instances,
+                          rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0))
+        events.put(("finished", io.model_to_dict(model)))
+    except UserInputError as exc:
+        events.put(("error", str(exc), io.model_to_dict(model) if model else None))
+    except Exception as exc:  # noqa: BLE001 - report anything, keep the process alive
+        last = traceback.format_exc().strip().splitlines()[-1]
+        saved = None
+        try:
+            saved = io.model_to_dict(model) if model else None
+        except Exception:  # noqa: BLE001
+            pass
+        events.put(("error", f"training failed: {type(exc).__name__}: {exc} ({last})"[:400], saved))
+
+
+def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float) -> None:
+    """Labels are made here, in the child, so the GUI only has to show them."""
+    from napari_unet import instances
+
+    classes = None
+    if want_instances:
+        result = instances.instance_labels(probs)
+        labels, classes = result.labels, result.classes
+    else:
+        labels = instances.semantic_labels(probs)
+    events.put(("preview", step, elapsed, labels, probs.astype("float16"), classes))

@@ -1,0 +1,556 @@
+"""The napari dock widget: paint, train in the background with a live preview, correct, export.
+
+The only module that touches napari layers and Qt. Every button calls a method
+(``train``, ``stop``, ``predict``, ``use_corrections``, ``save_model``,
+``load_model``, ``export_masks``, ``new_annotations``) that tests call directly.
+Training runs in a separate process (``_trainer_process``); a QTimer drains its
+events on the GUI thread, so nothing here ever blocks on training.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar,
+                              PushButton, SpinBox)
+from qtpy.QtCore import QObject, QTimer, Signal
+
+from . import data
+from .errors import UserInputError
+
+if TYPE_CHECKING:
+    import napari
+
+PREVIEW_EVERY_S = 2.0
+FIRST_PREVIEW_S = 0.5
+
+
+class _Signals(QObject):
+    """Qt signals tests (and other plugins) can wait on."""
+
+    preview_updated = Signal()
+    training_finished = Signal()
+    prediction_finished = Signal()
+
+
+def _notify(message: str, error: bool = False) -> None:
+    from napari.utils.notifications import show_error, show_info
+
+    (show_error if error else show_info)(message)
+
+
+class UNetWidget(Container):
+    """U-Net training and prediction for the layers of one viewer."""
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer"):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.signals = _Signals()
+        self.model = None  # the current SegmentationModel (CPU), None before training/loading
+        self.losses: list[float] = []
+        self.last_prediction: dict[str, np.ndarray] = {}  # per image: prediction as last shown
+        self.instance_classes: dict[str, np.ndarray] = {}
+        self.device_name = ""
+        self._trainer = None
+        self._training_image: str | None = None
+        self._started_at = 0.0
+        self._first_step_at = None
+        self._predict_worker = None
+        self._build()
+        self._timer = QTimer()
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(self._poll)
+        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            event.connect(self._on_layers_changed)
+        self.native.destroyed.connect(_closer(self))
+        self._ensure_trainer()  # spawn now: torch is imported before the user presses Train
+
+    # ---- layout --------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.image_combo = ComboBox(label="Image", choices=self._image_choices)
+        self.annotation_combo = ComboBox(label="Annotations", choices=self._labels_choices)
+        self.new_annotations_button = PushButton(text="New annotations")
+        self.class_names = LineEdit(label="Classes", value="object",
+                                    tooltip="object class names, comma separated: label 2, 3, ...")
+        self.paint_hint = Label(label="Paint", value="")
+        self.all_images = CheckBox(text="Train on all annotated images")
+        self.time_budget = SpinBox(label="Time budget (s)", value=60, min=5, max=3600, step=5)
+        self.output_mode = ComboBox(label="Output", choices=["instances", "semantic"], value="instances")
+        self.show_probabilities = CheckBox(text="Show probabilities")
+        self.train_button = PushButton(text="Train")
+        self.stop_button = PushButton(text="Stop", enabled=False)
+        self.progress = ProgressBar(label="Progress", min=0, max=1000, value=0)
+        self.status = Label(label="Status", value="no model yet")
+        self.accept_all = CheckBox(text="Accept the whole prediction")
+        self.corrections_button = PushButton(text="Use corrections")
+        self.predict_target = ComboBox(label="Predict", choices=["current image", "all open images", "folder"])
+        self.folder = FileEdit(label="Folder", mode="d", visible=False)
+        self.predict_button = PushButton(text="Predict")
+        self.export_all = CheckBox(text="Export all predictions")
+        self.save_button = PushButton(text="Save model")
+        self.load_button = PushButton(text="Load model")
+        self.export_button = PushButton(text="Export masks")
+        self.extend([
+            self.image_combo, self.annotation_combo, self.new_annotations_button, self.class_names,
+            self.paint_hint, self.all_images, self.time_budget, self.output_mode, self.show_probabilities,
+            Container(widgets=[self.train_button, self.stop_button], layout="horizontal", labels=False),
+            self.progress, self.status,
+        ])
+        from ._loss_plot import LossPlot
+
+        self.loss_plot = LossPlot()
+        self.native.layout().addWidget(self.loss_plot)
+        rest = Container(labels=True, widgets=[
+            self.accept_all, self.corrections_button, self.predict_target, self.folder, self.predict_button,
+            self.export_all,
+            Container(widgets=[self.save_button, self.load_button, self.export_button], layout="horizontal",
+                      labels=False),
+        ])
+        self.native.layout().addWidget(rest.native)
+        self._rest = rest
+        self.new_annotations_button.clicked.connect(self.new_annotations)
+        self.train_button.clicked.connect(self.train)
+        self.stop_button.clicked.connect(self.stop)
+        self.corrections_button.clicked.connect(self.use_corrections)
+        self.predict_button.clicked.connect(self.predict)
+        self.save_button.clicked.connect(lambda: self.save_model())
+        self.load_button.clicked.connect(lambda: self.load_model())
+        self.export_button.clicked.connect(lambda: self.export_masks())
+        self.class_names.changed.connect(self._update_hint)
+        self.image_combo.changed.connect(self._pick_annotation_layer)
+        self.predict_target.changed.connect(lambda v: setattr(self.folder, "visible", v == "folder"))
+        self._update_hint()
+
+    def _image_choices(self, _widget=None):
+        from napari.layers import Image
+
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _labels_choices(self, _widget=None):
+        from napari.layers import Labels
+
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Labels) and not layer.name.endswith(" prediction")]
+
+    def _on_layers_changed(self, event=None) -> None:
+        self.reset_choices()
+        self._pick_annotation_layer()
+
+    def _pick_annotation_layer(self, *_):
+        image = self.image_combo.value
+        if image is not None and f"{image.name} annotations" in self.viewer.layers:
+            self.annotation_combo.value = self.viewer.layers[f"{image.name} annotations"]
+
+    def _names(self) -> list[str]:
+        return [n.strip() for n in self.class_names.value.split(",") if n.strip()] or ["object"]
+
+    def _update_hint(self, *_):
+        parts = ["0 = erase", "1 = background"] + [f"{i + 2} = {n}" for i, n in enumerate(self._names())]
+        self.paint_hint.value = ", ".join(parts)
+
+    # ---- annotations ---------------------------------------------------------------------
+    def new_annotations(self):
+        """Add "<image> annotations" (uint8 Labels of the image's shape), label 2 selected."""
+        image = self._require_image()
+        if image is None:
+            return None
+        name = f"{image.name} annotations"
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+        else:
+            layer = self.viewer.add_labels(np.zeros(_spatial_shape(image), np.uint8), name=name,
+                                           scale=image.scale[-2:], translate=image.translate[-2:])
+        layer.selected_label = data.FIRST_CLASS
+        layer.mode = "paint"
+        layer.brush_size = 5
+        self.reset_choices()
+        self.annotation_combo.value = layer
+        self.viewer.layers.selection.active = layer
+        return layer
+
+    def _require_image(self):
+        image = self.image_combo.value
+        if image is None:
+            _notify("open an image first (File > Open, or File > Open Sample > napari-unet)", error=True)
+        return image
+
+    # ---- training ------------------------------------------------------------------------
+    def _ensure_trainer(self):
+        from ._trainer_process import TrainerProcess
+
+        if self._trainer is None or not self._trainer.is_alive():
+            self._trainer = TrainerProcess()
+        return self._trainer
+
+    @property
+    def is_training(self) -> bool:
+        return self._training_image is not None
+
+    def _training_pairs(self):
+        """[(image layer, annotation layer)], the current pair first; raises UserInputError."""
+        image, ann = self.image_combo.value, self.annotation_combo.value
+        if image is None:
+            raise UserInputError("no image layer: open an image first")
+        if ann is None:
+            raise UserInputError("no annotation layer: press 'New annotations' and paint 1 = background, 2 = object")
+        pairs = [(image, ann)]
+        if self.all_images.value:
+            from napari.layers import Image
+
+            for layer in self.viewer.layers:
+                other = f"{layer.name} annotations"
+                if isinstance(layer, Image) and layer is not image and other in self.viewer.layers:
+                    pairs.append((layer, self.viewer.layers[other]))
+        return pairs
+
+    def train(self):
+        """Start training in the background on a snapshot of the chosen layers."""
+        if self.is_training:
+            _notify("training is already running; press Stop first")
+            return False
+        try:
+            pairs = self._training_pairs()
+            images = [_image_array(img) for img, _ in pairs]
+            axis = _channel_axis(pairs[0][0])
+            # snapshot: painting during training cannot change what training reads
+            anns = [data.check_annotations(np.array(a.data, copy=True), data.to_channels_first(im, axis).shape[-2:])
+                    for im, (_, a) in zip(images, pairs)]
+            data.check_training_set(anns, self.model.config.n_classes if self.model else None)
+        except UserInputError as exc:
+            _notify(str(exc), error=True)
+            return False
+        from . import io
+
+        init = io.model_to_dict(self.model) if self.model is not None else None
+        unet = {"class_names": self._names(), "channel_axis": axis}
+        cfg = {"time_budget": float(self.time_budget.value), "steps": None, "preview_every": PREVIEW_EVERY_S,
+               "first_preview": FIRST_PREVIEW_S}
+        self._ensure_trainer().train(images, anns, cfg, init, unet, 0, self.output_mode.value == "instances")
+        self._training_image = pairs[0][0].name
+        self._started_at, self._first_step_at = time.perf_counter(), None
+        self.losses = []
+        self.progress.value = 0
+        self.status.value = "starting..."
+        self.train_button.enabled, self.stop_button.enabled = False, True
+        self._timer.start()
+        return True
+
+    def stop(self):
+        """Stop training at the next step; the model trained so far is kept."""
+        if self._trainer is not None and self.is_training:
+            self._trainer.stop()
+            self.status.value = "stopping..."
+
+    def _poll(self) -> None:
+        """Drain trainer events (GUI thread, every 50 ms while training)."""
+        if self._trainer is None:
+            return
+        for event in self._trainer.poll():
+            getattr(self, f"_on_{event[0]}")(*event[1:])
+        if self.is_training and not self._trainer.is_alive():
+            self._end_training("the training process stopped unexpectedly; your layers and the last "
+                               "model are kept. Press Train to try again")
+
+    def _on_ready(self, _):
+        pass
+
+    def _on_started(self, device: str, annotated: int):
+        self.device_name = device
+        self.status.value = f"training on {device}, {annotated} annotated pixels"
+
+    def _on_step(self, step, loss, elapsed, lr, px_per_s):
+        self.losses.append(loss)
+        if self._first_step_at is None:
+            self._first_step_at = (step, elapsed)
+        budget = float(self.time_budget.value)
+        self.progress.value = int(1000 * min(elapsed / budget, 1.0))
+        rate = step / max(elapsed, 1e-6)
+        self.status.value = (f"{self.device_name} | step {step} | loss {loss:.3f} | "
+                             f"{elapsed:.0f}/{budget:.0f} s | {rate:.1f} steps/s")
+        if step % 5 == 0:
+            self.loss_plot.set_values(self.losses)
+
+    def _on_preview(self, step, elapsed, labels, probabilities, classes):
+        name = self._training_image
+        if name is None or name not in self.viewer.layers:
+            return
+        self._show_prediction(self.viewer.layers[name], labels, probabilities, classes)
+        self.signals.preview_updated.emit()
+
+    def _on_finished(self, model_blob):
+        from . import io
+
+        self.model = io.model_from_dict(model_blob)
+        steps = self.model.summary.get("total_steps", 0)
+        self._end_training(None, f"model ready: {steps} steps in total on {self.device_name}")
+
+    def _on_error(self, message, model_blob):
+        if model_blob is not None:
+            from . import io
+
+            self.model = io.model_from_dict(model_blob)
+        self._end_training(message)
+
+    def _end_training(self, error: str | None, status: str = "") -> None:
+        self._timer.stop()
+        self._training_image = None
+        self.train_button.enabled, self.stop_button.enabled = True, False
+        self.loss_plot.set_values(self.losses)
+        if error:
+            self.status.value = "training stopped with an error"
+            _notify(error, error=True)
+        else:
+            self.progress.value = 1000
+            self.status.value = status
+        self.signals.training_finished.emit()
+
+    # ---- showing predictions ---------------------------------------------------------------
+    def _show_prediction(self, image_layer, labels, probabilities=None, classes=None) -> None:
+        name = f"{image_layer.name} prediction"
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            layer.data = labels
+        else:
+            layer = self.viewer.add_labels(labels, name=name, opacity=0.5, scale=image_layer.scale[-2:],
+                                           translate=image_layer.translate[-2:])
+        self.last_prediction[image_layer.name] = np.array(labels, copy=True)
+        if probabilities is not None and self.show_probabilities.value:
+            fg = np.asarray(probabilities[1:], np.float32).max(0)
+            pname = f"{image_layer.name} probabilities"
+            if pname in self.viewer.layers:
+                self.viewer.layers[pname].data = fg
+            else:
+                self.viewer.add_image(fg, name=pname, colormap="magma", opacity=0.5, contrast_limits=(0, 1),
+                                      scale=image_layer.scale[-2:], translate=image_layer.translate[-2:])
+        if classes is not None:
+            self.instance_classes[image_layer.name] = classes
+
+    # ---- corrections ---------------------------------------------------------------------------
+    def use_corrections(self):
+        """Turn edits of "<image> prediction" (and, if ticked, the whole prediction) into annotations.
+
+        Returns the number of annotation pixels written.
+        """
+        image = self._require_image()
+        if image is None:
+            return 0
+        pred_name = f"{image.name} prediction"
+        if pred_name not in self.viewer.layers or image.name not in self.last_prediction:
+            _notify("no prediction to correct yet: press Train or Predict first", error=True)
+            return 0
+        ann_layer = self.annotation_combo.value or self.new_annotations()
+        pred = np.asarray(self.viewer.layers[pred_name].data)
+        shown = self.last_prediction[image.name]
+        to_annotation = self._prediction_to_annotation(image.name, pred)
+        changed = pred != shown
+        if self.accept_all.value:
+            changed = changed | (np.asarray(ann_layer.data) == data.UNLABELED)
+        new = np.array(ann_layer.data, copy=True)
+        new[changed] = to_annotation[changed]
+        ann_layer.data = new
+        self.last_prediction[image.name] = pred.copy()
+        n = int(changed.sum())
+        _notify(f"{n} pixels added to '{ann_layer.name}'; press Train to continue from the current model")
+        return n
+
+    def _prediction_to_annotation(self, image_name: str, pred: np.ndarray) -> np.ndarray:
+        """Prediction values -> annotation values: background 1, class k -> k + 1."""
+        if self.output_mode.value == "semantic":
+            return np.where(pred > 0, pred.astype(np.int64) + 1, data.BACKGROUND).astype(np.uint8)
+        classes = self.instance_classes.get(image_name)
+        if classes is None or len(classes) == 0:
+            return np.where(pred > 0, data.FIRST_CLASS, data.BACKGROUND).astype(np.uint8)
+        lut = np.full(int(max(pred.max(), len(classes))) + 1, data.FIRST_CLASS, np.uint8)
+        lut[0] = data.BACKGROUND
+        lut[1:len(classes) + 1] = np.asarray(classes) + 1
+        return lut[pred]
+
+    # ---- prediction ------------------------------------------------------------------------------
+    def predict(self):
+        """Predict the current image, all open images, or a folder, in a background thread."""
+        if self.model is None:
+            _notify("no model yet: press Train or Load model first", error=True)
+            return None
+        from napari.layers import Image
+        from napari.qt.threading import create_worker
+
+        target = self.predict_target.value
+        if target == "folder":
+            folder = Path(self.folder.value)
+            if not folder.is_dir():
+                _notify(f"{folder} is not a folder; choose one with images", error=True)
+                return None
+            jobs = [("file", p) for p in sorted(folder.iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES
+                    and not p.stem.endswith("_masks")]
+        else:
+            layers = [self.image_combo.value] if target == "current image" else \
+                [lay for lay in self.viewer.layers if isinstance(lay, Image) and not lay.name.endswith(" probabilities")]
+            jobs = [("layer", lay) for lay in layers if lay is not None]
+        if not jobs:
+            _notify("nothing to predict: no images found", error=True)
+            return None
+        worker = create_worker(_predict_jobs, self.model, jobs, self.output_mode.value == "instances")
+        worker.yielded.connect(self._on_predicted)
+        worker.errored.connect(lambda exc: _notify(f"prediction failed: {exc}", error=True))
+        worker.finished.connect(self._on_prediction_finished)
+        self.predict_button.enabled = False
+        self.status.value = f"predicting {len(jobs)} image(s)..."
+        self._predict_worker = worker
+        worker.start()
+        return worker
+
+    def _on_predicted(self, result):
+        kind, target, labels, probs, classes, done, total = result
+        self.progress.value = int(1000 * done / total)
+        if kind == "layer" and target.name in self.viewer.layers:
+            self._show_prediction(target, labels, probs, classes)
+        elif kind == "error":
+            _notify(str(labels), error=True)
+
+    def _on_prediction_finished(self):
+        self.predict_button.enabled = True
+        self.status.value = "prediction done"
+        self.signals.prediction_finished.emit()
+
+    # ---- files ---------------------------------------------------------------------------------
+    def save_model(self, path=None):
+        """Save the current model (a file dialog when no path is given)."""
+        if self.model is None:
+            _notify("no model to save yet: press Train first", error=True)
+            return None
+        path = path or _ask_path("Save model", "model.pt", "napari-unet model (*.pt)", save=True)
+        if not path:
+            return None
+        from . import io
+
+        self.model.config.class_names = self._names()[: self.model.config.n_classes] + \
+            self.model.config.class_names[len(self._names()):]
+        try:
+            out = io.save_model(self.model, path)
+        except UserInputError as exc:
+            _notify(str(exc), error=True)
+            return None
+        _notify(f"model saved to {out}")
+        return out
+
+    def load_model(self, path=None):
+        """Load a model file; its class names appear in the widget."""
+        path = path or _ask_path("Load model", "", "napari-unet model (*.pt)", save=False)
+        if not path:
+            return None
+        from . import io
+
+        try:
+            model = io.load_model(path)
+        except UserInputError as exc:
+            _notify(str(exc), error=True)
+            return None
+        self.model = model
+        self.class_names.value = ", ".join(model.config.class_names)
+        steps = model.summary.get("total_steps", "?")
+        self.status.value = f"loaded {Path(path).name}: {model.config.n_classes} class(es), {steps} steps"
+        return model
+
+    def export_masks(self, path=None):
+        """Write the current prediction (or, if ticked, every prediction into a folder)."""
+        from . import io
+
+        preds = [lay for lay in self.viewer.layers if lay.name.endswith(" prediction")]
+        image = self.image_combo.value
+        if not self.export_all.value:
+            preds = [lay for lay in preds if image is not None and lay.name == f"{image.name} prediction"]
+        if not preds:
+            _notify("no prediction to export yet: press Train or Predict first", error=True)
+            return []
+        if path is None:
+            path = _ask_path("Export masks", f"{preds[0].name[:-11]}_masks.tif",
+                             "Masks (*.tif *.png *.npy *.zarr)", save=True, folder=len(preds) > 1)
+            if not path:
+                return []
+        try:
+            if len(preds) == 1 and not Path(path).is_dir():
+                written = [io.write_mask(path, preds[0].data)]
+            else:
+                Path(path).mkdir(parents=True, exist_ok=True)
+                written = [io.write_mask(Path(path) / f"{lay.name[:-11]}_masks.tif", lay.data) for lay in preds]
+        except UserInputError as exc:
+            _notify(str(exc), error=True)
+            return []
+        _notify(f"wrote {len(written)} mask file(s)")
+        return written
+
+    def close_trainer(self) -> None:
+        self._timer.stop()
+        if self._trainer is not None:
+            self._trainer.close()
+
+
+_IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr"}
+
+
+def _closer(widget: UNetWidget):
+    trainer_ref = lambda: widget._trainer  # noqa: E731
+
+    def close(*_):
+        trainer = trainer_ref()
+        if trainer is not None:
+            trainer.close()
+    return close
+
+
+def _predict_jobs(model, jobs, want_instances):
+    """Background generator: yields (kind, target, labels, probabilities, classes, done, total)."""
+    from . import instances, io, predict
+
+    for i, (kind, target) in enumerate(jobs):
+        try:
+            if kind == "layer":
+                image, axis = _image_array(target), _channel_axis(target)
+            else:
+                image, axis = io.read_image(target), None
+            if axis and axis != model.config.channel_axis:
+                raise UserInputError(f"'{getattr(target, 'name', target)}' has channel layout {axis} but the "
+                                     f"model expects {model.config.channel_axis}; pick a matching image")
+            probs = predict.predict_probabilities(model, image)
+            if want_instances:
+                result = instances.instance_labels(probs)
+                labels, classes = result.labels, result.classes
+            else:
+                labels, classes = instances.semantic_labels(probs), None
+            if kind == "file":
+                io.write_mask(target.with_name(f"{target.stem}_masks.tif"), labels)
+            yield kind, target, labels, probs, classes, i + 1, len(jobs)
+        except UserInputError as exc:
+            yield "error", target, str(exc), None, None, i + 1, len(jobs)
+
+
+def _image_array(layer) -> np.ndarray:
+    """Full-resolution pixels of an Image layer as a numpy array."""
+    d = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    return np.asarray(d)
+
+
+def _channel_axis(layer) -> str:
+    if getattr(layer, "rgb", False):
+        return "last"
+    return data.infer_channel_axis(np.shape(layer.data[0] if layer.multiscale else layer.data))
+
+
+def _spatial_shape(layer) -> tuple[int, int]:
+    arr = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    axis = _channel_axis(layer)
+    shape = tuple(arr.shape)
+    return shape[:2] if axis == "last" else shape[-2:]
+
+
+def _ask_path(title: str, default: str, filters: str, save: bool, folder: bool = False):
+    from qtpy.QtWidgets import QFileDialog
+
+    if folder:
+        return QFileDialog.getExistingDirectory(None, title) or None
+    getter = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+    path, _ = getter(None, title, default, filters)
+    return path or None

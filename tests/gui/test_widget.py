@@ -1,0 +1,99 @@
+"""The widget in a real viewer: sample with scribbles -> Train -> preview -> Stop -> correct -> retrain -> export."""
+
+import numpy as np
+import pytest
+
+from napari_unet import io
+from napari_unet._sample_data import sample_paths
+from napari_unet.metrics import dice
+
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def widget(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "nuclei_scribbles")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    widget.time_budget.value = 20
+    yield viewer, widget
+    widget.close_trainer()
+
+
+def test_widget_opens_with_sample_layers(widget):
+    viewer, w = widget
+    assert w.image_combo.value is viewer.layers["nuclei"]
+    assert w.annotation_combo.value is viewer.layers["nuclei annotations"]
+    texts = {b.text for b in (w.train_button, w.stop_button, w.predict_button, w.corrections_button,
+                              w.save_button, w.load_button, w.export_button)}
+    assert texts == {"Train", "Stop", "Predict", "Use corrections", "Save model", "Load model", "Export masks"}
+
+
+def test_train_preview_stop_correct_retrain_export(widget, qtbot, tmp_path):
+    viewer, w = widget
+    with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
+        assert w.train()
+    assert "nuclei prediction" in viewer.layers
+    assert w.is_training
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.stop()
+    assert w.model is not None and not w.is_training
+    assert w.device_name.startswith(("CPU", "CUDA", "MPS"))
+    truth = io.read_image(sample_paths()["mask"])
+    pred = viewer.layers["nuclei prediction"].data
+    assert pred.shape == truth.shape
+    assert dice(pred, truth) > 0.8
+
+    # a correction: paint a background square where there is a nucleus
+    from scipy.ndimage import binary_erosion
+
+    edited = np.array(pred, copy=True)
+    y, x = np.argwhere(binary_erosion(pred > 0, iterations=3))[0] - 1
+    edited[y:y + 3, x:x + 3] = 0
+    viewer.layers["nuclei prediction"].data = edited
+    assert w.use_corrections() == 9
+    ann = viewer.layers["nuclei annotations"].data
+    assert np.all(ann[y:y + 3, x:x + 3] == 1)
+
+    steps_before = w.model.summary["total_steps"]
+    w.time_budget.value = 5
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        assert w.train()
+    assert w.model.summary["total_steps"] > steps_before  # continued from the model
+
+    out = w.export_masks(tmp_path / "nuclei_masks.tif")
+    assert io.read_image(out[0]).shape == truth.shape
+    saved = w.save_model(tmp_path / "model.pt")
+    w.model = None
+    assert w.load_model(saved).summary["total_steps"] == w.model.summary["total_steps"]
+
+
+def test_predict_all_open_images(widget, qtbot):
+    viewer, w = widget
+    w.time_budget.value = 5
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.train()
+    viewer.add_image(viewer.layers["nuclei"].data[:200, :300], name="crop")
+    w.predict_target.value = "all open images"
+    with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
+        w.predict()
+    assert viewer.layers["crop prediction"].data.shape == (200, 300)
+
+
+def test_mistakes_notify_and_keep_layers(widget, qtbot):
+    viewer, w = widget
+    viewer.layers["nuclei annotations"].data = np.zeros_like(viewer.layers["nuclei annotations"].data)
+    assert w.train() is False  # no annotations: a notification, nothing started
+    assert not w.is_training and len(viewer.layers) == 2
+    assert w.predict() is None  # no model yet
+    assert w.use_corrections() == 0
+
+
+def test_new_annotations_layer(widget):
+    viewer, w = widget
+    viewer.add_image(np.zeros((30, 40), np.uint16), name="other")
+    w.image_combo.value = viewer.layers["other"]
+    layer = w.new_annotations()
+    assert layer.name == "other annotations" and layer.data.shape == (30, 40)
+    assert layer.selected_label == 2
+    assert w.annotation_combo.value.name == layer.name
