@@ -31,13 +31,14 @@ def semantic_labels(probabilities: np.ndarray) -> np.ndarray:
     return probabilities.argmax(0).astype(dtype)
 
 
-def instance_labels(probabilities: np.ndarray, *, min_size: int = 30, h: float = 2.0,
-                    smooth: float = 1.0, split: bool = True) -> Instances:
+def instance_labels(probabilities: np.ndarray, *, min_size: int = 30, h: float = 1.0,
+                    smooth: float = 2.0, split: bool = True) -> Instances:
     """Objects from (K, H, W) probabilities; see the module docstring.
 
     min_size: smallest object kept, in pixels. h: minimum depth (pixels of distance)
     of a valley between two objects for them to be split. smooth: Gaussian sigma
-    (pixels) applied to the distance map before finding seeds.
+    (pixels) applied to the distance map before finding seeds. Defaults tuned on the
+    BBBC039 train fields (instance F1 0.94 -> 0.96 against h=2, smooth=1).
     """
     semantic = semantic_labels(probabilities)
     out = np.zeros(semantic.shape, np.uint32)

@@ -1,0 +1,87 @@
+"""Viewer responsiveness while the widget trains: Qt event-loop lateness and training steps.
+
+A QTimer fires every 10 ms and records how late it is, while the camera pans and
+zooms and a brush paints every 20 ms on a 1024x1024 image, for ``--seconds``:
+first with no training (baseline), then while the U-Net widget trains (in its
+separate process). Run under a display:
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/latency.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import napari
+import numpy as np
+from qtpy.QtCore import QEventLoop, QTimer
+
+
+def measure(viewer, labels, seconds: float) -> list[float]:
+    """Lateness (ms) of a 10 ms timer while panning, zooming and painting for ``seconds``."""
+    lateness, t = [], {"last": time.perf_counter(), "i": 0}
+    rng = np.random.default_rng(0)
+
+    def tick():
+        now = time.perf_counter()
+        lateness.append(max(0.0, (now - t["last"]) * 1000 - 10))
+        t["last"] = now
+
+    def interact():
+        t["i"] += 1
+        cam = viewer.camera
+        cam.center = (512 + 100 * np.sin(t["i"] / 10), 512 + 100 * np.cos(t["i"] / 10))
+        cam.zoom = 0.6 + 0.2 * np.sin(t["i"] / 15)
+        y, x = rng.integers(20, 1000, size=2)
+        labels.paint((y, x), 1, refresh=True)
+
+    timer, actor = QTimer(), QTimer()
+    timer.timeout.connect(tick)
+    actor.timeout.connect(interact)
+    timer.start(10)
+    actor.start(20)
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec_()
+    timer.stop()
+    actor.stop()
+    return lateness
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=8.0)
+    args = ap.parse_args()
+    viewer = napari.Viewer()
+    rng = np.random.default_rng(0)
+    image = (rng.random((1024, 1024)) * 1000).astype(np.uint16)
+    viewer.add_image(image, name="img")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    ann = widget.new_annotations()
+    ann.data[100:110, 100:300] = 1
+    ann.data[500:510, 500:520] = 2
+    ann.refresh()
+    paint = viewer.add_labels(np.zeros((1024, 1024), np.uint8), name="painting")
+    paint.brush_size = 10
+    loop = QEventLoop()
+    QTimer.singleShot(3000, loop.quit)  # let the trainer process start
+    loop.exec_()
+
+    idle = measure(viewer, paint, args.seconds)
+    widget.time_budget.value = int(args.seconds) + 30
+    widget.train()
+    busy = measure(viewer, paint, args.seconds)
+    steps = len(widget.losses)
+    widget.stop()
+    widget.close_trainer()
+    print("| condition | timer ticks | p50 lateness (ms) | p95 lateness (ms) | max (ms) | training steps |")
+    print("|---|---|---|---|---|---|")
+    for name, lat, n in (("idle viewer", idle, 0), ("training (separate process)", busy, steps)):
+        print(f"| {name} | {len(lat)} | {np.percentile(lat, 50):.1f} | {np.percentile(lat, 95):.1f} | "
+              f"{max(lat):.1f} | {n} |")
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()
