@@ -59,7 +59,8 @@ def main() -> None:
     pred = viewer.layers["nuclei prediction"]
     pred.mode = "paint"
     edited = np.array(pred.data, copy=True)
-    edited[60:90, 300:330] = 0  # erase a patch, as a user correcting a mistake would
+    ids, counts = np.unique(edited[edited > 0], return_counts=True)
+    edited[edited == ids[np.argmax(counts)]] = 0  # erase an object, as a user removing a mistake would
     pred.data = edited
     widget.use_corrections()
     viewer.layers.selection.active = viewer.layers["nuclei annotations"]

@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--class-names", nargs="+", metavar="NAME", help="names of the object classes 2, 3, ...")
     t.add_argument("--channel-axis", choices=["none", "last", "first"],
                    help="where the channels are (default: guessed: (Y,X,3) = last, (C,Y,X) = first)")
-    t.add_argument("--batch-size", type=int, default=4, help="patches per step (default 4)")
-    t.add_argument("--patch-size", type=int, default=96, help="patch side in pixels (default 96)")
+    t.add_argument("--batch-size", type=int, help="patches per step (default: 4 on the CPU, 32 on a GPU)")
+    t.add_argument("--patch-size", type=int, help="patch side in pixels (default: 96 on the CPU, 128 on a GPU)")
     t.add_argument("--depth", type=int, default=3, help="U-Net levels below the first (new models, default 3)")
     t.add_argument("--width", type=int, default=16, help="channels of the first level (new models, default 16)")
     t.set_defaults(func=run_train)

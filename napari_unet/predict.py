@@ -67,11 +67,23 @@ def blend_window(length: int, overlap: int, ramp_start: bool, ramp_end: bool) ->
 
 
 def _tile_geometry(h: int, w: int, tile_size: int, overlap: int, multiple: int):
-    """Tile (th, tw) and the list of (y0, x0) origins, all on multiples of ``multiple``."""
+    """Tile (th, tw) and the list of (y0, x0) origins, all on multiples of ``multiple``.
+
+    Tiles are at most ``tile_size`` and spread evenly: a 520-pixel side becomes two
+    tiles of 296, not two of 512 (which would compute almost twice the pixels).
+    """
     round_up = lambda v: -(-v // multiple) * multiple  # noqa: E731
     overlap = round_up(overlap)
     tile_size = max(round_up(tile_size), 2 * overlap + multiple)
-    th, tw = min(tile_size, round_up(h)), min(tile_size, round_up(w))
+
+    def side(length: int) -> int:
+        length = round_up(length)
+        if length <= tile_size:
+            return length
+        n = -(-(length - overlap) // (tile_size - overlap))
+        return min(tile_size, round_up(-(-(length + (n - 1) * overlap) // n)))
+
+    th, tw = side(h), side(w)
     ys = tile_starts(round_up(h), th, th - overlap)
     xs = tile_starts(round_up(w), tw, tw - overlap)
     return th, tw, overlap, [(y, x) for y in ys for x in xs]
