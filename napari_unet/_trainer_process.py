@@ -8,13 +8,14 @@ imported when the user presses Train.
 
 Protocol (plain tuples of numpy arrays / numbers / dicts, so they pickle):
   parent -> child jobs:   ("train", images, annotations, train_config_dict, init_model_dict | None,
-                           unet_config_dict | None, preview_index | None, instances: bool)
+                           unet_config_dict | None, preview_index | None, preview_window | None,
+                           instances: bool)
                           ("quit",)
   child -> parent events: ("ready", None)
                           ("started", device_name, annotated_pixels)
                           ("step", step, loss, elapsed, learning_rate, pixels_per_second)
                           ("preview", step, elapsed, labels (H, W), probabilities (K, H, W) float16,
-                           classes (N,) of instance ids | None)
+                           classes (N,) of instance ids | None, window (y0, y1, x0, x1) | None)
                           ("finished", model_dict)   # also after Stop
                           ("error", one-line message, model_dict | None)
 No Qt or napari here: the GUI polls ``events`` with a QTimer.
@@ -43,10 +44,11 @@ class TrainerProcess:
         return self.process.is_alive()
 
     def train(self, images, annotations, train_config: dict, init_model: dict | None,
-              unet_config: dict | None, preview_index: int | None, instances: bool) -> None:
+              unet_config: dict | None, preview_index: int | None, instances: bool,
+              preview_window: tuple | None = None) -> None:
         self.stop_flag.clear()
         self.jobs.put(("train", images, annotations, train_config, init_model, unet_config,
-                       preview_index, instances))
+                       preview_index, preview_window, instances))
 
     def stop(self) -> None:
         """Ask the running job to stop at its next step; it still sends the model."""
@@ -79,6 +81,11 @@ class TrainerProcess:
 
 def serve(jobs, events, stop_flag) -> None:
     """Child main loop: run jobs until "quit"."""
+    import os
+
+    if hasattr(os, "nice"):
+        # the viewer gets the CPU whenever it needs it; training takes everything left over
+        os.nice(10)
     import torch  # noqa: F401  (import now, so the first Train starts at once)
 
     from napari_unet import train  # noqa: F401
@@ -98,13 +105,14 @@ def _run_training(job, events, stop_flag) -> None:
     from napari_unet.errors import UserInputError
     from napari_unet.model import UNetConfig
 
-    images, annotations, cfg, init, unet_cfg, preview_index, want_instances = job
+    images, annotations, cfg, init, unet_cfg, preview_index, preview_window, want_instances = job
     model = None
     try:
         init_model = io.model_from_dict(init) if init else None
         preview = images[preview_index] if preview_index is not None else None
         gen = train.fit(images, annotations, train.TrainConfig(**cfg), model=init_model,
-                        unet_config=UNetConfig(**unet_cfg) if unet_cfg else None, preview_image=preview)
+                        unet_config=UNetConfig(**unet_cfg) if unet_cfg else None, preview_image=preview,
+                        preview_window=preview_window)
         for event in gen:
             if isinstance(event, train.Started):
                 model = event.model
@@ -113,7 +121,8 @@ def _run_training(job, events, stop_flag) -> None:
                 events.put(("step", event.step, event.loss, event.elapsed, event.learning_rate,
                             event.pixels_per_second))
             elif isinstance(event, train.Preview):
-                _send_preview(events, event.probabilities, want_instances, event.step, event.elapsed)
+                _send_preview(events, event.probabilities, want_instances, event.step, event.elapsed,
+                              event.window)
             if stop_flag.is_set():
                 gen.close()  # leaves the model usable (eval mode, summary updated)
                 break
@@ -134,7 +143,7 @@ def _run_training(job, events, stop_flag) -> None:
         events.put(("error", f"training failed: {type(exc).__name__}: {exc} ({last})"[:400], saved))
 
 
-def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float) -> None:
+def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float, window=None) -> None:
     """Labels are made here, in the child, so the GUI only has to show them."""
     from napari_unet import instances
 
@@ -144,4 +153,4 @@ def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float
         labels, classes = result.labels, result.classes
     else:
         labels = instances.semantic_labels(probs)
-    events.put(("preview", step, elapsed, labels, probs.astype("float16"), classes))
+    events.put(("preview", step, elapsed, labels, probs.astype("float16"), classes, window))

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import napari
 
 PREVIEW_EVERY_S = 2.0
+PREVIEW_MAX_SIDE = 768  # live previews of larger images cover the visible part, at most this square
 FIRST_PREVIEW_S = 0.5
 
 
@@ -228,7 +229,9 @@ class UNetWidget(Container):
         unet = {"class_names": self._names(), "channel_axis": axis}
         cfg = {"time_budget": float(self.time_budget.value), "steps": None, "preview_every": PREVIEW_EVERY_S,
                "first_preview": FIRST_PREVIEW_S}
-        self._ensure_trainer().train(images, anns, cfg, init, unet, 0, self.output_mode.value == "instances")
+        window = self._visible_window(pairs[0][0], anns[0].shape)
+        self._ensure_trainer().train(images, anns, cfg, init, unet, 0, self.output_mode.value == "instances",
+                                     window)
         self._training_image = pairs[0][0].name
         self._started_at, self._first_step_at = time.perf_counter(), None
         self.losses = []
@@ -237,6 +240,24 @@ class UNetWidget(Container):
         self.train_button.enabled, self.stop_button.enabled = False, True
         self._timer.start()
         return True
+
+    def _visible_window(self, layer, shape_hw, max_side: int = PREVIEW_MAX_SIDE):
+        """The on-screen part of ``layer`` (y0, y1, x0, x1), at most ``max_side`` square; None = all.
+
+        Live previews predict only this, so they stay cheap however large the image.
+        """
+        h, w = shape_hw
+        if h <= max_side and w <= max_side:
+            return None
+        try:
+            (y0, x0), (y1, x1) = np.asarray(layer.corner_pixels)[:, -2:]
+        except (AttributeError, ValueError, IndexError):
+            y0, x0, y1, x1 = 0, 0, h, w
+        cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+        sy, sx = min(max(y1 - y0, 64), max_side, h), min(max(x1 - x0, 64), max_side, w)
+        ys = int(np.clip(cy - sy // 2, 0, h - sy))
+        xs = int(np.clip(cx - sx // 2, 0, w - sx))
+        return (ys, ys + int(sy), xs, xs + int(sx))
 
     def stop(self):
         """Stop training at the next step; the model trained so far is kept."""
@@ -273,10 +294,15 @@ class UNetWidget(Container):
         if step % 5 == 0:
             self.loss_plot.set_values(self.losses)
 
-    def _on_preview(self, step, elapsed, labels, probabilities, classes):
+    def _on_preview(self, step, elapsed, labels, probabilities, classes, window):
         name = self._training_image
         if name is None or name not in self.viewer.layers:
             return
+        if window is not None:  # a preview of the visible part only: paste it into the full frame
+            full = np.zeros(_spatial_shape(self.viewer.layers[name]), labels.dtype)
+            y0, y1, x0, x1 = window
+            full[y0:y1, x0:x1] = labels
+            labels, probabilities = full, None
         self._show_prediction(self.viewer.layers[name], labels, probabilities, classes)
         self.signals.preview_updated.emit()
 

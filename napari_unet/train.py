@@ -87,11 +87,15 @@ class Step:
 
 @dataclass
 class Preview:
-    """Prediction of the preview image; probabilities (n_outputs, H, W) float32."""
+    """Prediction of the preview image, or of its window (y0, y1, x0, x1) when one was given.
+
+    probabilities: (n_outputs, y1 - y0, x1 - x0) float32.
+    """
 
     step: int
     elapsed: float
     probabilities: np.ndarray
+    window: tuple[int, int, int, int] | None = None
 
 
 @dataclass
@@ -101,7 +105,7 @@ class Finished:
 
 
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
-        unet_config: UNetConfig = None, preview_image=None):
+        unet_config: UNetConfig = None, preview_image=None, preview_window=None):
     """Train a U-Net on (image, annotation) pairs; yields Started, Step, Preview, Finished.
 
     images: list of raw images (H, W), (H, W, C) or (C, H, W), any numeric dtype.
@@ -109,6 +113,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     model: an existing model to fine-tune (its channels and classes must fit).
     unet_config: architecture for a new model (channels and classes are filled in).
     preview_image: an image to predict every ``config.preview_every`` seconds.
+    preview_window: (y0, y1, x0, x1), only this part of preview_image is predicted
+        (e.g. what is on screen), so previews of huge images stay cheap.
     """
     config = config or TrainConfig()
     images, annotations = list(images), list(annotations)
@@ -150,10 +156,10 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             if preview_image is not None and elapsed >= next_preview:
                 t0 = time.perf_counter()
                 recalibrate_batchnorm(net, sampler, device)
-                probs = predict_probabilities(model, preview_image)
+                probs = predict_probabilities(model, crop_window(preview_image, preview_window, cfg.channel_axis))
                 net.train()
                 cost = time.perf_counter() - t0
-                yield Preview(step, elapsed, probs)
+                yield Preview(step, elapsed, probs, preview_window)
                 # previews may take at most a third of the time, however large the image
                 next_preview = time.perf_counter() - start + max(config.preview_every, 2 * cost)
     finally:
@@ -161,6 +167,16 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         net.eval()
         _record(model, config, step, time.perf_counter() - start, losses, len(images), n_annotated, device)
     yield Finished(model, model.summary)
+
+
+def crop_window(image, window, channel_axis: str):
+    """``image`` restricted to window (y0, y1, x0, x1) of its spatial axes (None: all of it)."""
+    if window is None:
+        return image
+    y0, y1, x0, x1 = window
+    if channel_axis == "last":
+        return image[y0:y1, x0:x1]
+    return image[..., y0:y1, x0:x1]
 
 
 def train(images, annotations, config: TrainConfig = None, **kwargs) -> SegmentationModel:

@@ -119,3 +119,11 @@ def test_learning_rate_warms_up_and_decays():
     lrs = [train._learning_rate(s, 0.0, cfg) for s in range(100)]
     assert lrs[0] < lrs[9] == pytest.approx(cfg.learning_rate, rel=0.05)
     assert lrs[-1] < 0.1 * cfg.learning_rate
+
+
+def test_preview_window_predicts_only_that_part(blobs):
+    image, _, ann = blobs
+    cfg = quick(steps=None, time_budget=0.6, first_preview=0.0, preview_every=0.2)
+    previews = [e for e in train.fit([image], [ann], cfg, unet_config=SMALL, preview_image=image,
+                                     preview_window=(8, 40, 16, 64)) if isinstance(e, train.Preview)]
+    assert previews[0].probabilities.shape == (2, 32, 48) and previews[0].window == (8, 40, 16, 64)
