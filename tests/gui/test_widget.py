@@ -97,3 +97,28 @@ def test_new_annotations_layer(widget):
     assert layer.name == "other annotations" and layer.data.shape == (30, 40)
     assert layer.selected_label == 2
     assert w.annotation_combo.value.name == layer.name
+
+
+def test_predict_folder_and_refuse_other_channels(widget, qtbot, tmp_path):
+    viewer, w = widget
+    w.time_budget.value = 5
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.train()
+    image = viewer.layers["nuclei"].data
+    io.write_mask(tmp_path / "a.tif", image[:100, :120])
+    w.predict_target.value = "folder"
+    w.folder.value = tmp_path
+    with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
+        w.predict()
+    assert io.read_image(tmp_path / "a_masks.tif").shape == (100, 120)
+
+    # an RGB image with a grayscale model: a message, the model and layers are kept
+    model = w.model
+    rgb = viewer.add_image(np.zeros((40, 50, 3), np.uint8), name="rgb", rgb=True)
+    w.image_combo.value = rgb
+    ann = w.new_annotations()
+    ann.data[5, 5], ann.data[20, 20] = 1, 2
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        assert w.train()
+    assert w.model is model and "rgb annotations" in viewer.layers
+    assert "error" in w.status.value
