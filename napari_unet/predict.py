@@ -108,6 +108,7 @@ def iter_predict(model: SegmentationModel, image, *, tile_size: int = DEFAULT_TI
     acc = np.zeros((cfg.n_outputs, h, w), np.float32)
     weight = np.zeros((h, w), np.float32)
     was_training = net.training
+    net.to(memory_format=memory_format(device))
     net.eval()
     try:
         for i in range(0, len(origins), batch_size):
