@@ -19,6 +19,10 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, Label, Li
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from . import data
+from ._layer_data import channel_axis as _channel_axis
+from ._layer_data import image_array as _image_array
+from ._layer_data import predict_jobs as _predict_jobs
+from ._layer_data import spatial_shape as _spatial_shape
 from .errors import UserInputError
 
 if TYPE_CHECKING:
@@ -383,16 +387,8 @@ class UNetWidget(Container):
         return n
 
     def _prediction_to_annotation(self, image_name: str, pred: np.ndarray) -> np.ndarray:
-        """Prediction values -> annotation values: background 1, class k -> k + 1."""
-        if self.output_mode.value == "semantic":
-            return np.where(pred > 0, pred.astype(np.int64) + 1, data.BACKGROUND).astype(np.uint8)
-        classes = self.instance_classes.get(image_name)
-        if classes is None or len(classes) == 0:
-            return np.where(pred > 0, data.FIRST_CLASS, data.BACKGROUND).astype(np.uint8)
-        lut = np.full(int(max(pred.max(), len(classes))) + 1, data.FIRST_CLASS, np.uint8)
-        lut[0] = data.BACKGROUND
-        lut[1:len(classes) + 1] = np.asarray(classes) + 1
-        return lut[pred]
+        classes = None if self.output_mode.value == "semantic" else self.instance_classes.get(image_name)
+        return data.prediction_to_annotations(pred, self.output_mode.value == "instances", classes)
 
     # ---- prediction ------------------------------------------------------------------------------
     def predict(self):
@@ -525,51 +521,6 @@ def _closer(widget: UNetWidget):
         if trainer is not None:
             trainer.close()
     return close
-
-
-def _predict_jobs(model, jobs, want_instances):
-    """Background generator: yields (kind, target, labels, probabilities, classes, done, total)."""
-    from . import instances, io, predict
-
-    for i, (kind, target) in enumerate(jobs):
-        try:
-            if kind == "layer":
-                image, axis = _image_array(target), _channel_axis(target)
-            else:
-                image, axis = io.read_image(target), None
-            if axis and axis != model.config.channel_axis:
-                raise UserInputError(f"'{getattr(target, 'name', target)}' has channel layout {axis} but the "
-                                     f"model expects {model.config.channel_axis}; pick a matching image")
-            probs = predict.predict_probabilities(model, image)
-            if want_instances:
-                result = instances.instance_labels(probs)
-                labels, classes = result.labels, result.classes
-            else:
-                labels, classes = instances.semantic_labels(probs), None
-            if kind == "file":
-                io.write_mask(target.with_name(f"{target.stem}_masks.tif"), labels)
-            yield kind, target, labels, probs, classes, i + 1, len(jobs)
-        except UserInputError as exc:
-            yield "error", target, str(exc), None, None, i + 1, len(jobs)
-
-
-def _image_array(layer) -> np.ndarray:
-    """Full-resolution pixels of an Image layer as a numpy array."""
-    d = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    return np.asarray(d)
-
-
-def _channel_axis(layer) -> str:
-    if getattr(layer, "rgb", False):
-        return "last"
-    return data.infer_channel_axis(np.shape(layer.data[0] if layer.multiscale else layer.data))
-
-
-def _spatial_shape(layer) -> tuple[int, int]:
-    arr = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    axis = _channel_axis(layer)
-    shape = tuple(arr.shape)
-    return shape[:2] if axis == "last" else shape[-2:]
 
 
 def _ask_path(title: str, default: str, filters: str, save: bool, folder: bool = False):

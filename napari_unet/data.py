@@ -153,6 +153,23 @@ def check_training_set(annotations: list[np.ndarray], n_classes: int | None) -> 
     return n_classes if n_classes is not None else top
 
 
+def prediction_to_annotations(pred: np.ndarray, instance_mode: bool, classes=None) -> np.ndarray:
+    """Prediction labels (H, W) -> annotation values (H, W) uint8: background 1, class k -> k + 1.
+
+    instance_mode: ``pred`` holds object ids; ``classes[i]`` is the class of id i+1 (ids
+    without a known class, e.g. newly painted objects, count as the first class).
+    """
+    pred = np.asarray(pred)
+    if not instance_mode:
+        return np.where(pred > 0, pred.astype(np.int64) + 1, BACKGROUND).astype(np.uint8)
+    if classes is None or len(classes) == 0:
+        return np.where(pred > 0, FIRST_CLASS, BACKGROUND).astype(np.uint8)
+    lut = np.full(int(max(pred.max(), len(classes))) + 1, FIRST_CLASS, np.uint8)
+    lut[0] = BACKGROUND
+    lut[1:len(classes) + 1] = np.asarray(classes) + 1
+    return lut[pred]
+
+
 def crop_padded(array: np.ndarray, y0: int, x0: int, h: int, w: int, mode: str) -> np.ndarray:
     """Crop ``array[..., y0:y0+h, x0:x0+w]``, padding outside the array.
 

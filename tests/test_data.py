@@ -86,3 +86,11 @@ def test_patch_sampler_patches_contain_annotations():
     assert x.shape == (16, 1, 32, 32) and y.shape == (16, 32, 32)
     assert all((p > 0).any() for p in y)
     assert {1, 2} <= set(np.unique(y).tolist())
+
+
+def test_prediction_to_annotations():
+    sem = np.array([[0, 1, 2]])
+    assert data.prediction_to_annotations(sem, False).tolist() == [[1, 2, 3]]
+    inst = np.array([[0, 1, 2, 3]])
+    assert data.prediction_to_annotations(inst, True).tolist() == [[1, 2, 2, 2]]
+    assert data.prediction_to_annotations(inst, True, np.array([1, 2])).tolist() == [[1, 2, 3, 2]]
