@@ -176,7 +176,8 @@ def _run_fit(events):
                  f"{event.pixels_per_second / 1e6:.2f} Mpx/s")
         elif isinstance(event, train.Finished):
             r = event.summary["rounds"][-1]
-            _log(f"done: {r['steps']} steps in {r['seconds']:.1f} s, loss {r['final_loss']:.4f}")
+            loss = f"{r['final_loss']:.4f}" if r["final_loss"] is not None else "n/a"
+            _log(f"done: {r['steps']} steps in {r['seconds']:.1f} s, loss {loss}")
     return model
 
 

@@ -82,3 +82,10 @@ def test_real_process_exit_code_without_traceback(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
+
+
+def test_tiny_time_budget_still_saves_a_model(files):
+    tmp, img, lab, _ = files
+    assert run("train", img, "--labels", lab, "--out", tmp / "m.pt", "--time-budget", "0.001",
+               "--depth", 2, "--width", 4) == 0
+    assert io.load_model(tmp / "m.pt").summary["rounds"][-1]["steps"] <= 1
