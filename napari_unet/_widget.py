@@ -9,7 +9,6 @@ events on the GUI thread, so nothing here ever blocks on training.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,8 +60,6 @@ class UNetWidget(Container):
         self.device_name = ""
         self._trainer = None
         self._training_image: str | None = None
-        self._started_at = 0.0
-        self._first_step_at = None
         self._predict_worker = None
         self._build()
         self._timer = QTimer()
@@ -237,7 +234,6 @@ class UNetWidget(Container):
         self._ensure_trainer().train(images, anns, cfg, init, unet, 0, self.output_mode.value == "instances",
                                      window)
         self._training_image = pairs[0][0].name
-        self._started_at, self._first_step_at = time.perf_counter(), None
         self.losses = []
         self.progress.value = 0
         self.status.value = "starting..."
@@ -288,8 +284,6 @@ class UNetWidget(Container):
 
     def _on_step(self, step, loss, elapsed, lr, px_per_s):
         self.losses.append(loss)
-        if self._first_step_at is None:
-            self._first_step_at = (step, elapsed)
         budget = float(self.time_budget.value)
         self.progress.value = int(1000 * min(elapsed / budget, 1.0))
         rate = step / max(elapsed, 1e-6)
