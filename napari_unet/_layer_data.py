@@ -54,3 +54,24 @@ def spatial_shape(layer) -> tuple[int, int]:
     axis = channel_axis(layer)
     shape = tuple(arr.shape)
     return shape[:2] if axis == "last" else shape[-2:]
+
+
+def visible_window(layer, shape_hw, max_side: int):
+    """The on-screen part of ``layer`` as (y0, y1, x0, x1), at most ``max_side`` square.
+
+    None when the whole image fits in ``max_side``: live previews predict only this
+    window, so they stay cheap however large the image. Uses ``layer.corner_pixels``
+    (the data coordinates of the canvas corners); without it, the image centre.
+    """
+    h, w = shape_hw
+    if h <= max_side and w <= max_side:
+        return None
+    try:
+        (y0, x0), (y1, x1) = np.asarray(layer.corner_pixels)[:, -2:]
+    except (AttributeError, ValueError, IndexError):
+        y0, x0, y1, x1 = 0, 0, h, w
+    cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+    sy, sx = min(max(y1 - y0, 64), max_side, h), min(max(x1 - x0, 64), max_side, w)
+    ys = int(np.clip(cy - sy // 2, 0, h - sy))
+    xs = int(np.clip(cx - sx // 2, 0, w - sx))
+    return (ys, ys + int(sy), xs, xs + int(sx))

@@ -22,6 +22,7 @@ from ._layer_data import channel_axis as _channel_axis
 from ._layer_data import image_array as _image_array
 from ._layer_data import predict_jobs as _predict_jobs
 from ._layer_data import spatial_shape as _spatial_shape
+from ._layer_data import visible_window
 from .errors import UserInputError
 
 if TYPE_CHECKING:
@@ -230,7 +231,7 @@ class UNetWidget(Container):
         unet = {"class_names": self._names(), "channel_axis": axis}
         cfg = {"time_budget": float(self.time_budget.value), "steps": None, "preview_every": PREVIEW_EVERY_S,
                "first_preview": FIRST_PREVIEW_S}
-        window = self._visible_window(pairs[0][0], anns[0].shape)
+        window = visible_window(pairs[0][0], anns[0].shape, PREVIEW_MAX_SIDE)
         self._ensure_trainer().train(images, anns, cfg, init, unet, 0, self.output_mode.value == "instances",
                                      window)
         self._training_image = pairs[0][0].name
@@ -240,24 +241,6 @@ class UNetWidget(Container):
         self.train_button.enabled, self.stop_button.enabled = False, True
         self._timer.start()
         return True
-
-    def _visible_window(self, layer, shape_hw, max_side: int = PREVIEW_MAX_SIDE):
-        """The on-screen part of ``layer`` (y0, y1, x0, x1), at most ``max_side`` square; None = all.
-
-        Live previews predict only this, so they stay cheap however large the image.
-        """
-        h, w = shape_hw
-        if h <= max_side and w <= max_side:
-            return None
-        try:
-            (y0, x0), (y1, x1) = np.asarray(layer.corner_pixels)[:, -2:]
-        except (AttributeError, ValueError, IndexError):
-            y0, x0, y1, x1 = 0, 0, h, w
-        cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
-        sy, sx = min(max(y1 - y0, 64), max_side, h), min(max(x1 - x0, 64), max_side, w)
-        ys = int(np.clip(cy - sy // 2, 0, h - sy))
-        xs = int(np.clip(cx - sx // 2, 0, w - sx))
-        return (ys, ys + int(sy), xs, xs + int(sx))
 
     def stop(self):
         """Stop training at the next step; the model trained so far is kept."""
@@ -442,8 +425,8 @@ class UNetWidget(Container):
             return None
         from . import io
 
-        self.model.config.class_names = self._names()[: self.model.config.n_classes] + \
-            self.model.config.class_names[len(self._names()):]
+        names, cfg = self._names(), self.model.config
+        cfg.class_names = (names + cfg.class_names[len(names):])[: cfg.n_classes]  # the widget's names win
         try:
             out = io.save_model(self.model, path)
         except UserInputError as exc:
@@ -508,12 +491,11 @@ _IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr"}
 
 
 def _closer(widget: UNetWidget):
-    trainer_ref = lambda: widget._trainer  # noqa: E731
+    """Slot for the widget's ``destroyed``: end the trainer process with the viewer."""
 
     def close(*_):
-        trainer = trainer_ref()
-        if trainer is not None:
-            trainer.close()
+        if widget._trainer is not None:
+            widget._trainer.close()
     return close
 
 

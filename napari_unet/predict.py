@@ -21,6 +21,7 @@ import torch
 
 from . import data
 from .device import autocast, memory_format
+from .errors import UserInputError
 from .model import SegmentationModel
 
 DEFAULT_TILE = 512
@@ -151,7 +152,7 @@ def predict_probabilities(model: SegmentationModel, image, **kwargs) -> np.ndarr
 
 def _check_channels(n_channels: int, cfg) -> None:
     if n_channels != cfg.in_channels:
-        raise data.UserInputError(
+        raise UserInputError(
             f"the image has {n_channels} channel(s) but the model was trained on "
             f"{cfg.in_channels}; use an image like the training images or train a new model"
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -213,8 +213,6 @@ def _prepare_model(images, annotations, model, unet_config) -> SegmentationModel
 
 def _with_device_defaults(config: TrainConfig, device) -> TrainConfig:
     """Fill batch and patch size left as None with what suits the device."""
-    from dataclasses import replace
-
     gpu = device.type != "cpu"
     return replace(config, batch_size=config.batch_size or (32 if gpu else 4),
                    patch_size=config.patch_size or (128 if gpu else 96))
