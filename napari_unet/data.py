@@ -42,9 +42,23 @@ def infer_channel_axis(shape: tuple[int, ...]) -> str:
     )
 
 
-def to_channels_first(image, channel_axis: str | None = None) -> np.ndarray:
-    """Return a view/array of shape (C, H, W) in the image's own dtype (no copy when possible)."""
-    image = np.asarray(image)
+def as_array(image):
+    """numpy and dask arrays as they are; zarr arrays as lazy dask arrays; anything else via numpy.
+
+    Lazy arrays are read only where they are sliced, so images larger than memory work.
+    """
+    if isinstance(image, np.ndarray) or hasattr(image, "dask"):
+        return image
+    if type(image).__module__.startswith("zarr"):
+        import dask.array as da
+
+        return da.from_zarr(image)
+    return np.asarray(image)
+
+
+def to_channels_first(image, channel_axis: str | None = None):
+    """Return a view of shape (C, H, W) in the image's own dtype (no copy; dask stays lazy)."""
+    image = as_array(image)
     if image.dtype == bool:
         image = image.astype(np.uint8)
     if image.dtype.kind not in "uif":

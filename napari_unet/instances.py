@@ -40,10 +40,16 @@ def instance_labels(probabilities: np.ndarray, *, min_size: int = 30, h: float =
     (pixels) applied to the distance map before finding seeds. Defaults tuned on the
     BBBC039 train fields (instance F1 0.94 -> 0.96 against h=2, smooth=1).
     """
-    semantic = semantic_labels(probabilities)
+    return instances_from_semantic(semantic_labels(probabilities), probabilities.shape[0] - 1,
+                                   min_size=min_size, h=h, smooth=smooth, split=split)
+
+
+def instances_from_semantic(semantic: np.ndarray, n_classes: int, *, min_size: int = 30, h: float = 1.0,
+                            smooth: float = 2.0, split: bool = True) -> Instances:
+    """Objects from (H, W) semantic labels (0 = background, k = class k); see instance_labels."""
     out = np.zeros(semantic.shape, np.uint32)
     classes: list[int] = []
-    for k in range(1, probabilities.shape[0]):
+    for k in range(1, n_classes + 1):
         objects = _objects_of_class(semantic == k, min_size, h, smooth, split)
         n = int(objects.max())
         if n:

@@ -7,9 +7,15 @@ touch the image border; weighted sums are divided by the summed weights, so no
 seam shows and tiled output matches untiled output closely. Tile origins sit on
 multiples of ``2**depth`` so pooling sees the same pixel grid as an untiled pass.
 
-Memory is bounded by the tile batch plus the outputs: the normalised image is
-never built whole, only tile by tile. Long work is the generator
-``iter_predict``; ``predict_probabilities`` simply runs it.
+Two entry points, both generators of progress events:
+
+- ``iter_predict``: class probabilities of a whole image, (K, H, W) float32: for
+  images that fit in memory (the viewer, instances, ``--probabilities``).
+- ``iter_predict_labels``: semantic labels written block by block (``block_size``
+  pixels plus an ``overlap`` halo read from the neighbours) into any array that
+  accepts slice assignment (numpy, a zarr store on disk). Memory is then bounded
+  by one block, whatever the image size; the input may be numpy, zarr or dask and
+  is read one block at a time. ``chunked.py`` runs the same block function on dask.
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ class TileProgress:
 
     done: int
     total: int
+
+
+@dataclass
+class LabelsDone:
+    """labels: the output array (H, W) uint8 semantic labels, 0 = background."""
+
+    labels: object
 
 
 @dataclass
@@ -98,15 +111,20 @@ def iter_predict(model: SegmentationModel, image, *, tile_size: int = DEFAULT_TI
     any array that supports slicing, e.g. zarr/dask). value_range: per-channel
     (C, 2) normalisation range; computed from the image when None.
     """
-    cfg = model.config
-    chw = data.to_channels_first(image, cfg.channel_axis)
-    _check_channels(chw.shape[0], cfg)
+    chw = data.to_channels_first(image, model.config.channel_axis)
+    _check_channels(chw.shape[0], model.config)
     if value_range is None:
-        value_range = data.percentile_range(chw, cfg.norm_percentiles)
+        value_range = data.percentile_range(chw, model.config.norm_percentiles)
+    probs = yield from _iter_tiles(model, np.asarray(chw), value_range, tile_size, overlap, batch_size)
+    yield PredictionDone(probs)
+
+
+def _iter_tiles(model, chw: np.ndarray, value_range, tile_size, overlap, batch_size):
+    """Generator: yields TileProgress per tile batch; returns (K, H, W) float32 probabilities."""
     _, h, w = chw.shape
     net, device = model.net, model.device
     th, tw, overlap, origins = _tile_geometry(h, w, tile_size, overlap, net.size_multiple)
-    acc = np.zeros((cfg.n_outputs, h, w), np.float32)
+    acc = np.zeros((model.config.n_outputs, h, w), np.float32)
     weight = np.zeros((h, w), np.float32)
     was_training = net.training
     net.to(memory_format=memory_format(device))
@@ -126,7 +144,78 @@ def iter_predict(model: SegmentationModel, image, *, tile_size: int = DEFAULT_TI
     finally:
         net.train(was_training)
     acc /= weight
-    yield PredictionDone(acc)
+    return acc
+
+
+def block_grid(h: int, w: int, block_size: int, multiple: int) -> list[tuple[int, int, int, int]]:
+    """Blocks (y0, y1, x0, x1) of at most ``block_size`` (a multiple of ``multiple``) covering (h, w)."""
+    block = max(multiple, block_size // multiple * multiple)
+    return [(y, min(y + block, h), x, min(x + block, w))
+            for y in range(0, h, block) for x in range(0, w, block)]
+
+
+def predict_block(model, chw, block, value_range, *, halo: int = DEFAULT_OVERLAP,
+                  tile_size: int = DEFAULT_TILE, batch_size: int = 4) -> np.ndarray:
+    """Semantic labels (y1-y0, x1-x0) uint8 of one block of a (C, H, W) array-like.
+
+    The block is read with a ``halo`` of context from its neighbours (none past the
+    image border, where tiles are mirrored as usual), so blocks join without seams.
+    """
+    events = _iter_block(model, chw, block, value_range, halo, tile_size, batch_size)
+    while True:
+        try:
+            next(events)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _iter_block(model, chw, block, value_range, halo, tile_size, batch_size):
+    _, h, w = chw.shape
+    y0, y1, x0, x1 = block
+    ey0, ey1, ex0, ex1 = max(y0 - halo, 0), min(y1 + halo, h), max(x0 - halo, 0), min(x1 + halo, w)
+    sub = np.asarray(chw[:, ey0:ey1, ex0:ex1])
+    probs = yield from _iter_tiles(model, sub, value_range, tile_size, halo, batch_size)
+    inner = probs[:, y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
+    return inner.argmax(0).astype(np.uint8 if inner.shape[0] <= 256 else np.uint16)
+
+
+def iter_predict_labels(model: SegmentationModel, image, out=None, *, block_size: int = 2048,
+                        tile_size: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+                        batch_size: int = 4, value_range=None):
+    """Yield TileProgress events, then LabelsDone(out) with semantic labels (H, W).
+
+    image: raw 2D image in the model's channel layout (numpy, zarr or dask: only one
+    block plus its halo is read at a time). out: an (H, W) array to write into
+    (e.g. a zarr array; a new uint8 numpy array when None). Peak memory is one
+    block of probabilities, ~(K+2) * (block_size + 2 * overlap)^2 * 4 bytes.
+    """
+    cfg = model.config
+    chw = data.to_channels_first(image, cfg.channel_axis)
+    _check_channels(chw.shape[0], cfg)
+    if value_range is None:
+        value_range = data.percentile_range(chw, cfg.norm_percentiles)
+    _, h, w = chw.shape
+    if out is None:
+        out = np.zeros((h, w), np.uint8 if cfg.n_outputs <= 256 else np.uint16)
+    multiple = model.net.size_multiple
+    halo = -(-overlap // multiple) * multiple
+    blocks = block_grid(h, w, block_size, multiple)
+    totals = [len(_tile_geometry(min(y1 + halo, h) - max(y0 - halo, 0), min(x1 + halo, w) - max(x0 - halo, 0),
+                                 tile_size, halo, multiple)[3]) for y0, y1, x0, x1 in blocks]
+    done = 0
+    for block, n in zip(blocks, totals):
+        events = _iter_block(model, chw, block, value_range, halo, tile_size, batch_size)
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                labels = stop.value
+                break
+            yield TileProgress(done + event.done, sum(totals))
+        y0, y1, x0, x1 = block
+        out[y0:y1, x0:x1] = labels
+        done += n
+    yield LabelsDone(out)
 
 
 def _accumulate(acc, weight, probs, y, x, overlap):

@@ -61,3 +61,36 @@ def test_tiles_cover_everything(length, tile, overlap):
 def test_blend_window_ramps_only_inside():
     w = predict.blend_window(32, 8, True, False)
     assert w[0] < 0.1 and w[-1] == 1 and np.all(np.diff(w[:8]) > 0)
+
+
+def _labels(model, image, **kwargs):
+    events = list(predict.iter_predict_labels(model, image, **kwargs))
+    assert isinstance(events[-1], predict.LabelsDone)
+    return events[-1].labels
+
+
+@pytest.mark.parametrize("shape", [(150, 170), (64, 200)])
+def test_blockwise_labels_match_whole_image(model, shape):
+    image = np.random.default_rng(2).random(shape).astype(np.float32)
+    whole = predict.predict_probabilities(model, image, tile_size=64, overlap=16).argmax(0)
+    blocks = _labels(model, image, block_size=48, tile_size=64, overlap=16)
+    assert blocks.shape == shape and blocks.dtype == np.uint8
+    assert (blocks == whole).mean() > 0.995
+
+
+def test_blockwise_progress_counts_every_tile(model):
+    events = list(predict.iter_predict_labels(model, np.zeros((100, 90)), block_size=40, tile_size=32, overlap=8))
+    progress = [e for e in events if isinstance(e, predict.TileProgress)]
+    assert [p.done for p in progress] == sorted(p.done for p in progress)
+    assert progress[-1].done == progress[-1].total
+
+
+def test_blockwise_reads_zarr_and_writes_into_zarr(model, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    image = np.random.default_rng(3).integers(0, 4000, (130, 140)).astype(np.uint16)
+    src = zarr.open_array(str(tmp_path / "in.zarr"), mode="w", shape=image.shape, chunks=(32, 32), dtype="u2")
+    src[:] = image
+    out = zarr.open_array(str(tmp_path / "out.zarr"), mode="w", shape=image.shape, chunks=(64, 64), dtype="u1")
+    _labels(model, src, out=out, block_size=64, tile_size=64, overlap=16)
+    expected = _labels(model, image, block_size=64, tile_size=64, overlap=16)
+    np.testing.assert_array_equal(out[:], expected)

@@ -1,0 +1,139 @@
+"""Axis layouts of n-D images: stacks of 2D planes, with or without channels.
+
+An image's layout is a string of axis letters, one per dimension, from ``TZCYX``
+in any order, e.g. ``"YX"``, ``"YXC"`` (RGB), ``"CYX"``, ``"ZYX"``, ``"TYX"``,
+``"TZYX"``, ``"TZCYX"`` (ImageJ hyperstacks). ``Y`` and ``X`` are the plane the
+2D U-Net sees; ``T`` and ``Z`` index the planes of a stack; ``C`` holds channels.
+Annotations and predicted labels have the image's layout without ``C``.
+
+A plane is returned in the model's channel layout (``"none"`` YX, ``"last"`` YXC,
+``"first"`` CYX; see ``model.UNetConfig``) as a view: numpy stays a view and dask
+or zarr stay lazy, so a plane of a huge stack is read only where it is used.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from . import data
+from .errors import UserInputError
+
+AXIS_LETTERS = "TZCYX"
+STACK_AXES = "TZ"
+
+
+def check_axes(axes: str, shape) -> str:
+    """Validate ``axes`` for an array of ``shape``; returns it upper-cased."""
+    axes = axes.upper()
+    bad = sorted(set(axes) - set(AXIS_LETTERS))
+    if bad or len(set(axes)) != len(axes) or "Y" not in axes or "X" not in axes:
+        raise UserInputError(f"axes {axes!r} are not valid; use each of T, Z, C at most once plus Y and X, e.g. ZYX or YXC")
+    if len(axes) != len(shape):
+        raise UserInputError(f"axes {axes!r} name {len(axes)} dimensions but the image has {len(shape)} "
+                             f"(shape {tuple(shape)}); give one letter per dimension")
+    return axes
+
+
+def guess_axes(shape, in_channels: int | None = None, rgb: bool = False) -> str:
+    """The layout of an image of ``shape``: from the model's channel count when known.
+
+    2D is YX; (Y, X, 3|4) or ``rgb`` is YXC; (C, Y, X) when C matches the model (or is
+    <= 4 without a model); other 3D are ZYX; 4D TZYX, ZYXC or ZCYX; 5D TZCYX or TZYXC.
+    Ambiguous files should be read with an explicit ``--axes``.
+    """
+    nd = len(shape)
+    last_is_c = rgb or (shape[-1] == in_channels if in_channels and in_channels > 1 else
+                        in_channels is None and shape[-1] in (3, 4) and nd >= 3 and shape[-2] > 4)
+    if nd == 2:
+        return "YX"
+    if nd == 3:
+        if last_is_c:
+            return "YXC"
+        if (in_channels and in_channels > 1 and shape[0] == in_channels) or (in_channels is None and shape[0] <= 4):
+            return "CYX"
+        return "ZYX"
+    if nd == 4:
+        if last_is_c:
+            return "ZYXC"
+        if in_channels and in_channels > 1 and shape[1] == in_channels:
+            return "ZCYX"
+        return "TZYX"
+    if nd == 5:
+        return "TZYXC" if last_is_c else "TZCYX"
+    raise UserInputError(f"cannot guess the axes of an image of shape {tuple(shape)}; give them, e.g. --axes TZCYX")
+
+
+def layout_of(axes: str) -> str:
+    """The model channel layout that matches ``axes``: "none", "last" or "first"."""
+    if "C" not in axes:
+        return "none"
+    return "last" if axes.index("C") > axes.index("X") else "first"
+
+
+def is_single_plane(axes: str) -> bool:
+    return not any(a in axes for a in STACK_AXES)
+
+
+def labels_axes(axes: str) -> str:
+    return axes.replace("C", "")
+
+
+def labels_shape(shape, axes: str) -> tuple[int, ...]:
+    return tuple(n for n, a in zip(shape, axes) if a != "C")
+
+
+def plane_indices(shape, axes: str):
+    """Every plane as a tuple of indices along the stack axes (in ``axes`` order)."""
+    sizes = [n for n, a in zip(shape, axes) if a in STACK_AXES]
+    return list(itertools.product(*(range(n) for n in sizes)))
+
+
+def plane(image, axes: str, index: tuple[int, ...], layout: str):
+    """One plane of ``image`` in the channel ``layout``: (Y, X), (Y, X, C) or (C, Y, X)."""
+    image = data.as_array(image)
+    it = iter(index)
+    key = tuple(next(it) if a in STACK_AXES else slice(None) for a in axes)
+    kept = "".join(a for a in axes if a not in STACK_AXES)
+    view = image[key]
+    if layout == "none" and "C" in kept:
+        if view.shape[kept.index("C")] != 1:
+            raise UserInputError(f"the image has {view.shape[kept.index('C')]} channels but the model expects "
+                                 "grayscale; pick one channel or train a model on this kind of image")
+        view = view[tuple(0 if a == "C" else slice(None) for a in kept)]
+        kept = kept.replace("C", "")
+    if layout != "none" and "C" not in kept:
+        raise UserInputError(f"the model expects a channel axis but the image's axes are {axes!r}; add C to --axes")
+    target = {"none": "YX", "last": "YXC", "first": "CYX"}[layout]
+    order = [kept.index(a) for a in target]
+    return view if order == sorted(order) else view.transpose(order)
+
+
+def label_plane_key(axes: str, index: tuple[int, ...]) -> tuple:
+    """Index into a labels array (layout ``labels_axes(axes)``) selecting one (Y, X) plane."""
+    it = iter(index)
+    key = tuple(next(it) if a in STACK_AXES else slice(None) for a in labels_axes(axes))
+    lab_axes = [a for a in labels_axes(axes) if a not in STACK_AXES]
+    if lab_axes != ["Y", "X"]:
+        raise UserInputError(f"axes {axes!r} put X before Y; use a layout with Y before X")
+    return key
+
+
+def annotated_planes(image, annotations, axes: str, layout: str):
+    """Training pairs from a stack: (planes, annotation planes) where anything is painted.
+
+    image: array in ``axes``; annotations: integer array of ``labels_shape(image.shape, axes)``.
+    Returns two lists: planes in ``layout`` (numpy) and (Y, X) annotation planes.
+    """
+    expected = labels_shape(np.shape(image), axes)
+    if tuple(np.shape(annotations)) != expected:
+        raise UserInputError(f"annotations have shape {tuple(np.shape(annotations))} but the image needs "
+                             f"{expected} (axes {labels_axes(axes)}); paint on a Labels layer of the image's shape")
+    planes, anns = [], []
+    for index in plane_indices(np.shape(image), axes):
+        ann = np.asarray(annotations[label_plane_key(axes, index)])
+        if ann.any():
+            planes.append(np.asarray(plane(image, axes, index, layout)))
+            anns.append(ann)
+    return planes, anns

@@ -1,0 +1,151 @@
+"""Prediction of stacks and of images larger than memory, locally or on a dask cluster.
+
+``iter_predict_stack`` walks the planes of an n-D image (see ``axes``) and
+predicts each block by block (``predict.iter_predict_labels``) into an output
+array, typically a zarr store on disk: memory stays bounded by one block.
+
+``labels_dask`` builds the same computation as a dask graph (``map_overlap``: each
+chunk is read with a halo of ``overlap`` pixels from its neighbours, predicted,
+and trimmed), so ``to_zarr`` can run it on a dask.distributed cluster. The model
+travels to the workers as a plain dict of tensors and is rebuilt once per worker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from . import axes as ax
+from . import data, predict
+from .errors import UserInputError
+
+
+@dataclass
+class PlaneDone:
+    """Plane ``index`` (indices along the stack axes) is written; ``done`` of ``total`` planes."""
+
+    index: tuple
+    done: int
+    total: int
+
+
+class _PlaneWriter:
+    """Slice assignment into one (Y, X) plane of an n-D labels array (numpy or zarr)."""
+
+    def __init__(self, out, key: tuple):
+        self.out, self.key = out, key
+        self.free = [i for i, k in enumerate(key) if isinstance(k, slice)]
+
+    def __setitem__(self, yx, value):
+        key = list(self.key)
+        for i, k in zip(self.free, yx):
+            key[i] = k
+        self.out[tuple(key)] = value
+
+
+def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = False, min_size: int = 30,
+                       block_size: int = 2048, tile_size: int = predict.DEFAULT_TILE, batch_size: int = 4):
+    """Predict every plane of ``image`` (layout ``axes``) into ``out``; yield progress.
+
+    Yields predict.TileProgress (within the current plane), PlaneDone after each
+    plane, then predict.LabelsDone(out). out: labels array of shape
+    ``axes.labels_shape(image.shape, axes)`` (a new uint8/uint32 numpy array when None).
+    With ``instances`` each plane's objects are numbered 1..N within that plane.
+    """
+    axes = ax.check_axes(axes, np.shape(image))
+    cfg = model.config
+    shape = ax.labels_shape(np.shape(image), axes)
+    if out is None:
+        out = np.zeros(shape, np.uint32 if instances else np.uint8)
+    elif tuple(out.shape) != shape:
+        raise UserInputError(f"the output has shape {tuple(out.shape)} but the labels need {shape}")
+    planes = ax.plane_indices(np.shape(image), axes)
+    for i, index in enumerate(planes):
+        key = ax.label_plane_key(axes, index)
+        view = ax.plane(image, axes, index, cfg.channel_axis)
+        target = np.zeros(np.shape(out[key]), np.uint8) if instances else _PlaneWriter(out, key)
+        for event in predict.iter_predict_labels(model, view, target, block_size=block_size,
+                                                 tile_size=tile_size, batch_size=batch_size):
+            if isinstance(event, predict.TileProgress):
+                yield event
+        if instances:
+            from .instances import instances_from_semantic
+
+            out[key] = instances_from_semantic(target, cfg.n_classes, min_size=min_size).labels
+        yield PlaneDone(index, i + 1, len(planes))
+    yield predict.LabelsDone(out)
+
+
+def plane_value_ranges(image, axes: str, model) -> np.ndarray:
+    """Per-plane normalisation ranges (n_planes, C, 2), as each plane would get alone."""
+    rows = []
+    for index in ax.plane_indices(np.shape(image), axes):
+        chw = data.to_channels_first(ax.plane(image, axes, index, model.config.channel_axis),
+                                     model.config.channel_axis)
+        rows.append(data.percentile_range(chw, model.config.norm_percentiles))
+    return np.stack(rows)
+
+
+def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int = predict.DEFAULT_OVERLAP,
+                tile_size: int = predict.DEFAULT_TILE):
+    """A lazy dask array of semantic labels (uint8), layout ``axes.labels_axes(axes)``.
+
+    image: numpy, zarr or dask array in layout ``axes``. Nothing is computed until
+    the result is stored (``da.to_zarr``) or computed, on whatever scheduler is active.
+    """
+    import dask.array as da
+
+    from . import io
+
+    axes = ax.check_axes(axes, np.shape(image))
+    arr = data.as_array(image)
+    if isinstance(arr, np.ndarray):
+        arr = da.from_array(arr)
+    cfg = model.config
+    ranges = plane_value_ranges(arr, axes, model)
+    stack = [a for a in axes if a in ax.STACK_AXES]
+    order = stack + (["C"] if "C" in axes else []) + ["Y", "X"]
+    arr = arr.transpose([axes.index(a) for a in order])
+    if "C" not in axes:
+        arr = arr[..., None, :, :]
+    if arr.shape[-3] != cfg.in_channels:
+        raise UserInputError(f"the image has {arr.shape[-3]} channel(s) but the model was trained on "
+                             f"{cfg.in_channels}; check --axes or use another model")
+    n = len(stack)
+    multiple = model.net.size_multiple
+    block = max(multiple, block_size // multiple * multiple)
+    halo = -(-overlap // multiple) * multiple
+    arr = arr.rechunk({**{i: 1 for i in range(n)}, n: -1, n + 1: block, n + 2: block})
+    blob = io.model_to_dict(model)
+    blob["_cache_key"] = uuid.uuid4().hex
+    func = partial(_predict_chunk, blob=blob, ranges=ranges.reshape(*arr.shape[:n], *ranges.shape[-2:]),
+                   halo=halo, tile_size=tile_size, n_stack=n)
+    labels = arr.map_overlap(func, depth={n + 1: halo, n + 2: halo}, boundary="none", trim=True, dtype=np.uint8)
+    labels = labels[..., 0, :, :]
+    lab_axes = stack + ["Y", "X"]
+    target = ax.labels_axes(axes)
+    return labels.transpose([lab_axes.index(a) for a in target])
+
+
+_WORKER_MODELS: dict = {}
+
+
+def _predict_chunk(block: np.ndarray, *, blob, ranges, halo, tile_size, n_stack, block_info=None):
+    """One chunk (1, ..., C, y, x) with its halo -> labels broadcast to the same shape, uint8."""
+    from . import io
+
+    key = blob["_cache_key"]
+    if key not in _WORKER_MODELS:
+        _WORKER_MODELS.clear()
+        blob = {k: v for k, v in blob.items() if k != "_cache_key"}
+        _WORKER_MODELS[key] = io.model_from_dict(blob)
+    model = _WORKER_MODELS[key]
+    location = block_info[0]["chunk-location"][:n_stack] if block_info else (0,) * n_stack
+    value_range = ranges[tuple(location)]
+    chw = block.reshape(block.shape[n_stack:])
+    labels = predict.predict_block(model, chw, (0, chw.shape[1], 0, chw.shape[2]), value_range,
+                                   halo=halo, tile_size=tile_size)
+    return np.ascontiguousarray(np.broadcast_to(labels, block.shape))

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from napari_unet import chunked, predict
+from napari_unet.model import SegmentationModel, UNetConfig
+
+
+@pytest.fixture
+def model():
+    import torch
+
+    torch.manual_seed(0)
+    m = SegmentationModel.new(UNetConfig(depth=2, width=8, n_classes=1))
+    m.net.eval()
+    return m
+
+
+def _run(events):
+    events = list(events)
+    assert isinstance(events[-1], predict.LabelsDone)
+    return events, events[-1].labels
+
+
+def _plane_labels(model, plane):
+    return predict.predict_probabilities(model, plane, tile_size=64).argmax(0)
+
+
+def test_stack_is_predicted_plane_by_plane(model):
+    stack = np.random.default_rng(0).random((3, 40, 50)).astype(np.float32)
+    events, labels = _run(chunked.iter_predict_stack(model, stack, "ZYX", tile_size=64))
+    assert labels.shape == (3, 40, 50)
+    for z in range(3):
+        np.testing.assert_array_equal(labels[z], _plane_labels(model, stack[z]))
+    assert [e.done for e in events if isinstance(e, chunked.PlaneDone)] == [1, 2, 3]
+
+
+def test_tzcyx_stack_into_zarr(model, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    m = SegmentationModel.new(UNetConfig(depth=2, width=8, n_classes=1, in_channels=2, channel_axis="first"))
+    m.net.eval()
+    stack = np.random.default_rng(1).random((2, 2, 2, 30, 40)).astype(np.float32)
+    out = zarr.open_array(str(tmp_path / "o.zarr"), mode="w", shape=(2, 2, 30, 40), chunks=(1, 1, 16, 16), dtype="u1")
+    _run(chunked.iter_predict_stack(m, stack, "TZCYX", out, tile_size=64, block_size=16))
+    expected = predict.predict_probabilities(m, stack[1, 0], tile_size=64).argmax(0)
+    assert (out[1, 0] == expected).mean() > 0.99
+
+
+def test_dask_labels_match_local_blocks(model):
+    da = pytest.importorskip("dask.array")
+    image = np.random.default_rng(2).random((2, 70, 90)).astype(np.float32)
+    lazy = chunked.labels_dask(model, da.from_array(image, chunks=(1, 35, 45)), "ZYX", block_size=32, overlap=16)
+    result = lazy.compute(scheduler="synchronous")
+    _, local = _run(chunked.iter_predict_stack(model, image, "ZYX", block_size=32, tile_size=64))
+    assert result.shape == (2, 70, 90)
+    assert (result == local).mean() > 0.99
+
+
+def test_instances_are_numbered_per_plane(model):
+    stack = np.random.default_rng(3).random((2, 40, 40)).astype(np.float32)
+    _, labels = _run(chunked.iter_predict_stack(model, stack, "TYX", instances=True, min_size=1, tile_size=64))
+    assert labels.dtype == np.uint32 and labels.shape == (2, 40, 40)
