@@ -44,8 +44,8 @@ def guess_axes(shape, in_channels: int | None = None, rgb: bool = False) -> str:
     Ambiguous files should be read with an explicit ``--axes``.
     """
     nd = len(shape)
-    last_is_c = rgb or (shape[-1] == in_channels if in_channels and in_channels > 1 else
-                        in_channels is None and shape[-1] in (3, 4) and nd >= 3 and shape[-2] > 4)
+    looks_rgb = nd >= 3 and shape[-1] in (3, 4) and shape[-2] > 4 and in_channels in (None, 1)
+    last_is_c = rgb or looks_rgb or bool(in_channels and in_channels > 1 and shape[-1] == in_channels)
     if nd == 2:
         return "YX"
     if nd == 3:

@@ -25,11 +25,15 @@ from .errors import UserInputError
 
 @dataclass
 class PlaneDone:
-    """Plane ``index`` (indices along the stack axes) is written; ``done`` of ``total`` planes."""
+    """Plane ``index`` (indices along the stack axes) is written; ``done`` of ``total`` planes.
+
+    classes: with instances, the class of each object id 1..N of this plane.
+    """
 
     index: tuple
     done: int
     total: int
+    classes: np.ndarray | None = None
 
 
 class _PlaneWriter:
@@ -71,11 +75,13 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
                                                  tile_size=tile_size, batch_size=batch_size):
             if isinstance(event, predict.TileProgress):
                 yield event
+        classes = None
         if instances:
             from .instances import instances_from_semantic
 
-            out[key] = instances_from_semantic(target, cfg.n_classes, min_size=min_size).labels
-        yield PlaneDone(index, i + 1, len(planes))
+            found = instances_from_semantic(target, cfg.n_classes, min_size=min_size)
+            out[key], classes = found.labels, found.classes
+        yield PlaneDone(index, i + 1, len(planes), classes)
     yield predict.LabelsDone(out)
 
 
@@ -123,7 +129,9 @@ def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int
     blob["_cache_key"] = uuid.uuid4().hex
     func = partial(_predict_chunk, blob=blob, ranges=ranges.reshape(*arr.shape[:n], *ranges.shape[-2:]),
                    halo=halo, tile_size=tile_size, n_stack=n)
-    labels = arr.map_overlap(func, depth={n + 1: halo, n + 2: halo}, boundary="none", trim=True, dtype=np.uint8)
+    # a halo only where a neighbouring chunk exists, never deeper than the image
+    depth = {i: min(halo, arr.shape[i]) if len(arr.chunks[i]) > 1 else 0 for i in (n + 1, n + 2)}
+    labels = arr.map_overlap(func, depth=depth, boundary="none", trim=True, dtype=np.uint8)
     labels = labels[..., 0, :, :]
     lab_axes = stack + ["Y", "X"]
     target = ax.labels_axes(axes)

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .errors import UserInputError
 
 LABEL_CONVENTION = """\
@@ -36,16 +38,21 @@ example:
 {LABEL_CONVENTION}"""
 
 PREDICT_HELP = f"""\
-Segment images with a trained model.
+Segment images with a trained model: 2D images, z-stacks and time series
+(plane by plane), and images larger than memory (zarr in, zarr out, read and
+written block by block).
 
---out FILE writes one label image (one input image) with the input's spatial
-shape: .tif (uint16, default), .png (2D, 8/16-bit), .npy or .zarr.
+--out FILE writes one label image (one input image) with the input's shape
+without channels: .tif (uint16, default), .png (2D, 8/16-bit), .npy or .zarr.
 --out-dir DIR writes IMAGE_STEM_masks.tif for each image.
 With --instances, touching objects are split and each gets its own id; with
 several classes, IMAGE_STEM_classes.csv lists each object's class.
 
-example:
+examples:
   napari-unet predict model.pt a.tif b.tif --out-dir masks/ --instances
+  napari-unet predict model.pt stack.tif --axes ZYX --out stack_masks.tif
+  napari-unet predict model.pt huge.zarr --out huge_masks.zarr
+  napari-unet predict model.pt huge.zarr --out huge_masks.zarr --dask-scheduler tcp://10.0.0.5:8786
 
 {LABEL_CONVENTION}"""
 
@@ -76,8 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to train (auto: CUDA, then MPS, then CPU)")
     t.add_argument("--seed", type=int, default=0, help="random seed (runs with --steps on CPU repeat exactly)")
     t.add_argument("--class-names", nargs="+", metavar="NAME", help="names of the object classes 2, 3, ...")
-    t.add_argument("--channel-axis", choices=["none", "last", "first"],
-                   help="where the channels are (default: guessed: (Y,X,3) = last, (C,Y,X) = first)")
+    t.add_argument("--axes", metavar="AXES",
+                   help="layout of the images, letters from TZCYX, e.g. YX, YXC, CYX, ZYX, TZCYX "
+                        "(default: guessed: (Y,X,3) = YXC, (C<=4,Y,X) = CYX, other 3D = ZYX); "
+                        "stacks train on their annotated planes")
+    t.add_argument("--channel-axis", choices=["none", "last", "first"], help=argparse.SUPPRESS)
     t.add_argument("--batch-size", type=int, help="patches per step (default: 4 on the CPU, 32 on a GPU)")
     t.add_argument("--patch-size", type=int, help="patch side in pixels (default: 96 on the CPU, 128 on a GPU)")
     t.add_argument("--depth", type=int, default=3, help="U-Net levels below the first (new models, default 3)")
@@ -97,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-size", type=int, default=30, help="smallest object kept with --instances, in pixels (default 30)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--tile-size", type=int, default=512, help="tile side in pixels (default 512)")
+    p.add_argument("--axes", metavar="AXES",
+                   help="layout of the images, letters from TZCYX, e.g. ZYX, TYX, YXC, CZYX "
+                        "(default: guessed from the shape and the model's channels)")
+    p.add_argument("--dask-scheduler", metavar="ADDRESS",
+                   help="run the chunked prediction on this dask.distributed scheduler "
+                        "(e.g. tcp://10.0.0.5:8786); needs --out OUT.zarr")
     p.set_defaults(func=run_predict)
 
     d = sub.add_parser("demo", help="open napari with the nuclei sample and the U-Net widget",
@@ -145,20 +161,53 @@ def run_train(args) -> int:
     out = Path(args.out)
     if not out.parent.exists():
         raise UserInputError(f"folder {out.parent} for --out does not exist; create it first")
-    images = [io.read_image(p) for p in args.images]
-    labels = [io.read_image(p) for p in args.labels]
+    images, labels, layout = _training_planes(args)
     budget = args.time_budget if args.time_budget is not None else (None if args.steps else 30.0)
     config = train.TrainConfig(steps=args.steps, time_budget=budget, device=args.device, seed=args.seed,
                                batch_size=args.batch_size, patch_size=args.patch_size)
     init = io.load_model(args.init) if args.init else None
     unet = UNetConfig(depth=args.depth, width=args.width, class_names=args.class_names or [],
-                      channel_axis=args.channel_axis or "none")
+                      channel_axis=layout)
     model = _run_fit(train.fit(images, labels, config, model=init, unet_config=unet))
     if args.class_names and init is None:
         model.config.class_names = list(args.class_names)[: model.config.n_classes]
     io.save_model(model, out)
     _log(f"saved {out}")
     return 0
+
+
+def _training_planes(args):
+    """All annotated planes of all training images, and their channel layout.
+
+    2D images are used whole; stacks (see --axes) contribute the planes with annotations.
+    """
+    from . import axes as ax
+    from . import io
+
+    images, labels, layouts = [], [], set()
+    for image_path, label_path in zip(args.images, args.labels):
+        image, ann = io.read_image(image_path), io.read_image(label_path)
+        if args.axes:
+            axes = ax.check_axes(args.axes, image.shape)
+        elif args.channel_axis:
+            axes = {"none": "YX", "last": "YXC", "first": "CYX"}[args.channel_axis]
+            axes = ax.check_axes(axes, image.shape)
+        else:
+            axes = ax.guess_axes(image.shape)
+        layouts.add(ax.layout_of(axes))
+        if ax.is_single_plane(axes):
+            images.append(image)
+            labels.append(ann)
+        else:
+            planes, anns = ax.annotated_planes(image, ann, axes, ax.layout_of(axes))
+            images += planes
+            labels += anns
+            _log(f"{Path(image_path).name}: {len(planes)} annotated plane(s) of {len(ax.plane_indices(image.shape, axes))}")
+    if len(layouts) > 1:
+        raise UserInputError("the training images have different channel layouts; give images of one kind")
+    if not images:
+        raise UserInputError("no annotations found in any plane; paint background (label 1) and objects (label 2) first")
+    return images, labels, layouts.pop()
 
 
 def _run_fit(events):
@@ -198,39 +247,106 @@ def run_predict(args) -> int:
 
 
 def predict_file(model, path: Path, out: Path, args) -> None:
-    """Predict one image file and write its mask (and probabilities / classes if asked)."""
+    """Predict one image file (2D or a stack) and write its mask (and probabilities / classes if asked)."""
+    from . import axes as ax
+    from . import chunked, io
+
+    image = io.read_image(path, lazy=True)
+    shape = tuple(image.shape)
+    axes = ax.check_axes(args.axes, shape) if args.axes else ax.guess_axes(shape, model.config.in_channels)
+    start = time.perf_counter()
+    if args.probabilities:
+        labels = _predict_with_probabilities(model, image, axes, args)
+    elif args.dask_scheduler:
+        labels = _predict_on_cluster(model, image, axes, out, args)
+    else:
+        labels = _predict_locally(model, image, axes, out, path, args)
+    if labels is not None:
+        io.write_mask(out, labels)
+    _log(f"{path.name}: done in {time.perf_counter() - start:.1f} s -> {out}")
+
+
+def _predict_locally(model, image, axes, out: Path, path: Path, args):
+    """Block by block; straight into a zarr store for .zarr outputs (returns None), else in memory."""
+    from . import axes as ax
+    from . import chunked, io
+
+    shape = ax.labels_shape(image.shape, axes)
+    dtype = np.uint32 if args.instances else np.uint8
+    if out.suffix.lower() == ".zarr":
+        with io.open_label_store(out, shape, dtype) as store:
+            _run_stack(model, image, axes, store, path, out, args)
+        return None
+    target = np.zeros(shape, dtype)
+    _run_stack(model, image, axes, target, path, out, args)
+    return target
+
+
+def _run_stack(model, image, axes, target, path: Path, out: Path, args) -> None:
+    from . import chunked, predict
+
+    last = 0.0
+    events = chunked.iter_predict_stack(model, image, axes, target, instances=args.instances,
+                                        min_size=args.min_size, tile_size=args.tile_size)
+    for event in events:
+        now = time.perf_counter()
+        if isinstance(event, predict.TileProgress) and event.total > 1 and now - last > 1.0:
+            last = now
+            _log(f"{path.name}: tile {event.done}/{event.total}")
+        elif isinstance(event, chunked.PlaneDone):
+            if event.total > 1:
+                _log(f"{path.name}: plane {event.done}/{event.total}")
+            if event.classes is not None and event.total == 1 and model.config.n_classes > 1:
+                _write_classes(out, event.classes, model.config.class_names)
+
+
+def _write_classes(out: Path, classes, names) -> None:
+    rows = [f"{i + 1},{c},{names[c - 1]}" for i, c in enumerate(classes)]
+    (out.parent / f"{out.stem}_classes.csv").write_text("id,class,name\n" + "\n".join(rows) + "\n")
+
+
+def _predict_with_probabilities(model, image, axes, args):
+    """The in-memory path: whole-image probabilities, for --probabilities (2D only)."""
+    from . import axes as ax
     from . import instances, io, predict
 
-    image = io.read_image(path)
-    start = time.perf_counter()
-    probs = None
-    for event in predict.iter_predict(model, image, tile_size=args.tile_size):
-        if isinstance(event, predict.TileProgress) and event.total > 1:
-            _log(f"{path.name}: tile {event.done}/{event.total}")
-        elif isinstance(event, predict.PredictionDone):
-            probs = event.probabilities
+    if not ax.is_single_plane(axes):
+        raise UserInputError(f"--probabilities works on 2D images, this one has axes {axes}; leave it out for stacks")
+    plane = np.asarray(ax.plane(image, axes, (), model.config.channel_axis))
+    probs = predict.predict_probabilities(model, plane, tile_size=args.tile_size)
+    io.write_probabilities(args.probabilities, probs)
+    if not args.instances:
+        return instances.semantic_labels(probs)
+    return instances.instance_labels(probs, min_size=args.min_size).labels
+
+
+def _predict_on_cluster(model, image, axes, out: Path, args):
+    """Chunked prediction as a dask graph, computed on the cluster at --dask-scheduler, into --out .zarr."""
+    from . import chunked, io
+
+    if out.suffix.lower() != ".zarr":
+        raise UserInputError("--dask-scheduler writes a zarr store; give --out OUT.zarr")
     if args.instances:
-        result = instances.instance_labels(probs, min_size=args.min_size)
-        labels = result.labels
-        if model.config.n_classes > 1:
-            names = model.config.class_names
-            rows = [f"{i + 1},{c},{names[c - 1]}" for i, c in enumerate(result.classes)]
-            (out.parent / f"{out.stem}_classes.csv").write_text("id,class,name\n" + "\n".join(rows) + "\n")
-    else:
-        labels = instances.semantic_labels(probs)
-    io.write_mask(out, labels)
-    if args.probabilities:
-        io.write_probabilities(args.probabilities, probs)
-    n = int(labels.max())
-    what = f"{n} objects" if args.instances else f"{int((labels > 0).sum())} foreground pixels"
-    _log(f"{path.name}: {what} in {time.perf_counter() - start:.1f} s -> {out}")
+        raise UserInputError("--instances is not available with --dask-scheduler; predict semantic labels")
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UserInputError("--dask-scheduler needs dask.distributed; pip install distributed") from None
+    labels = chunked.labels_dask(model, image, axes, tile_size=args.tile_size)
+    try:
+        client = Client(args.dask_scheduler, timeout="10s")
+    except OSError as exc:
+        raise UserInputError(f"cannot reach the dask scheduler at {args.dask_scheduler} ({exc}); "
+                             "check the address (e.g. tcp://127.0.0.1:8786)") from None
+    with client, io.atomic_path(out) as tmp:
+        _log(f"computing {labels.npartitions} chunks on {args.dask_scheduler}")
+        labels.to_zarr(str(tmp))
+    return None
 
 
 def run_demo(args) -> int:
     if not args.headless:
         return _open_viewer_demo()
-    import numpy as np
-
     from . import io, train
     from ._sample_data import sample_paths
 
@@ -241,7 +357,8 @@ def run_demo(args) -> int:
     config = train.TrainConfig(time_budget=args.time_budget, device=args.device)
     model = _run_fit(train.fit([image], [scribbles], config, unet_config=None))
     io.save_model(model, out_dir / "model.pt")
-    ns = argparse.Namespace(tile_size=512, instances=True, min_size=30, probabilities=None)
+    ns = argparse.Namespace(tile_size=512, instances=True, min_size=30, probabilities=None, axes=None,
+                            dask_scheduler=None)
     predict_file(model, paths["image"], out_dir / "nuclei_masks.tif", ns)
     pred = io.read_image(out_dir / "nuclei_masks.tif") > 0
     dice = 2 * np.sum(pred & (truth > 0)) / max(pred.sum() + (truth > 0).sum(), 1)

@@ -13,6 +13,7 @@ half-written file behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
@@ -181,8 +182,12 @@ def write_probabilities(path, probabilities: np.ndarray) -> Path:
     return path
 
 
-def read_image(path) -> np.ndarray:
-    """Read an image or mask: TIFF, NPY, zarr, or anything imageio reads (PNG, JPEG, ...)."""
+def read_image(path, lazy: bool = False):
+    """Read an image or mask: TIFF, NPY, zarr, or anything imageio reads (PNG, JPEG, ...).
+
+    lazy: return zarr stores as zarr arrays (read only where sliced, for images
+    larger than memory) instead of numpy arrays.
+    """
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"{path} does not exist; check the path")
@@ -198,12 +203,12 @@ def read_image(path) -> np.ndarray:
             import zarr
 
             store = zarr.open(str(path), mode="r")
-            if hasattr(store, "shape"):
-                return np.asarray(store)
-            arrays = sorted(store.arrays())  # a group, e.g. OME-Zarr: first level = full resolution
-            if not arrays:
-                raise UserInputError(f"{path} holds no array")
-            return np.asarray(arrays[0][1])
+            if not hasattr(store, "shape"):
+                arrays = sorted(store.arrays())  # a group, e.g. OME-Zarr: first level = full resolution
+                if not arrays:
+                    raise UserInputError(f"{path} holds no array")
+                store = arrays[0][1]
+            return store if lazy else np.asarray(store)
         import imageio.v3 as iio
 
         return np.asarray(iio.imread(path))
@@ -214,6 +219,26 @@ def read_image(path) -> np.ndarray:
 
 
 # --- atomic writes ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def open_label_store(path, shape, dtype, chunk: int = 1024):
+    """A new zarr array at ``path`` for labels of ``shape``, filled by the caller.
+
+    Written under a temporary name and renamed onto ``path`` only when the block
+    exits without error, so a failed prediction never leaves a half-written store.
+    Chunks: one plane deep, ``chunk`` pixels square.
+    """
+    import zarr
+
+    chunks = (1,) * (len(shape) - 2) + tuple(min(chunk, n) for n in shape[-2:])
+    with _atomic_path(Path(path)) as tmp:
+        yield zarr.open_array(str(tmp), mode="w", shape=shape, chunks=chunks, dtype=dtype)
+
+
+def atomic_path(path):
+    """Context manager: a temporary path beside ``path``, renamed onto it on success."""
+    return _atomic_path(Path(path))
+
 
 class _atomic_path:
     """Context manager giving a temporary path beside ``path``; renamed onto it on success."""

@@ -89,3 +89,70 @@ def test_tiny_time_budget_still_saves_a_model(files):
     assert run("train", img, "--labels", lab, "--out", tmp / "m.pt", "--time-budget", "0.001",
                "--depth", 2, "--width", 4) == 0
     assert io.load_model(tmp / "m.pt").summary["rounds"][-1]["steps"] <= 1
+
+
+@pytest.fixture
+def stack_files(tmp_path, capsys):
+    """A 3-plane z-stack with scribbles on planes 0 and 2, and a small model trained on it."""
+    planes = [make_blobs((48, 56), n=5, radius=6, seed=s) for s in range(3)]
+    stack = np.stack([p[0] for p in planes])
+    ann = np.zeros(stack.shape, np.uint8)
+    for z in (0, 2):
+        ann[z] = scribbles_from(planes[z][1], every=5)
+    img = io.write_mask(tmp_path / "stack.tif", stack)
+    lab = io.write_mask(tmp_path / "stack_lab.tif", ann)
+    model = tmp_path / "m.pt"
+    assert run("train", img, "--labels", lab, "--axes", "ZYX", "--out", model, "--steps", 30,
+               "--depth", 2, "--width", 8, "--patch-size", 48) == 0
+    assert "2 annotated plane(s) of 3" in capsys.readouterr().err
+    return tmp_path, img, stack, model
+
+
+def test_stack_train_and_predict(stack_files, capsys):
+    tmp, img, stack, model = stack_files
+    assert run("predict", model, img, "--out", tmp / "s.tif", "--instances") == 0
+    out = io.read_image(tmp / "s.tif")
+    assert out.shape == stack.shape and out.max() >= 2
+
+
+def test_zarr_in_zarr_out_with_axes(stack_files):
+    zarr = pytest.importorskip("zarr")
+    tmp, _, stack, model = stack_files
+    tyx = stack.reshape(3, 1, 48, 56)  # T, Z=1, Y, X: axes that cannot be guessed
+    src = zarr.open_array(str(tmp / "in.zarr"), mode="w", shape=tyx.shape, chunks=(1, 1, 24, 24), dtype="u2")
+    src[:] = tyx
+    assert run("predict", model, tmp / "in.zarr", "--axes", "TZYX", "--out", tmp / "o.zarr") == 0
+    assert run("predict", model, img_of(tmp, stack[1]), "--out", tmp / "plane.tif") == 0
+    out = zarr.open_array(str(tmp / "o.zarr"), mode="r")
+    assert out.shape == tyx.shape and out.chunks[:2] == (1, 1)
+    np.testing.assert_array_equal(out[1, 0], io.read_image(tmp / "plane.tif"))
+    assert not [p for p in tmp.iterdir() if ".part" in p.name]
+
+
+def img_of(tmp, array):
+    return io.write_mask(tmp / "one_plane.tif", array)
+
+
+def test_bad_axes_message(stack_files, capsys):
+    tmp, img, _, model = stack_files
+    assert run("predict", model, img, "--axes", "YX", "--out", tmp / "o.tif") == 2
+    assert "name 2 dimensions but the image has 3" in capsys.readouterr().err
+
+
+def test_predict_on_a_local_dask_cluster(stack_files):
+    distributed = pytest.importorskip("distributed")
+    tmp, img, stack, model = stack_files
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None, processes=True) as cluster:
+        assert run("predict", model, img, "--out", tmp / "c.zarr", "--dask-scheduler", cluster.scheduler_address) == 0
+    assert run("predict", model, img, "--out", tmp / "local.tif") == 0
+    import zarr
+
+    on_cluster = zarr.open_array(str(tmp / "c.zarr"), mode="r")[:]
+    np.testing.assert_array_equal(on_cluster, io.read_image(tmp / "local.tif"))
+
+
+def test_unreachable_scheduler_is_one_line(stack_files, capsys):
+    tmp, img, _, model = stack_files
+    assert run("predict", model, img, "--out", tmp / "c.zarr", "--dask-scheduler", "tcp://127.0.0.1:1") == 2
+    assert "cannot reach the dask scheduler" in capsys.readouterr().err
