@@ -11,25 +11,36 @@ from . import data
 from .errors import UserInputError
 
 
-def predict_jobs(model, jobs, want_instances):
-    """Background generator: yields (kind, target, labels, probabilities, classes, done, total)."""
+def predict_jobs(model, jobs, want_instances, store_folder=None):
+    """Background generator: yields progress (float 0..1) and results.
+
+    jobs: [("layer", image layer, axes) | ("file", path, None)]. Results are tuples
+    (kind, target, labels, probabilities, classes, done, total). 2D images give
+    probabilities (for display) and instance classes; stacks are predicted plane by
+    plane; images backed by dask/zarr are written block by block into a zarr store in
+    ``store_folder`` and returned lazily (semantic labels), never loaded whole.
+    """
+    from . import axes as ax
     from . import instances, io, predict
 
-    for i, (kind, target) in enumerate(jobs):
+    for i, (kind, target, axes) in enumerate(jobs):
         try:
-            if kind == "layer":
-                image, axis = image_array(target), channel_axis(target)
+            image = image_array(target) if kind == "layer" else io.read_image(target, lazy=True)
+            axes = axes or ax.guess_axes(image.shape, model.config.in_channels)
+            axes = ax.check_axes(axes, image.shape)
+            probs, classes = None, None
+            lazy = not isinstance(image, np.ndarray)
+            if ax.is_single_plane(axes) and not lazy:
+                plane = np.asarray(ax.plane(image, axes, (), model.config.channel_axis))
+                probs = yield from _progress(predict.iter_predict(model, plane), i, len(jobs))
+                if want_instances:
+                    found = instances.instance_labels(probs)
+                    labels, classes = found.labels, found.classes
+                else:
+                    labels = instances.semantic_labels(probs)
             else:
-                image, axis = io.read_image(target), None
-            if axis and axis != model.config.channel_axis:
-                raise UserInputError(f"'{getattr(target, 'name', target)}' has channel layout {axis} but the "
-                                     f"model expects {model.config.channel_axis}; pick a matching image")
-            probs = predict.predict_probabilities(model, image)
-            if want_instances:
-                result = instances.instance_labels(probs)
-                labels, classes = result.labels, result.classes
-            else:
-                labels, classes = instances.semantic_labels(probs), None
+                labels = yield from _predict_stack(model, image, axes, want_instances and not lazy,
+                                                   store_folder if lazy else None, i, len(jobs))
             if kind == "file":
                 io.write_mask(target.with_name(f"{target.stem}_masks.tif"), labels)
             yield kind, target, labels, probs, classes, i + 1, len(jobs)
@@ -37,23 +48,99 @@ def predict_jobs(model, jobs, want_instances):
             yield "error", target, str(exc), None, None, i + 1, len(jobs)
 
 
-def image_array(layer) -> np.ndarray:
-    """Full-resolution pixels of an Image layer as a numpy array."""
+def _progress(events, job: int, n_jobs: int):
+    """Re-yield tile progress as a fraction of all jobs; return the probabilities."""
+    from . import predict
+
+    for event in events:
+        if isinstance(event, predict.TileProgress):
+            yield (job + event.done / max(event.total, 1)) / n_jobs
+        elif isinstance(event, predict.PredictionDone):
+            return event.probabilities
+    raise RuntimeError("prediction ended without a result")
+
+
+def _predict_stack(model, image, axes, want_instances, store_folder, job, n_jobs):
+    """Labels of a stack (numpy), or of a lazy image (a zarr array in ``store_folder``)."""
+    import tempfile
+
+    from . import axes as ax
+    from . import chunked
+
+    shape = ax.labels_shape(image.shape, axes)
+    if store_folder is None:
+        out = np.zeros(shape, np.uint32 if want_instances else np.uint8)
+    else:
+        import zarr
+
+        store_folder.mkdir(parents=True, exist_ok=True)
+        path = tempfile.mkdtemp(prefix="prediction-", suffix=".zarr", dir=store_folder)
+        chunks = (1,) * (len(shape) - 2) + tuple(min(1024, n) for n in shape[-2:])
+        out = zarr.open_array(path, mode="w", shape=shape, chunks=chunks, dtype=np.uint8)
+    planes = max(len(ax.plane_indices(image.shape, axes)), 1)
+    done = 0
+    for event in chunked.iter_predict_stack(model, image, axes, out, instances=want_instances):
+        if isinstance(event, chunked.PlaneDone):
+            done = event.done
+        elif hasattr(event, "total"):
+            yield (job + (done + event.done / max(event.total, 1)) / planes) / n_jobs
+    return out
+
+
+def image_array(layer):
+    """Full-resolution pixels of an Image layer: numpy as is, dask/zarr kept lazy."""
     d = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    return np.asarray(d)
+    return data.as_array(d)
+
+
+def layer_axes(layer) -> str:
+    """A layer's axes, e.g. YX, ZYX, TZYX, YXC: RGB layers end in C; other leading axes are
+    Z, then T (a napari layer holds no channel axis unless it is RGB; users can type e.g.
+    CYX in the widget's Axes field)."""
+    shape = np.shape(layer.data[0] if getattr(layer, "multiscale", False) else layer.data)
+    rgb = bool(getattr(layer, "rgb", False))
+    n_stack = len(shape) - 2 - rgb
+    if n_stack == 3 and not rgb:
+        return "TZCYX"
+    if not 0 <= n_stack <= 2:
+        raise UserInputError(f"cannot tell the axes of an image of shape {tuple(shape)}; type them in Axes")
+    return "TZ"[2 - n_stack:] + "YX" + ("C" if rgb else "")
 
 
 def channel_axis(layer) -> str:
-    if getattr(layer, "rgb", False):
-        return "last"
-    return data.infer_channel_axis(np.shape(layer.data[0] if layer.multiscale else layer.data))
+    from .axes import layout_of
+
+    return layout_of(layer_axes(layer))
 
 
 def spatial_shape(layer) -> tuple[int, int]:
+    """(Y, X) of a layer."""
+    return labels_shape(layer)[-2:]
+
+
+def labels_shape(layer, axes: str | None = None) -> tuple[int, ...]:
+    """Shape of a Labels layer that annotates ``layer``: its shape without channels."""
+    from .axes import check_axes
+    from .axes import labels_shape as shape_without_c
+
     arr = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    axis = channel_axis(layer)
-    shape = tuple(arr.shape)
-    return shape[:2] if axis == "last" else shape[-2:]
+    axes = check_axes(axes or layer_axes(layer), np.shape(arr))
+    return shape_without_c(np.shape(arr), axes)
+
+
+def plane_on_screen(layer, axes: str, point) -> tuple[int, ...]:
+    """Indices along the stack axes (T, Z) of ``layer`` at the viewer's ``dims.point`` (world)."""
+    from .axes import STACK_AXES, check_axes
+
+    arr = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    axes = check_axes(axes, np.shape(arr))
+    try:
+        coords = np.asarray(layer.world_to_data(point), float)
+    except Exception:  # noqa: BLE001 - no transform: the first plane
+        coords = np.zeros(len(axes))
+    coords = coords[-len(axes):] if len(coords) >= len(axes) else np.zeros(len(axes))
+    shape = np.shape(arr)
+    return tuple(int(np.clip(round(c), 0, n - 1)) for c, n, a in zip(coords, shape, axes) if a in STACK_AXES)
 
 
 def visible_window(layer, shape_hw, max_side: int):

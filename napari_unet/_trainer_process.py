@@ -8,7 +8,7 @@ imported when the user presses Train.
 
 Protocol (plain tuples of numpy arrays / numbers / dicts, so they pickle):
   parent -> child jobs:   ("train", images, annotations, train_config_dict, init_model_dict | None,
-                           unet_config_dict | None, preview_index | None, preview_window | None,
+                           unet_config_dict | None, preview_image | None, preview_window | None,
                            instances: bool)
                           ("quit",)
   child -> parent events: ("ready", None)
@@ -16,6 +16,7 @@ Protocol (plain tuples of numpy arrays / numbers / dicts, so they pickle):
                           ("step", step, loss, elapsed, learning_rate, pixels_per_second)
                           ("preview", step, elapsed, labels (H, W), probabilities (K, H, W) float16,
                            classes (N,) of instance ids | None, window (y0, y1, x0, x1) | None)
+                          ("notice", message)        # e.g. a smaller batch after out-of-memory
                           ("finished", model_dict)   # also after Stop
                           ("error", one-line message, model_dict | None)
 No Qt or napari here: the GUI polls ``events`` with a QTimer.
@@ -44,11 +45,12 @@ class TrainerProcess:
         return self.process.is_alive()
 
     def train(self, images, annotations, train_config: dict, init_model: dict | None,
-              unet_config: dict | None, preview_index: int | None, instances: bool,
+              unet_config: dict | None, preview_image, instances: bool,
               preview_window: tuple | None = None) -> None:
+        """Queue a training job; preview_image: a 2D image (model layout) to preview, or None."""
         self.stop_flag.clear()
         self.jobs.put(("train", images, annotations, train_config, init_model, unet_config,
-                       preview_index, preview_window, instances))
+                       preview_image, preview_window, instances))
 
     def stop(self) -> None:
         """Ask the running job to stop at its next step; it still sends the model."""
@@ -105,11 +107,10 @@ def _run_training(job, events, stop_flag) -> None:
     from napari_unet.errors import UserInputError
     from napari_unet.model import UNetConfig
 
-    images, annotations, cfg, init, unet_cfg, preview_index, preview_window, want_instances = job
+    images, annotations, cfg, init, unet_cfg, preview, preview_window, want_instances = job
     model = None
     try:
         init_model = io.model_from_dict(init) if init else None
-        preview = images[preview_index] if preview_index is not None else None
         gen = train.fit(images, annotations, train.TrainConfig(**cfg), model=init_model,
                         unet_config=UNetConfig(**unet_cfg) if unet_cfg else None, preview_image=preview,
                         preview_window=preview_window)
@@ -120,6 +121,8 @@ def _run_training(job, events, stop_flag) -> None:
             elif isinstance(event, train.Step):
                 events.put(("step", event.step, event.loss, event.elapsed, event.learning_rate,
                             event.pixels_per_second))
+            elif isinstance(event, train.Notice):
+                events.put(("notice", event.message))
             elif isinstance(event, train.Preview):
                 _send_preview(events, event.probabilities, want_instances, event.step, event.elapsed,
                               event.window)
@@ -128,8 +131,9 @@ def _run_training(job, events, stop_flag) -> None:
                 break
         if preview is not None and model is not None:  # the prediction of the final model
             rounds = model.summary.get("rounds", [{}])
-            _send_preview(events, predict_probabilities(model, preview), want_instances,
-                          rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0))
+            part = train.crop_window(preview, preview_window, model.config.channel_axis)
+            _send_preview(events, predict_probabilities(model, part), want_instances,
+                          rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0), preview_window)
         events.put(("finished", io.model_to_dict(model)))
     except UserInputError as exc:
         events.put(("error", str(exc), io.model_to_dict(model) if model else None))

@@ -17,12 +17,13 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, Label, Li
                               PushButton, SpinBox)
 from qtpy.QtCore import QObject, QTimer, Signal
 
+from . import axes as ax
 from . import data
-from ._layer_data import channel_axis as _channel_axis
 from ._layer_data import image_array as _image_array
+from ._layer_data import labels_shape as _labels_shape
+from ._layer_data import layer_axes, plane_on_screen, visible_window
 from ._layer_data import predict_jobs as _predict_jobs
-from ._layer_data import spatial_shape as _spatial_shape
-from ._layer_data import visible_window
+from ._widget_files import FileActions, notify as _notify
 from .errors import UserInputError
 
 if TYPE_CHECKING:
@@ -41,13 +42,7 @@ class _Signals(QObject):
     prediction_finished = Signal()
 
 
-def _notify(message: str, error: bool = False) -> None:
-    from napari.utils.notifications import show_error, show_info
-
-    (show_error if error else show_info)(message)
-
-
-class UNetWidget(Container):
+class UNetWidget(FileActions, Container):
     """U-Net training and prediction for the layers of one viewer."""
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):
@@ -60,7 +55,8 @@ class UNetWidget(Container):
         self.instance_classes: dict[str, np.ndarray] = {}
         self.device_name = ""
         self._trainer = None
-        self._training_image: str | None = None
+        self._training_layer = None  # the image layer being trained on (an object: survives renames)
+        self._preview_plane: tuple = ()  # stack indices of the plane previewed during training
         self._predict_worker = None
         self._build()
         self._timer = QTimer()
@@ -69,11 +65,17 @@ class UNetWidget(Container):
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self._on_layers_changed)
         self.native.destroyed.connect(_closer(self))
+        self._on_image_changed()
+        for layer in list(napari_viewer.layers):
+            self.restore_autosave(layer)
         self._ensure_trainer()  # spawn now: torch is imported before the user presses Train
 
     # ---- layout --------------------------------------------------------------------------
     def _build(self) -> None:
         self.image_combo = ComboBox(label="Image", choices=self._image_choices)
+        self.axes_edit = LineEdit(label="Axes", value="YX",
+                                  tooltip="axes of the image, from TZCYX: e.g. YX, ZYX (z-stack), TYX (time), "
+                                          "YXC (RGB), CYX (channels). Stacks train on their painted planes")
         self.annotation_combo = ComboBox(label="Annotations", choices=self._labels_choices)
         self.new_annotations_button = PushButton(text="New annotations")
         self.class_names = LineEdit(label="Classes", value="object",
@@ -97,7 +99,7 @@ class UNetWidget(Container):
         self.load_button = PushButton(text="Load model")
         self.export_button = PushButton(text="Export masks")
         self.extend([
-            self.image_combo, self.annotation_combo, self.new_annotations_button, self.class_names,
+            self.image_combo, self.axes_edit, self.annotation_combo, self.new_annotations_button, self.class_names,
             self.paint_hint, self.all_images, self.time_budget, self.output_mode, self.show_probabilities,
             Container(widgets=[self.train_button, self.stop_button], layout="horizontal", labels=False),
             self.progress, self.status,
@@ -123,7 +125,7 @@ class UNetWidget(Container):
         self.load_button.clicked.connect(lambda: self.load_model())
         self.export_button.clicked.connect(lambda: self.export_masks())
         self.class_names.changed.connect(self._update_hint)
-        self.image_combo.changed.connect(self._pick_annotation_layer)
+        self.image_combo.changed.connect(self._on_image_changed)
         self.predict_target.changed.connect(lambda v: setattr(self.folder, "visible", v == "folder"))
         self._update_hint()
 
@@ -140,7 +142,24 @@ class UNetWidget(Container):
 
     def _on_layers_changed(self, event=None) -> None:
         self.reset_choices()
+        if event is not None and getattr(event, "type", "") == "inserted":
+            self.restore_autosave(event.value)
         self._pick_annotation_layer()
+
+    def _on_image_changed(self, *_):
+        image = self.image_combo.value
+        if image is not None:
+            try:
+                self.axes_edit.value = layer_axes(image)
+            except UserInputError:
+                self.axes_edit.value = ""
+        self._pick_annotation_layer()
+
+    def _axes(self, layer) -> str:
+        """Axes of ``layer``: the Axes field for the current image, guessed for others."""
+        if layer is self.image_combo.value and self.axes_edit.value.strip():
+            return ax.check_axes(self.axes_edit.value.strip(), np.shape(_image_array(layer)))
+        return layer_axes(layer)
 
     def _pick_annotation_layer(self, *_):
         image = self.image_combo.value
@@ -164,8 +183,12 @@ class UNetWidget(Container):
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
         else:
-            layer = self.viewer.add_labels(np.zeros(_spatial_shape(image), np.uint8), name=name,
-                                           scale=image.scale[-2:], translate=image.translate[-2:])
+            try:
+                shape = _labels_shape(image, self._axes(image))
+            except UserInputError as exc:
+                _notify(str(exc), error=True)
+                return None
+            layer = self.viewer.add_labels(np.zeros(shape, np.uint8), name=name, **_geometry(image, len(shape)))
         layer.selected_label = data.FIRST_CLASS
         layer.mode = "paint"
         layer.brush_size = 5
@@ -190,7 +213,7 @@ class UNetWidget(Container):
 
     @property
     def is_training(self) -> bool:
-        return self._training_image is not None
+        return self._training_layer is not None
 
     def _training_pairs(self):
         """[(image layer, annotation layer)], the current pair first; raises UserInputError."""
@@ -209,6 +232,31 @@ class UNetWidget(Container):
                     pairs.append((layer, self.viewer.layers[other]))
         return pairs
 
+    def _training_data(self, pairs):
+        """Annotated planes of every pair, their annotations, and the channel layout.
+
+        Annotations are copied: painting during training cannot change what training reads.
+        """
+        planes, anns, layouts = [], [], set()
+        for image, ann_layer in pairs:
+            axes = self._axes(image)
+            layouts.add(ax.layout_of(axes))
+            ann = np.array(ann_layer.data, copy=True)
+            if ax.is_single_plane(axes):
+                arr = np.asarray(ax.plane(_image_array(image), axes, (), ax.layout_of(axes)))
+                anns.append(data.check_annotations(ann, data.to_channels_first(arr, ax.layout_of(axes)).shape[-2:]))
+                planes.append(arr)
+            else:
+                p, a = ax.annotated_planes(_image_array(image), ann, axes, ax.layout_of(axes))
+                planes += p
+                anns += [data.check_annotations(x, x.shape) for x in a]
+        if len(layouts) > 1:
+            raise UserInputError("the images have different channel layouts; untick 'Train on all annotated images'")
+        if not planes:
+            raise UserInputError("no annotations found on any plane; paint background (1) and objects (2) first")
+        data.check_training_set(anns, self.model.config.n_classes if self.model else None)
+        return planes, anns, layouts.pop()
+
     def train(self):
         """Start training in the background on a snapshot of the chosen layers."""
         if self.is_training:
@@ -216,25 +264,26 @@ class UNetWidget(Container):
             return False
         try:
             pairs = self._training_pairs()
-            images = [_image_array(img) for img, _ in pairs]
-            axis = _channel_axis(pairs[0][0])
-            # snapshot: painting during training cannot change what training reads
-            anns = [data.check_annotations(np.array(a.data, copy=True), data.to_channels_first(im, axis).shape[-2:])
-                    for im, (_, a) in zip(images, pairs)]
-            data.check_training_set(anns, self.model.config.n_classes if self.model else None)
+            planes, anns, layout = self._training_data(pairs)
+            image = pairs[0][0]
+            axes = self._axes(image)
+            self._preview_plane = plane_on_screen(image, axes, self.viewer.dims.point)
+            preview = np.asarray(ax.plane(_image_array(image), axes, self._preview_plane, layout))
         except UserInputError as exc:
             _notify(str(exc), error=True)
             return False
         from . import io
 
+        self.autosave(pairs)
         init = io.model_to_dict(self.model) if self.model is not None else None
-        unet = {"class_names": self._names(), "channel_axis": axis}
+        unet = {"class_names": self._names(), "channel_axis": layout}
         cfg = {"time_budget": float(self.time_budget.value), "steps": None, "preview_every": PREVIEW_EVERY_S,
                "first_preview": FIRST_PREVIEW_S}
-        window = visible_window(pairs[0][0], anns[0].shape, PREVIEW_MAX_SIDE)
-        self._ensure_trainer().train(images, anns, cfg, init, unet, 0, self.output_mode.value == "instances",
+        window = visible_window(image, _labels_shape(image, axes)[-2:], PREVIEW_MAX_SIDE)
+        self._ensure_trainer().train(planes, anns, cfg, init, unet, preview, self.output_mode.value == "instances",
                                      window)
-        self._training_image = pairs[0][0].name
+        self._training_layer = image
+        self._training_pairs_snapshot = pairs
         self.losses = []
         self.progress.value = 0
         self.status.value = "starting..."
@@ -261,6 +310,9 @@ class UNetWidget(Container):
     def _on_ready(self, _):
         pass
 
+    def _on_notice(self, message: str):
+        _notify(message)
+
     def _on_started(self, device: str, annotated: int):
         self.device_name = device
         self.status.value = f"training on {device}, {annotated} annotated pixels"
@@ -276,15 +328,21 @@ class UNetWidget(Container):
             self.loss_plot.set_values(self.losses)
 
     def _on_preview(self, step, elapsed, labels, probabilities, classes, window):
-        name = self._training_image
-        if name is None or name not in self.viewer.layers:
+        image = self._training_layer
+        if image is None or image not in self.viewer.layers:  # deleted while training: skip previews
             return
-        if window is not None:  # a preview of the visible part only: paste it into the full frame
-            full = np.zeros(_spatial_shape(self.viewer.layers[name]), labels.dtype)
-            y0, y1, x0, x1 = window
-            full[y0:y1, x0:x1] = labels
+        axes = self._axes(image)
+        full_shape = _labels_shape(image, axes)
+        name = f"{image.name} prediction"
+        if window is not None or len(full_shape) > 2:
+            # a part of the image (visible window / one plane): paste it into the full-size layer
+            layer = self.viewer.layers[name] if name in self.viewer.layers else None
+            full = layer.data if layer is not None and layer.data.shape == full_shape else None
+            full = np.zeros(full_shape, labels.dtype) if full is None else np.array(full, labels.dtype)
+            y0, y1, x0, x1 = window or (0, full_shape[-2], 0, full_shape[-1])
+            full[self._preview_plane + (slice(y0, y1), slice(x0, x1))] = labels
             labels, probabilities = full, None
-        self._show_prediction(self.viewer.layers[name], labels, probabilities, classes)
+        self._show_prediction(image, labels, probabilities, classes)
         self.signals.preview_updated.emit()
 
     def _on_finished(self, model_blob):
@@ -292,6 +350,7 @@ class UNetWidget(Container):
 
         self.model = io.model_from_dict(model_blob)
         steps = self.model.summary.get("total_steps", 0)
+        self.autosave(self._training_pairs_snapshot, model=self.model)
         self._end_training(None, f"model ready: {steps} steps in total on {self.device_name}")
 
     def _on_error(self, message, model_blob):
@@ -303,7 +362,7 @@ class UNetWidget(Container):
 
     def _end_training(self, error: str | None, status: str = "") -> None:
         self._timer.stop()
-        self._training_image = None
+        self._training_layer = None
         self.train_button.enabled, self.stop_button.enabled = True, False
         self.loss_plot.set_values(self.losses)
         if error:
@@ -321,9 +380,9 @@ class UNetWidget(Container):
             layer = self.viewer.layers[name]
             layer.data = labels
         else:
-            layer = self.viewer.add_labels(labels, name=name, opacity=0.5, scale=image_layer.scale[-2:],
-                                           translate=image_layer.translate[-2:])
-        self.last_prediction[image_layer.name] = np.array(labels, copy=True)
+            layer = self.viewer.add_labels(labels, name=name, opacity=0.5, **_geometry(image_layer, labels.ndim))
+        if isinstance(labels, np.ndarray):  # lazy (zarr) predictions are not corrected in place
+            self.last_prediction[image_layer.name] = np.array(labels, copy=True)
         if probabilities is not None and self.show_probabilities.value:
             fg = np.asarray(probabilities[1:], np.float32).max(0)
             pname = f"{image_layer.name} probabilities"
@@ -331,7 +390,7 @@ class UNetWidget(Container):
                 self.viewer.layers[pname].data = fg
             else:
                 self.viewer.add_image(fg, name=pname, colormap="magma", opacity=0.5, contrast_limits=(0, 1),
-                                      scale=image_layer.scale[-2:], translate=image_layer.translate[-2:])
+                                      **_geometry(image_layer, 2))
         if classes is not None:
             self.instance_classes[image_layer.name] = classes
 
@@ -382,16 +441,23 @@ class UNetWidget(Container):
             if not folder.is_dir():
                 _notify(f"{folder} is not a folder; choose one with images", error=True)
                 return None
-            jobs = [("file", p) for p in sorted(folder.iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES
+            jobs = [("file", p, None) for p in sorted(folder.iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES
                     and not p.stem.endswith("_masks")]
         else:
             layers = [self.image_combo.value] if target == "current image" else \
                 [lay for lay in self.viewer.layers if isinstance(lay, Image) and not lay.name.endswith(" probabilities")]
-            jobs = [("layer", lay) for lay in layers if lay is not None]
+            try:
+                jobs = [("layer", lay, self._axes(lay)) for lay in layers if lay is not None]
+            except UserInputError as exc:
+                _notify(str(exc), error=True)
+                return None
         if not jobs:
             _notify("nothing to predict: no images found", error=True)
             return None
-        worker = create_worker(_predict_jobs, self.model, jobs, self.output_mode.value == "instances")
+        from . import autosave
+
+        worker = create_worker(_predict_jobs, self.model, jobs, self.output_mode.value == "instances",
+                               autosave.cache_root() / "predictions")
         worker.yielded.connect(self._on_predicted)
         worker.errored.connect(lambda exc: _notify(f"prediction failed: {exc}", error=True))
         worker.finished.connect(self._on_prediction_finished)
@@ -402,6 +468,9 @@ class UNetWidget(Container):
         return worker
 
     def _on_predicted(self, result):
+        if isinstance(result, float):  # progress
+            self.progress.value = int(1000 * result)
+            return
         kind, target, labels, probs, classes, done, total = result
         self.progress.value = int(1000 * done / total)
         if kind == "layer" and target.name in self.viewer.layers:
@@ -413,73 +482,6 @@ class UNetWidget(Container):
         self.predict_button.enabled = True
         self.status.value = "prediction done"
         self.signals.prediction_finished.emit()
-
-    # ---- files ---------------------------------------------------------------------------------
-    def save_model(self, path=None):
-        """Save the current model (a file dialog when no path is given)."""
-        if self.model is None:
-            _notify("no model to save yet: press Train first", error=True)
-            return None
-        path = path or _ask_path("Save model", "model.pt", "napari-unet model (*.pt)", save=True)
-        if not path:
-            return None
-        from . import io
-
-        names, cfg = self._names(), self.model.config
-        cfg.class_names = (names + cfg.class_names[len(names):])[: cfg.n_classes]  # the widget's names win
-        try:
-            out = io.save_model(self.model, path)
-        except UserInputError as exc:
-            _notify(str(exc), error=True)
-            return None
-        _notify(f"model saved to {out}")
-        return out
-
-    def load_model(self, path=None):
-        """Load a model file; its class names appear in the widget."""
-        path = path or _ask_path("Load model", "", "napari-unet model (*.pt)", save=False)
-        if not path:
-            return None
-        from . import io
-
-        try:
-            model = io.load_model(path)
-        except UserInputError as exc:
-            _notify(str(exc), error=True)
-            return None
-        self.model = model
-        self.class_names.value = ", ".join(model.config.class_names)
-        steps = model.summary.get("total_steps", "?")
-        self.status.value = f"loaded {Path(path).name}: {model.config.n_classes} class(es), {steps} steps"
-        return model
-
-    def export_masks(self, path=None):
-        """Write the current prediction (or, if ticked, every prediction into a folder)."""
-        from . import io
-
-        preds = [lay for lay in self.viewer.layers if lay.name.endswith(" prediction")]
-        image = self.image_combo.value
-        if not self.export_all.value:
-            preds = [lay for lay in preds if image is not None and lay.name == f"{image.name} prediction"]
-        if not preds:
-            _notify("no prediction to export yet: press Train or Predict first", error=True)
-            return []
-        if path is None:
-            path = _ask_path("Export masks", f"{preds[0].name[:-11]}_masks.tif",
-                             "Masks (*.tif *.png *.npy *.zarr)", save=True, folder=len(preds) > 1)
-            if not path:
-                return []
-        try:
-            if len(preds) == 1 and not Path(path).is_dir():
-                written = [io.write_mask(path, preds[0].data)]
-            else:
-                Path(path).mkdir(parents=True, exist_ok=True)
-                written = [io.write_mask(Path(path) / f"{lay.name[:-11]}_masks.tif", lay.data) for lay in preds]
-        except UserInputError as exc:
-            _notify(str(exc), error=True)
-            return []
-        _notify(f"wrote {len(written)} mask file(s)")
-        return written
 
     def close_trainer(self) -> None:
         self._timer.stop()
@@ -499,11 +501,6 @@ def _closer(widget: UNetWidget):
     return close
 
 
-def _ask_path(title: str, default: str, filters: str, save: bool, folder: bool = False):
-    from qtpy.QtWidgets import QFileDialog
-
-    if folder:
-        return QFileDialog.getExistingDirectory(None, title) or None
-    getter = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
-    path, _ = getter(None, title, default, filters)
-    return path or None
+def _geometry(image_layer, ndim: int) -> dict:
+    """scale/translate for a layer of ``ndim`` dimensions that overlays ``image_layer``."""
+    return {"scale": tuple(image_layer.scale[-ndim:]), "translate": tuple(image_layer.translate[-ndim:])}

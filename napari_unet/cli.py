@@ -219,6 +219,8 @@ def _run_fit(events):
         if isinstance(event, train.Started):
             model = event.model
             _log(f"training on {event.device}, {event.annotated_pixels} annotated pixels")
+        elif isinstance(event, train.Notice):
+            _log(event.message)
         elif isinstance(event, train.Step) and event.elapsed - last >= 1.0:
             last = event.elapsed
             _log(f"step {event.step:5d}  loss {event.loss:.4f}  {event.elapsed:5.1f} s  "
@@ -249,7 +251,7 @@ def run_predict(args) -> int:
 def predict_file(model, path: Path, out: Path, args) -> None:
     """Predict one image file (2D or a stack) and write its mask (and probabilities / classes if asked)."""
     from . import axes as ax
-    from . import chunked, io
+    from . import io
 
     image = io.read_image(path, lazy=True)
     shape = tuple(image.shape)
@@ -269,7 +271,7 @@ def predict_file(model, path: Path, out: Path, args) -> None:
 def _predict_locally(model, image, axes, out: Path, path: Path, args):
     """Block by block; straight into a zarr store for .zarr outputs (returns None), else in memory."""
     from . import axes as ax
-    from . import chunked, io
+    from . import io
 
     shape = ax.labels_shape(image.shape, axes)
     dtype = np.uint32 if args.instances else np.uint8

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from . import data
-from .device import autocast, memory_format
+from .device import autocast, is_out_of_memory, memory_format
 from .errors import UserInputError
 from .model import SegmentationModel
 
@@ -130,21 +130,38 @@ def _iter_tiles(model, chw: np.ndarray, value_range, tile_size, overlap, batch_s
     net.to(memory_format=memory_format(device))
     net.eval()
     try:
-        for i in range(0, len(origins), batch_size):
+        i = 0
+        while i < len(origins):
             batch_origins = origins[i:i + batch_size]
-            tiles = [data.normalize(data.crop_padded(chw, y, x, th, tw, "reflect"), value_range)
-                     for y, x in batch_origins]
-            x_t = torch.from_numpy(np.stack(tiles)).to(device)
-            x_t = x_t.contiguous(memory_format=memory_format(device))
-            with torch.inference_mode(), autocast(device):
-                probs = torch.softmax(net(x_t).float(), dim=1).cpu().numpy()
+            try:
+                probs = _predict_tiles(net, device, chw, batch_origins, th, tw, value_range)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
+                if not is_out_of_memory(exc):
+                    raise
+                if batch_size == 1:
+                    raise UserInputError(f"out of memory predicting one {th}x{tw} tile; "
+                                         "use a smaller tile size (--tile-size) or the CPU") from None
+                batch_size = 1  # retry the same tiles one at a time
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
             for (y, x), p in zip(batch_origins, probs):
                 _accumulate(acc, weight, p, y, x, overlap)
-            yield TileProgress(min(i + batch_size, len(origins)), len(origins))
+            i += len(batch_origins)
+            yield TileProgress(i, len(origins))
     finally:
         net.train(was_training)
     acc /= weight
     return acc
+
+
+def _predict_tiles(net, device, chw, origins, th, tw, value_range) -> np.ndarray:
+    """Class probabilities (B, K, th, tw) float32 of the tiles at ``origins``."""
+    tiles = [data.normalize(data.crop_padded(chw, y, x, th, tw, "reflect"), value_range) for y, x in origins]
+    x_t = torch.from_numpy(np.stack(tiles)).to(device)
+    x_t = x_t.contiguous(memory_format=memory_format(device))
+    with torch.inference_mode(), autocast(device):
+        return torch.softmax(net(x_t).float(), dim=1).cpu().numpy()
 
 
 def block_grid(h: int, w: int, block_size: int, multiple: int) -> list[tuple[int, int, int, int]]:

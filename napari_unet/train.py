@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import augment, data, losses
-from .device import autocast, configure_cpu_threads, describe, memory_format, pick_device
+from .device import autocast, configure_cpu_threads, describe, is_out_of_memory, memory_format, pick_device
 from .errors import UserInputError
 from .model import SegmentationModel, UNetConfig
 from .predict import predict_probabilities
@@ -99,6 +99,13 @@ class Preview:
 
 
 @dataclass
+class Notice:
+    """Something the user should know that did not stop training (e.g. a smaller batch after OOM)."""
+
+    message: str
+
+
+@dataclass
 class Finished:
     model: SegmentationModel
     summary: dict = field(default_factory=dict)
@@ -147,7 +154,15 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             lr = _learning_rate(step, time.perf_counter() - start, config)
             for group in opt.param_groups:
                 group["lr"] = lr
-            loss = _train_step(net, opt, sampler, gen, config, device)
+            try:
+                loss = _train_step(net, opt, sampler, gen, config, device)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+                if not is_out_of_memory(exc):
+                    raise
+                config, message = _shrink_after_out_of_memory(config, device, opt)
+                sampler.patch_size = config.patch_size
+                yield Notice(message)
+                continue
             step += 1
             losses.append(loss)
             elapsed = time.perf_counter() - start
@@ -234,6 +249,22 @@ def _learning_rate(step: int, elapsed: float, config: TrainConfig) -> float:
     warm = min(1.0, (step + 1) / max(config.warmup_steps, 1))
     cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return config.learning_rate * warm * max(cosine, 0.05)
+
+
+def _shrink_after_out_of_memory(config: TrainConfig, device, opt):
+    """Halve the batch (then the patch) after running out of memory; give up at 1 x 32^2."""
+    opt.zero_grad(set_to_none=True)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    if config.batch_size > 1:
+        new = replace(config, batch_size=config.batch_size // 2)
+    elif config.patch_size > 32:
+        new = replace(config, patch_size=max(32, config.patch_size // 2 // 16 * 16))
+    else:
+        raise UserInputError(f"out of memory on {describe(device)} even with one 32x32 patch; "
+                             "close other programs or train on the CPU (--device cpu)")
+    return new, (f"out of memory on {describe(device)}: continuing with {new.batch_size} patch(es) of "
+                 f"{new.patch_size}x{new.patch_size} (was {config.batch_size} of {config.patch_size})")
 
 
 def _train_step(net, opt, sampler, gen, config: TrainConfig, device) -> float:

@@ -30,3 +30,9 @@ def scribbles_from(mask, every=7):
 def blobs():
     image, mask = make_blobs()
     return image, mask, scribbles_from(mask)
+
+
+@pytest.fixture(autouse=True)
+def _autosave_in_tmp(tmp_path, monkeypatch):
+    """Autosaves of in-memory images go to a per-test folder, never the user's cache."""
+    monkeypatch.setenv("NAPARI_UNET_AUTOSAVE", str(tmp_path / "autosave"))

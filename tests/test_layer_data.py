@@ -4,11 +4,15 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from napari_unet._layer_data import channel_axis, spatial_shape, visible_window
+import pytest
+
+from napari_unet._layer_data import channel_axis, labels_shape, layer_axes, plane_on_screen, spatial_shape, visible_window
+from napari_unet.errors import UserInputError
 
 
-def layer(data, rgb=False, corners=None):
-    return SimpleNamespace(data=data, rgb=rgb, multiscale=False, corner_pixels=corners)
+def layer(data, rgb=False, corners=None, offset=0.0):
+    return SimpleNamespace(data=data, rgb=rgb, multiscale=False, corner_pixels=corners,
+                           world_to_data=lambda point: np.asarray(point) - offset)
 
 
 def test_small_images_are_previewed_whole():
@@ -32,5 +36,25 @@ def test_window_stays_inside_the_image():
 def test_channel_layouts_of_layers():
     assert channel_axis(layer(np.zeros((10, 12, 3)), rgb=True)) == "last"
     assert spatial_shape(layer(np.zeros((10, 12, 3)), rgb=True)) == (10, 12)
-    assert channel_axis(layer(np.zeros((2, 10, 12)))) == "first"
+    assert channel_axis(layer(np.zeros((2, 10, 12)))) == "none"  # a 2-plane stack: napari shows it so
     assert spatial_shape(layer(np.zeros((2, 10, 12)))) == (10, 12)
+    assert labels_shape(layer(np.zeros((2, 10, 12))), "CYX") == (10, 12)
+
+
+@pytest.mark.parametrize("shape,rgb,axes", [((10, 12), False, "YX"), ((4, 10, 12), False, "ZYX"),
+                                            ((3, 4, 10, 12), False, "TZYX"), ((4, 10, 12, 3), True, "ZYXC"),
+                                            ((2, 3, 4, 10, 12), False, "TZCYX")])
+def test_layer_axes(shape, rgb, axes):
+    assert layer_axes(layer(np.zeros(shape), rgb=rgb)) == axes
+
+
+def test_layer_axes_refuses_6d():
+    with pytest.raises(UserInputError, match="Axes"):
+        layer_axes(layer(np.zeros((1,) * 6)))
+
+
+def test_plane_on_screen_follows_the_dims_point():
+    stack = layer(np.zeros((3, 5, 10, 12)), offset=0.0)
+    assert plane_on_screen(stack, "TZYX", [2, 4.4, 3, 3]) == (2, 4)
+    assert plane_on_screen(stack, "TZYX", [9, -1, 3, 3]) == (2, 0)  # clipped into the stack
+    assert plane_on_screen(layer(np.zeros((10, 12))), "YX", [1, 1]) == ()
