@@ -25,7 +25,6 @@ No Qt or napari here: the GUI polls ``events`` with a QTimer.
 from __future__ import annotations
 
 import multiprocessing as mp
-import queue
 import traceback
 
 
@@ -35,11 +34,14 @@ class TrainerProcess:
     def __init__(self):
         ctx = mp.get_context("spawn")
         self.jobs = ctx.Queue()
-        self.events = ctx.Queue()
+        self.events, events_out = ctx.Pipe(duplex=False)
         self.stop_flag = ctx.Event()
-        self.process = ctx.Process(target=serve, args=(self.jobs, self.events, self.stop_flag),
+        self.process = ctx.Process(target=serve, args=(self.jobs, events_out, self.stop_flag),
                                    daemon=True, name="napari-unet-trainer")
         self.process.start()
+        # Only the child may hold the sending end: if it dies, even in the middle of a
+        # message, reading ends with EOFError instead of waiting forever.
+        events_out.close()
 
     def is_alive(self) -> bool:
         return self.process.is_alive()
@@ -59,32 +61,45 @@ class TrainerProcess:
     def poll(self, max_events: int = 100) -> list[tuple]:
         """Events that arrived so far (non-blocking)."""
         out = []
-        for _ in range(max_events):
-            try:
-                out.append(self.events.get_nowait())
-            except queue.Empty:
-                break
+        try:
+            while len(out) < max_events and self.events.poll():
+                out.append(self.events.recv())
+        except (EOFError, OSError):  # the child is gone; what it sent in full has been read
+            pass
         return out
 
     def close(self, timeout: float = 3.0) -> None:
-        """Stop any job and end the child; never leaves a process behind."""
-        if not self.process.is_alive():
-            return
-        self.stop_flag.set()
-        try:
-            self.jobs.put(("quit",))
-        except (OSError, ValueError):
-            pass
-        self.process.join(timeout)
+        """Stop any job and end the child; never leaves a process or thread behind."""
         if self.process.is_alive():
-            self.process.terminate()
+            self.stop_flag.set()
+            try:
+                self.jobs.put(("quit",))
+            except (OSError, ValueError):
+                pass
             self.process.join(timeout)
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join(timeout)
+        self.events.close()
+        self.jobs.close()
+        self.jobs.join_thread()
 
 
-def serve(jobs, events, stop_flag) -> None:
+class _Sender:
+    """The child's end of the event pipe, with a queue-like ``put``."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def put(self, event) -> None:
+        self.connection.send(event)
+
+
+def serve(jobs, events_out, stop_flag) -> None:
     """Child main loop: run jobs until "quit"."""
     import os
 
+    events = _Sender(events_out)
     if hasattr(os, "nice"):
         # the viewer gets the CPU whenever it needs it; training takes everything left over
         os.nice(10)

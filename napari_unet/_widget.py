@@ -496,8 +496,7 @@ def _closer(widget: UNetWidget):
     """Slot for the widget's ``destroyed``: end the trainer process with the viewer."""
 
     def close(*_):
-        if widget._trainer is not None:
-            widget._trainer.close()
+        widget.close_trainer()
     return close
 
 

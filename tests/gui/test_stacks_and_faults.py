@@ -1,0 +1,157 @@
+"""The widget on stacks and lazy images, and what it does when things go wrong mid-session."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from napari_unet import io
+from napari_unet._sample_data import sample_paths
+
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    widget.time_budget.value = 5
+    yield viewer, widget
+    widget.close_trainer()
+
+
+def _nuclei_crop():
+    return io.read_image(sample_paths()["image"])[:160, :200], io.read_image(sample_paths()["scribbles"])[:160, :200]
+
+
+def _stack():
+    """A 3-plane z-stack of nuclei crops (planes 0 and 2 are different parts of the field)."""
+    image = io.read_image(sample_paths()["image"])
+    scrib = io.read_image(sample_paths()["scribbles"])
+    sl = [(slice(0, 160), slice(0, 200)), (slice(160, 320), slice(0, 200)), (slice(320, 480), slice(200, 400))]
+    return np.stack([image[s] for s in sl]), np.stack([scrib[s] for s in sl])
+
+
+def test_paint_two_slices_train_and_predict_the_stack(viewer_widget, qtbot):
+    viewer, w = viewer_widget
+    stack, scrib = _stack()
+    viewer.add_image(stack, name="stack")
+    assert w.axes_edit.value == "ZYX"
+    ann = w.new_annotations()
+    assert ann.data.shape == stack.shape
+    ann.data = np.where(np.isin(np.arange(3), [0, 2])[:, None, None], scrib, 0).astype(np.uint8)
+    viewer.dims.set_point(0, 2)  # the user looks at plane 2 while training
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        assert w.train()
+    preview = viewer.layers["stack prediction"].data
+    assert preview.shape == stack.shape and preview[2].any() and not preview[1].any()
+    with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
+        w.predict()
+    pred = viewer.layers["stack prediction"].data
+    assert pred.shape == stack.shape and all(pred[z].max() > 0 for z in range(3))
+
+
+def test_lazy_dask_image_is_predicted_into_zarr(viewer_widget, qtbot):
+    da = pytest.importorskip("dask.array")
+    viewer, w = viewer_widget
+    image, scrib = _nuclei_crop()
+    viewer.add_image(image, name="small")
+    w.new_annotations().data = scrib
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.train()
+    viewer.add_image(da.from_array(np.tile(image, (2, 2)), chunks=(100, 100)), name="lazy")
+    w.image_combo.value = viewer.layers["lazy"]
+    with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
+        w.predict()
+    labels = viewer.layers["lazy prediction"].data
+    assert type(labels).__module__.startswith("zarr") and labels.shape == (320, 400)
+    assert np.asarray(labels[:160, :200]).max() == 1
+
+
+def test_autosave_then_reopen_restores_annotations_and_model(viewer_widget, qtbot, tmp_path):
+    viewer, w = viewer_widget
+    image, scrib = _nuclei_crop()
+    path = io.write_mask(tmp_path / "cells.tif", image)
+    layer = viewer.open(path)[0]
+    w.image_combo.value = layer
+    w.new_annotations().data = scrib
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.train()
+    folder = tmp_path / "cells.napari-unet"  # beside the image file
+    assert (folder / "annotations.tif").exists() and (folder / "model.pt").exists()
+    viewer.layers.clear()
+    w.model = None
+    viewer.open(path)
+    np.testing.assert_array_equal(viewer.layers["cells annotations"].data, scrib)
+    assert w.model is not None and w.model.summary["total_steps"] > 0
+
+
+def test_in_memory_image_autosaves_to_the_cache(viewer_widget, qtbot, tmp_path):
+    viewer, w = viewer_widget
+    image, scrib = _nuclei_crop()
+    viewer.add_image(image, name="mem")
+    w.new_annotations().data = scrib
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.train()
+    assert (tmp_path / "autosave" / "mem" / "annotations.tif").exists()
+
+
+@pytest.mark.parametrize("fault", ["delete image", "rename image", "delete annotations", "paint"])
+def test_layers_changed_during_training(viewer_widget, qtbot, fault):
+    viewer, w = viewer_widget
+    image, scrib = _nuclei_crop()
+    viewer.add_image(image, name="img")
+    ann = w.new_annotations()
+    ann.data = scrib
+    with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
+        assert w.train()
+    if fault == "delete image":
+        viewer.layers.remove("img")
+    elif fault == "rename image":
+        viewer.layers["img"].name = "renamed"
+    elif fault == "delete annotations":
+        viewer.layers.remove("img annotations")
+    else:
+        ann.data[:] = 0  # painting (here: erasing everything) while training reads its snapshot
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.stop()
+    assert w.model is not None and "error" not in w.status.value
+    if fault == "rename image":
+        assert "renamed prediction" in viewer.layers
+
+
+def test_training_process_crash_keeps_layers_and_recovers(viewer_widget, qtbot):
+    viewer, w = viewer_widget
+    image, scrib = _nuclei_crop()
+    viewer.add_image(image, name="img")
+    w.new_annotations().data = scrib
+    with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
+        w.train()
+    names = [layer.name for layer in viewer.layers]
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        os.kill(w._trainer.process.pid, signal.SIGKILL)  # a hard crash inside training
+    assert "error" in w.status.value
+    assert [layer.name for layer in viewer.layers] == names
+    np.testing.assert_array_equal(viewer.layers["img annotations"].data, scrib)
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        assert w.train()  # a fresh trainer process
+    assert w.model is not None
+
+
+def test_closing_the_viewer_while_training_ends_the_trainer(make_napari_viewer, qtbot):
+    import threading
+
+    threads_before = threading.active_count()
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    image, scrib = _nuclei_crop()
+    viewer.add_image(image, name="img")
+    w.new_annotations().data = scrib
+    w.time_budget.value = 60
+    with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
+        w.train()
+    process = w._trainer.process
+    viewer.close()
+    qtbot.waitUntil(lambda: not process.is_alive(), timeout=10_000)
+    qtbot.waitUntil(lambda: threading.active_count() <= threads_before + 1, timeout=10_000)
