@@ -336,7 +336,7 @@ def _predict_on_cluster(model, image, axes, out: Path, args):
         raise UserInputError("--dask-scheduler needs dask.distributed; pip install distributed") from None
     labels = chunked.labels_dask(model, image, axes, tile_size=args.tile_size)
     try:
-        client = Client(args.dask_scheduler, timeout="10s")
+        client = Client(args.dask_scheduler, timeout="5s")
     except OSError as exc:
         raise UserInputError(f"cannot reach the dask scheduler at {args.dask_scheduler} ({exc}); "
                              "check the address (e.g. tcp://127.0.0.1:8786)") from None

@@ -46,7 +46,7 @@ class TrainConfig:
     time_budget: float | None = 30.0
     batch_size: int | None = None  # None: 4 on the CPU, 32 on a GPU
     patch_size: int | None = None  # None: 96 on the CPU, 128 on a GPU
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-2  # train fields, 4 x 96^2: Dice after 5 s 0.87 -> 0.95 against 3e-3, same at 30 s
     weight_decay: float = 1e-4
     warmup_steps: int = 10
     seed: int = 0
