@@ -1,11 +1,14 @@
 """Viewer responsiveness while the widget trains: Qt event-loop lateness and training steps.
 
 A QTimer fires every 10 ms and records how late it is, while the camera pans and
-zooms and a brush paints every 20 ms on a 1024x1024 image (the nuclei sample mirrored 2x2), for ``--seconds``:
+zooms and a brush paints every 20 ms on a ``--side`` square image (real nuclei: the sample field
+mirrored and tiled; default 1024), for ``--seconds``:
 first with no training (baseline), then while the U-Net widget trains (in its
 separate process). Run under a display:
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/latency.py
+    xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/latency.py [--side 2048]
+
+Also counts live-preview refreshes that reached the screen while training.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 from qtpy.QtCore import QEventLoop, QTimer
 
 
-def measure(viewer, labels, seconds: float, interact_ms: int | None = 20) -> list[float]:
+def measure(viewer, labels, seconds: float, interact_ms: int | None = 20, side: int = 1024) -> list[float]:
     """Lateness (ms) of a 10 ms timer while panning, zooming and painting for ``seconds``."""
     lateness, t = [], {"last": time.perf_counter(), "i": 0}
     rng = np.random.default_rng(0)
@@ -31,9 +34,9 @@ def measure(viewer, labels, seconds: float, interact_ms: int | None = 20) -> lis
     def interact():
         t["i"] += 1
         cam = viewer.camera
-        cam.center = (512 + 100 * np.sin(t["i"] / 10), 512 + 100 * np.cos(t["i"] / 10))
-        cam.zoom = 0.6 + 0.2 * np.sin(t["i"] / 15)
-        y, x = rng.integers(20, 1000, size=2)
+        cam.center = (side / 2 + 100 * np.sin(t["i"] / 10), side / 2 + 100 * np.cos(t["i"] / 10))
+        cam.zoom = (0.6 + 0.2 * np.sin(t["i"] / 15)) * 1024 / side
+        y, x = rng.integers(20, side - 24, size=2)
         labels.paint((y, x), 1, refresh=True)
 
     timer, actor = QTimer(), QTimer()
@@ -53,40 +56,46 @@ def measure(viewer, labels, seconds: float, interact_ms: int | None = 20) -> lis
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--side", type=int, default=1024, help="image side in pixels")
     args = ap.parse_args()
+    side = args.side
     viewer = napari.Viewer()
     from napari_unet._sample_data import sample_paths
     from napari_unet.io import read_image
 
     field = read_image(sample_paths()["image"])[:512, :512]
-    image = np.block([[field, field[:, ::-1]], [field[::-1], field[::-1, ::-1]]])  # 1024^2 of real nuclei
+    block = np.block([[field, field[:, ::-1]], [field[::-1], field[::-1, ::-1]]])  # 1024^2 of real nuclei
+    image = np.tile(block, (-(-side // 1024), -(-side // 1024)))[:side, :side]
     viewer.add_image(image, name="img")
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
     ann = widget.new_annotations()
     ann.data[100:110, 100:300] = 1
     ann.data[500:510, 500:520] = 2
     ann.refresh()
-    paint = viewer.add_labels(np.zeros((1024, 1024), np.uint8), name="painting")
+    paint = viewer.add_labels(np.zeros((side, side), np.uint8), name="painting")
+    previews = []
+    widget.signals.preview_updated.connect(lambda: previews.append(time.perf_counter()))
     paint.brush_size = 10
     loop = QEventLoop()
     QTimer.singleShot(3000, loop.quit)  # let the trainer process start
     loop.exec_()
 
-    rows = [("interacting, no training", measure(viewer, paint, args.seconds), 0)]
+    rows = [("interacting, no training", measure(viewer, paint, args.seconds, side=side), 0, 0)]
     widget.time_budget.value = int(3 * args.seconds) + 30
     widget.train()
-    lat = measure(viewer, paint, args.seconds)
-    rows.append(("interacting, training (separate process)", lat, len(widget.losses)))
-    before = len(widget.losses)
-    lat = measure(viewer, paint, args.seconds, interact_ms=None)
-    rows.append(("viewer untouched, training", lat, len(widget.losses) - before))
+    lat = measure(viewer, paint, args.seconds, side=side)
+    rows.append(("interacting, training (separate process)", lat, len(widget.losses), len(previews)))
+    before, shown = len(widget.losses), len(previews)
+    lat = measure(viewer, paint, args.seconds, interact_ms=None, side=side)
+    rows.append(("viewer untouched, training", lat, len(widget.losses) - before, len(previews) - shown))
     widget.stop()
     widget.close_trainer()
-    print("| condition | timer ticks | p50 lateness (ms) | p95 lateness (ms) | max (ms) | training steps |")
-    print("|---|---|---|---|---|---|")
-    for name, lat, n in rows:
+    print(f"image {side}^2, {args.seconds:g} s per condition")
+    print("| condition | timer ticks | p50 lateness (ms) | p95 lateness (ms) | max (ms) | training steps | previews shown |")
+    print("|---|---|---|---|---|---|---|")
+    for name, lat, n, p in rows:
         print(f"| {name} | {len(lat)} | {np.percentile(lat, 50):.1f} | {np.percentile(lat, 95):.1f} | "
-              f"{max(lat):.1f} | {n} |")
+              f"{max(lat):.1f} | {n} | {p} |")
     viewer.close()
 
 

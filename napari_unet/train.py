@@ -178,7 +178,11 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                 # previews may take at most a third of the time, however large the image
                 next_preview = time.perf_counter() - start + max(config.preview_every, 2 * cost)
     finally:
-        recalibrate_batchnorm(net, sampler, device)
+        try:
+            recalibrate_batchnorm(net, sampler, device)
+        except Exception as exc:  # noqa: BLE001 - out of memory here keeps the running statistics
+            if not is_out_of_memory(exc):
+                raise
         net.eval()
         _record(model, config, step, time.perf_counter() - start, losses, len(images), n_annotated, device)
     yield Finished(model, model.summary)
@@ -261,8 +265,8 @@ def _shrink_after_out_of_memory(config: TrainConfig, device, opt):
     elif config.patch_size > 32:
         new = replace(config, patch_size=max(32, config.patch_size // 2 // 16 * 16))
     else:
-        raise UserInputError(f"out of memory on {describe(device)} even with one 32x32 patch; "
-                             "close other programs or train on the CPU (--device cpu)")
+        fix = "close other programs" + (" or train on the CPU (--device cpu)" if device.type != "cpu" else "")
+        raise UserInputError(f"out of memory on {describe(device)} even with one 32x32 patch; {fix}")
     return new, (f"out of memory on {describe(device)}: continuing with {new.batch_size} patch(es) of "
                  f"{new.patch_size}x{new.patch_size} (was {config.batch_size} of {config.patch_size})")
 

@@ -1,0 +1,95 @@
+"""An image larger than is comfortable: `napari-unet predict` on a 20000 x 20000 uint16 zarr.
+
+    python benchmarks/huge.py [--side 20000] [--scheduler local-cluster]
+
+Builds a SIDE x SIDE uint16 zarr (chunks 1024^2) tiled from the BBBC039 fields, band by
+band (never whole in memory), then runs `napari-unet predict MODEL IN.zarr --out OUT.zarr`
+as a separate process and prints its wall time, megapixels per second and peak resident
+memory (ru_maxrss). With --scheduler local-cluster the same command runs with
+--dask-scheduler on a LocalCluster of 2 single-thread workers (their memory is not
+in the client's figure; the cluster reports it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared/data/bbbc039"
+
+
+def build_zarr(path: Path, side: int):
+    import zarr
+
+    from napari_unet import io
+
+    fields = [io.read_image(p) for p in sorted((DATA / "train").glob("*.tif")) if not p.stem.endswith("_masks")]
+    fh, fw = fields[0].shape
+    arr = zarr.open_array(str(path), mode="w", shape=(side, side), chunks=(1024, 1024), dtype="u2")
+    k = 0
+    for y in range(0, side, fh):
+        band = np.empty((min(fh, side - y), side), np.uint16)
+        for x in range(0, side, fw):
+            f = fields[k % len(fields)]
+            k += 1
+            band[:, x:x + fw] = f[: band.shape[0], : min(fw, side - x)]
+        arr[y:y + band.shape[0]] = band
+    return arr
+
+
+def timed(cmd):
+    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+               "r = subprocess.run(sys.argv[1:]); dt = time.perf_counter() - t; "
+               "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
+    out = subprocess.run([sys.executable, "-c", wrapper, *map(str, cmd)], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    wall, rss = out.stdout.split()[-2:]
+    return float(wall), int(rss) / 2**20
+
+
+def main(argv=None):
+    import torch
+
+    from napari_unet import io
+    from napari_unet.model import SegmentationModel, UNetConfig
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--side", type=int, default=20000)
+    ap.add_argument("--scheduler", choices=["none", "local-cluster"], default="none")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(dir=".") as tmp:
+        tmp = Path(tmp)
+        torch.manual_seed(0)
+        model = io.save_model(SegmentationModel.new(UNetConfig()), tmp / "m.pt")
+        t = time.perf_counter()
+        build_zarr(tmp / "in.zarr", args.side)
+        print(f"built {args.side}^2 uint16 zarr in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        cmd = [sys.executable, "-m", "napari_unet.cli", "predict", model, tmp / "in.zarr", "--out", tmp / "out.zarr"]
+        cluster = None
+        if args.scheduler == "local-cluster":
+            from distributed import LocalCluster
+
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None)
+            cmd += ["--dask-scheduler", cluster.scheduler_address]
+        wall, rss = timed(cmd)
+        if cluster is not None:
+            cluster.close()
+        import zarr
+
+        out = zarr.open_array(str(tmp / "out.zarr"), mode="r")
+        fg = float(np.mean(out[::50, ::50] > 0))
+        mpx = args.side**2 / 1e6
+        print("| image | scheduler | wall s | Mpx/s | peak RSS GiB (predict process) | foreground fraction |")
+        print("|---|---|---|---|---|---|")
+        print(f"| {args.side}^2 uint16 zarr | {args.scheduler} | {wall:.0f} | {mpx / wall:.2f} | {rss:.2f} | {fg:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

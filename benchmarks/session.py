@@ -1,0 +1,91 @@
+"""A real viewer session with the U-Net widget: time to the first preview, and memory over many rounds.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/session.py first-preview
+    xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/session.py long --rounds 20
+
+first-preview: opens napari with the nuclei sample (520 x 696) and its scribbles, adds
+  the widget and presses Train (a) at once, while the trainer process is still
+  starting (cold), and (b) four more times with the trainer ready (warm); prints the
+  seconds from Train to the first preview on screen (the ``preview_updated`` signal).
+long: --rounds rounds of Train (--budget s) + Predict in one viewer; after each
+  round the resident memory (RSS) of the viewer process and of the trainer process.
+  Baseline: the same numbers after round 1, so growth over the session is visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def _wait(signal, timeout_s: float = 300.0) -> float:
+    """Run the Qt event loop until ``signal`` fires; returns the seconds waited."""
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    start = time.perf_counter()
+    loop.exec_() if hasattr(loop, "exec_") else loop.exec()
+    signal.disconnect(loop.quit)
+    return time.perf_counter() - start
+
+
+def _open():
+    import napari
+
+    viewer = napari.Viewer(show=True)
+    viewer.open_sample("napari-unet", "nuclei_scribbles")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    return viewer, widget
+
+
+def first_preview(args):
+    viewer, w = _open()
+    w.time_budget.value = 5
+    rows = []
+    for i in range(1 + args.warm):
+        w.model = None  # each run starts from scratch, as the first Train of a session does
+        start = time.perf_counter()
+        w.train()
+        _wait(w.signals.preview_updated)
+        rows.append(("cold (trainer starting)" if i == 0 else "warm", time.perf_counter() - start))
+        _wait(w.signals.training_finished)
+    for what, seconds in rows:
+        print(f"| {what} | {seconds:.2f} |")
+    w.close_trainer()
+    viewer.close()
+
+
+def long_session(args):
+    import psutil
+
+    viewer, w = _open()
+    w.time_budget.value = args.budget
+    me = psutil.Process()
+    print("| round | viewer RSS MiB | trainer RSS MiB | steps so far |")
+    print("|---|---|---|---|")
+    for r in range(1, args.rounds + 1):
+        w.train()
+        _wait(w.signals.training_finished)
+        w.predict()
+        _wait(w.signals.prediction_finished)
+        trainer = psutil.Process(w._trainer.process.pid)
+        print(f"| {r} | {me.memory_info().rss / 2**20:.0f} | {trainer.memory_info().rss / 2**20:.0f} | "
+              f"{w.model.summary['total_steps']} |", flush=True)
+    w.close_trainer()
+    viewer.close()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("part", choices=["first-preview", "long"])
+    ap.add_argument("--warm", type=int, default=4, help="first-preview: warm repeats")
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--budget", type=int, default=5, help="long: training seconds per round (the widget allows >= 5)")
+    args = ap.parse_args(argv)
+    {"first-preview": first_preview, "long": long_session}[args.part](args)
+
+
+if __name__ == "__main__":
+    main()
