@@ -24,7 +24,9 @@ No Qt or napari here: the GUI polls ``events`` with a QTimer.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import sys
 import traceback
 
 
@@ -38,7 +40,8 @@ class TrainerProcess:
         self.stop_flag = ctx.Event()
         self.process = ctx.Process(target=serve, args=(self.jobs, events_out, self.stop_flag),
                                    daemon=True, name="napari-unet-trainer")
-        self.process.start()
+        with _main_module_hidden():
+            self.process.start()
         # Only the child may hold the sending end: if it dies, even in the middle of a
         # message, reading ends with EOFError instead of waiting forever.
         events_out.close()
@@ -83,6 +86,27 @@ class TrainerProcess:
         self.events.close()
         self.jobs.close()
         self.jobs.join_thread()
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Start the child without re-running the user's ``__main__``.
+
+    A spawned child normally imports the parent's main script first. napari scripts
+    rarely guard their top level with ``if __name__ == "__main__"``, so the child
+    would open a second viewer and die; the trainer needs nothing from ``__main__``.
+    """
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if "__file__" in saved:
+            del main.__file__
+        if "__spec__" in saved:
+            main.__spec__ = None
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(main, k, v)
 
 
 class _Sender:

@@ -1,0 +1,39 @@
+"""The trainer process without Qt: events, and scripts without a ``__main__`` guard."""
+
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent('''
+    import pathlib, sys, time
+    import numpy as np
+    marker = pathlib.Path(sys.argv[1])
+    with marker.open("a") as f:  # top-level code, no __main__ guard, like most napari scripts
+        f.write("ran ")
+    from napari_unet._trainer_process import TrainerProcess
+
+    image = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    ann = np.zeros((40, 40), np.uint8)
+    ann[5, 5], ann[30, 30] = 1, 2
+    trainer = TrainerProcess()
+    trainer.train([image], [ann], {"steps": 2, "time_budget": None, "batch_size": 2, "patch_size": 32},
+                  None, {"depth": 1, "width": 4}, image, False)
+    kinds, deadline = [], time.time() + 120
+    while "finished" not in kinds and "error" not in kinds and time.time() < deadline:
+        kinds += [e[0] for e in trainer.poll()]
+        if not trainer.is_alive():
+            break
+        time.sleep(0.05)
+    trainer.close()
+    print(" ".join(kinds))
+''')
+
+
+def test_script_without_main_guard_trains_once(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT)
+    marker = tmp_path / "marker"
+    proc = subprocess.run([sys.executable, str(script), str(marker)], capture_output=True, text=True, timeout=180)
+    kinds = proc.stdout.split()
+    assert kinds[0] == "ready" and "started" in kinds and "preview" in kinds and kinds[-1] == "finished", proc.stderr
+    assert marker.read_text() == "ran "  # the child did not run the user's script again
