@@ -13,13 +13,15 @@ in the client's figure; the cluster reports it).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import timed_process  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/bbbc039"
 
@@ -41,17 +43,6 @@ def build_zarr(path: Path, side: int):
             band[:, x:x + fw] = f[: band.shape[0], : min(fw, side - x)]
         arr[y:y + band.shape[0]] = band
     return arr
-
-
-def timed(cmd):
-    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               "r = subprocess.run(sys.argv[1:]); dt = time.perf_counter() - t; "
-               "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
-    out = subprocess.run([sys.executable, "-c", wrapper, *map(str, cmd)], capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(out.stderr[-3000:])
-    wall, rss = out.stdout.split()[-2:]
-    return float(wall), int(rss) / 2**20
 
 
 def main(argv=None):
@@ -78,7 +69,7 @@ def main(argv=None):
 
             cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None)
             cmd += ["--dask-scheduler", cluster.scheduler_address]
-        wall, rss = timed(cmd)
+        wall, rss = timed_process(cmd)
         if cluster is not None:
             cluster.close()
         import zarr

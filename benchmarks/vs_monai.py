@@ -21,7 +21,6 @@ quality: on each field, scribbles as in scribbles.py, both networks trained by t
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _baseline import BasicUNetNet, new_baseline_model, sliding_window_labels  # noqa: E402
+from _timing import timed_process  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/bbbc039"
 
@@ -144,18 +144,6 @@ def _make_big_image(side: int) -> np.ndarray:
     return out
 
 
-def _timed_process(cmd) -> tuple[float, float]:
-    """(wall seconds, peak RSS GiB) of ``cmd`` run in a fresh wrapper process."""
-    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               "r = subprocess.run(sys.argv[1:]); dt = time.perf_counter() - t; "
-               "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
-    out = subprocess.run([sys.executable, "-c", wrapper, *map(str, cmd)], capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(out.stderr[-2000:])
-    wall, rss_kib = out.stdout.split()[-2:]
-    return float(wall), int(rss_kib) / 2**20
-
-
 def run_predict(args):
     import tifffile
 
@@ -180,7 +168,7 @@ def run_predict(args):
                 if name.startswith("MONAI") and side > args.baseline_max:
                     rows.append([f"{side}^2", name, "skipped (--baseline-max)", "", ""])
                     continue
-                wall, rss = _timed_process(cmd)
+                wall, rss = timed_process(cmd)
                 rows.append([f"{side}^2", name, f"{wall:.1f}", f"{mpx / wall:.2f}", f"{rss:.2f}"])
                 print(rows[-1], file=sys.stderr, flush=True)
             img.unlink()

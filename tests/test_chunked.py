@@ -35,7 +35,7 @@ def test_stack_is_predicted_plane_by_plane(model):
 
 
 def test_tzcyx_stack_into_zarr(model, tmp_path):
-    zarr = pytest.importorskip("zarr")
+    import zarr
     m = SegmentationModel.new(UNetConfig(depth=2, width=8, n_classes=1, in_channels=2, channel_axis="first"))
     m.net.eval()
     stack = np.random.default_rng(1).random((2, 2, 2, 30, 40)).astype(np.float32)
@@ -46,7 +46,7 @@ def test_tzcyx_stack_into_zarr(model, tmp_path):
 
 
 def test_dask_labels_match_local_blocks(model):
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
     image = np.random.default_rng(2).random((2, 70, 90)).astype(np.float32)
     lazy = chunked.labels_dask(model, da.from_array(image, chunks=(1, 35, 45)), "ZYX", block_size=32, overlap=16)
     result = lazy.compute(scheduler="synchronous")

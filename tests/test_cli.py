@@ -116,7 +116,7 @@ def test_stack_train_and_predict(stack_files, capsys):
 
 
 def test_zarr_in_zarr_out_with_axes(stack_files):
-    zarr = pytest.importorskip("zarr")
+    import zarr
     tmp, _, stack, model = stack_files
     tyx = stack.reshape(3, 1, 48, 56)  # T, Z=1, Y, X: axes that cannot be guessed
     src = zarr.open_array(str(tmp / "in.zarr"), mode="w", shape=tyx.shape, chunks=(1, 1, 24, 24), dtype="u2")
@@ -140,7 +140,7 @@ def test_bad_axes_message(stack_files, capsys):
 
 
 def test_predict_on_a_local_dask_cluster(stack_files):
-    distributed = pytest.importorskip("distributed")
+    import distributed
     tmp, img, stack, model = stack_files
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
                                   dashboard_address=None, processes=True) as cluster:

@@ -86,7 +86,7 @@ def test_blockwise_progress_counts_every_tile(model):
 
 
 def test_blockwise_reads_zarr_and_writes_into_zarr(model, tmp_path):
-    zarr = pytest.importorskip("zarr")
+    import zarr
     image = np.random.default_rng(3).integers(0, 4000, (130, 140)).astype(np.uint16)
     src = zarr.open_array(str(tmp_path / "in.zarr"), mode="w", shape=image.shape, chunks=(32, 32), dtype="u2")
     src[:] = image

@@ -53,7 +53,7 @@ def test_paint_two_slices_train_and_predict_the_stack(viewer_widget, qtbot):
 
 
 def test_lazy_dask_image_is_predicted_into_zarr(viewer_widget, qtbot):
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
     viewer, w = viewer_widget
     image, scrib = _nuclei_crop()
     viewer.add_image(image, name="small")
