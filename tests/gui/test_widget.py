@@ -122,3 +122,17 @@ def test_predict_folder_and_refuse_other_channels(widget, qtbot, tmp_path):
         assert w.train()
     assert w.model is model and "rgb annotations" in viewer.layers
     assert "error" in w.status.value
+
+
+def test_file_faults_notify_and_keep_everything(widget, qtbot, tmp_path):
+    viewer, w = widget
+    w.time_budget.value = 5
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.train()
+    model = w.model
+    assert w.export_masks(tmp_path / "no" / "such" / "folder" / "m.tif") == []  # unwritable place
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    assert w.load_model(bad) is None  # not a model: a message, the current model stays
+    assert w.model is model and len(viewer.layers) == 3
+    assert not list(tmp_path.glob("**/*.part*"))
