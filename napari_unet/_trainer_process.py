@@ -15,7 +15,10 @@ Protocol (plain tuples of numpy arrays / numbers / dicts, so they pickle):
                           ("started", device_name, annotated_pixels)
                           ("step", step, loss, elapsed, learning_rate, pixels_per_second)
                           ("preview", step, elapsed, labels (H, W), probabilities (K, H, W) float16,
-                           classes (N,) of instance ids | None, window (y0, y1, x0, x1) | None)
+                           classes (N,) of instance ids | None, window (y0, y1, x0, x1) | None, tag)
+  parent -> child, while training: (preview_image, window, tag) on ``previews``: predict
+                          this instead from the next preview on (the user moved to another
+                          plane or panned); ``tag`` comes back with those previews.
                           ("notice", message)        # e.g. a smaller batch after out-of-memory
                           ("finished", model_dict)   # also after Stop
                           ("error", one-line message, model_dict | None)
@@ -36,9 +39,10 @@ class TrainerProcess:
     def __init__(self):
         ctx = mp.get_context("spawn")
         self.jobs = ctx.Queue()
+        self.previews = ctx.Queue()
         self.events, events_out = ctx.Pipe(duplex=False)
         self.stop_flag = ctx.Event()
-        self.process = ctx.Process(target=serve, args=(self.jobs, events_out, self.stop_flag),
+        self.process = ctx.Process(target=serve, args=(self.jobs, events_out, self.stop_flag, self.previews),
                                    daemon=True, name="napari-unet-trainer")
         with _main_module_hidden():
             self.process.start()
@@ -56,6 +60,10 @@ class TrainerProcess:
         self.stop_flag.clear()
         self.jobs.put(("train", images, annotations, train_config, init_model, unet_config,
                        preview_image, preview_window, instances))
+
+    def set_preview(self, image, window, tag) -> None:
+        """Preview another image or window (e.g. the plane now on screen) during the current job."""
+        self.previews.put((image, window, tag))
 
     def stop(self) -> None:
         """Ask the running job to stop at its next step; it still sends the model."""
@@ -84,8 +92,9 @@ class TrainerProcess:
                 self.process.terminate()
                 self.process.join(timeout)
         self.events.close()
-        self.jobs.close()
-        self.jobs.join_thread()
+        for q in (self.jobs, self.previews):
+            q.close()
+            q.join_thread()
 
 
 @contextlib.contextmanager
@@ -119,7 +128,7 @@ class _Sender:
         self.connection.send(event)
 
 
-def serve(jobs, events_out, stop_flag) -> None:
+def serve(jobs, events_out, stop_flag, previews=None) -> None:
     """Child main loop: run jobs until "quit"."""
     import os
 
@@ -137,22 +146,41 @@ def serve(jobs, events_out, stop_flag) -> None:
         if job[0] == "quit":
             return
         if job[0] == "train":
-            _run_training(job[1:], events, stop_flag)
+            _run_training(job[1:], events, stop_flag, previews)
 
 
-def _run_training(job, events, stop_flag) -> None:
+def _latest(previews, current: dict):
+    """A preview_source for fit: the newest (image, window, tag) sent by the GUI, if any."""
+    import queue
+
+    def source():
+        newest = None
+        while previews is not None:
+            try:
+                newest = previews.get_nowait()
+            except queue.Empty:
+                break
+        if newest is not None:
+            current["image"], current["window"], current["tag"] = newest
+        return newest
+    return source
+
+
+def _run_training(job, events, stop_flag, previews=None) -> None:
     from napari_unet import io, train
     from napari_unet.predict import predict_probabilities
     from napari_unet.errors import UserInputError
     from napari_unet.model import UNetConfig
 
     images, annotations, cfg, init, unet_cfg, preview, preview_window, want_instances = job
+    _latest(previews, {})()  # drop preview changes left over from an earlier job
     model = None
     try:
         init_model = io.model_from_dict(init) if init else None
+        current = {"image": preview, "window": preview_window, "tag": None}
         gen = train.fit(images, annotations, train.TrainConfig(**cfg), model=init_model,
                         unet_config=UNetConfig(**unet_cfg) if unet_cfg else None, preview_image=preview,
-                        preview_window=preview_window)
+                        preview_window=preview_window, preview_source=_latest(previews, current))
         for event in gen:
             if isinstance(event, train.Started):
                 model = event.model
@@ -164,15 +192,17 @@ def _run_training(job, events, stop_flag) -> None:
                 events.put(("notice", event.message))
             elif isinstance(event, train.Preview):
                 _send_preview(events, event.probabilities, want_instances, event.step, event.elapsed,
-                              event.window)
+                              event.window, event.tag)
             if stop_flag.is_set():
                 gen.close()  # leaves the model usable (eval mode, summary updated)
                 break
-        if preview is not None and model is not None:  # the prediction of the final model
+        _latest(previews, current)()  # the plane on screen now
+        if current["image"] is not None and model is not None:  # the prediction of the final model
             rounds = model.summary.get("rounds", [{}])
-            part = train.crop_window(preview, preview_window, model.config.channel_axis)
+            part = train.crop_window(current["image"], current["window"], model.config.channel_axis)
             _send_preview(events, predict_probabilities(model, part), want_instances,
-                          rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0), preview_window)
+                          rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0), current["window"],
+                          current["tag"])
         events.put(("finished", io.model_to_dict(model)))
     except UserInputError as exc:
         events.put(("error", str(exc), io.model_to_dict(model) if model else None))
@@ -186,7 +216,8 @@ def _run_training(job, events, stop_flag) -> None:
         events.put(("error", f"training failed: {type(exc).__name__}: {exc} ({last})"[:400], saved))
 
 
-def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float, window=None) -> None:
+def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float, window=None,
+                  tag=None) -> None:
     """Labels are made here, in the child, so the GUI only has to show them."""
     from napari_unet import instances
 
@@ -196,4 +227,4 @@ def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float
         labels, classes = result.labels, result.classes
     else:
         labels = instances.semantic_labels(probs)
-    events.put(("preview", step, elapsed, labels, probs.astype("float16"), classes, window))
+    events.put(("preview", step, elapsed, labels, probs.astype("float16"), classes, window, tag))

@@ -65,6 +65,15 @@ class UNetWidget(FileActions, PredictActions, Container):
         self._timer.timeout.connect(self._poll)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self._on_layers_changed)
+        # while training, previews follow the plane and the part of the image on screen
+        self._preview_target = None
+        self._retarget = QTimer()
+        self._retarget.setSingleShot(True)
+        self._retarget.setInterval(200)
+        self._retarget.timeout.connect(self._retarget_preview)
+        for event in (napari_viewer.dims.events.current_step, napari_viewer.camera.events.center,
+                      napari_viewer.camera.events.zoom):
+            event.connect(self._on_view_changed)
         self.native.destroyed.connect(_closer(self))
         self._on_image_changed()
         for layer in list(napari_viewer.layers):
@@ -284,6 +293,7 @@ class UNetWidget(FileActions, PredictActions, Container):
         self._ensure_trainer().train(planes, anns, cfg, init, unet, preview, self.output_mode.value == "instances",
                                      window)
         self._training_layer = image
+        self._preview_target = (self._preview_plane, window)
         self._training_pairs_snapshot = pairs
         self.losses = []
         self.progress.value = 0
@@ -328,7 +338,29 @@ class UNetWidget(FileActions, PredictActions, Container):
         if step % 5 == 0:
             self.loss_plot.set_values(self.losses)
 
-    def _on_preview(self, step, elapsed, labels, probabilities, classes, window):
+    def _on_view_changed(self, event=None) -> None:
+        if self.is_training:
+            self._retarget.start()  # debounced: one update after the user stops moving for 200 ms
+
+    def _retarget_preview(self) -> None:
+        """Send the trainer the plane and window now on screen, if they changed."""
+        image = self._training_layer
+        if image is None or image not in self.viewer.layers or self._trainer is None:
+            return
+        try:
+            axes = self._axes(image)
+            plane = plane_on_screen(image, axes, self.viewer.dims.point)
+            window = visible_window(image, _labels_shape(image, axes)[-2:], PREVIEW_MAX_SIDE)
+            if (plane, window) == self._preview_target:
+                return
+            pixels = np.asarray(ax.plane(_image_array(image), axes, plane, ax.layout_of(axes)))
+        except UserInputError:
+            return
+        self._preview_target = (plane, window)
+        self._trainer.set_preview(pixels, window, plane)
+
+    def _on_preview(self, step, elapsed, labels, probabilities, classes, window, plane=None):
+        plane = self._preview_plane if plane is None else tuple(plane)
         image = self._training_layer
         if image is None or image not in self.viewer.layers:  # deleted while training: skip previews
             return
@@ -341,7 +373,7 @@ class UNetWidget(FileActions, PredictActions, Container):
             full = layer.data if layer is not None and layer.data.shape == full_shape else None
             full = np.zeros(full_shape, labels.dtype) if full is None else np.array(full, labels.dtype)
             y0, y1, x0, x1 = window or (0, full_shape[-2], 0, full_shape[-1])
-            full[self._preview_plane + (slice(y0, y1), slice(x0, x1))] = labels
+            full[plane + (slice(y0, y1), slice(x0, x1))] = labels
             labels, probabilities = full, None
         self._show_prediction(image, labels, probabilities, classes)
         self.signals.preview_updated.emit()

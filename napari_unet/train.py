@@ -96,6 +96,7 @@ class Preview:
     elapsed: float
     probabilities: np.ndarray
     window: tuple[int, int, int, int] | None = None
+    tag: object = None  # what the caller attached to this preview image (e.g. its plane)
 
 
 @dataclass
@@ -112,7 +113,7 @@ class Finished:
 
 
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
-        unet_config: UNetConfig = None, preview_image=None, preview_window=None):
+        unet_config: UNetConfig = None, preview_image=None, preview_window=None, preview_source=None):
     """Train a U-Net on (image, annotation) pairs; yields Started, Step, Preview, Finished.
 
     images: list of raw images (H, W), (H, W, C) or (C, H, W), any numeric dtype.
@@ -122,6 +123,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     preview_image: an image to predict every ``config.preview_every`` seconds.
     preview_window: (y0, y1, x0, x1), only this part of preview_image is predicted
         (e.g. what is on screen), so previews of huge images stay cheap.
+    preview_source: optional callable, asked before each preview; returns None or a new
+        (preview_image, preview_window, tag), e.g. when the user moved to another plane.
     """
     config = config or TrainConfig()
     images, annotations = list(images), list(annotations)
@@ -147,7 +150,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     n_annotated = int(sum((a > 0).sum() for a in anns))
     yield Started(model, describe(device), n_annotated)
     start = time.perf_counter()
-    step, losses, next_preview = 0, [], config.first_preview
+    step, losses, next_preview, tag = 0, [], config.first_preview, None
     net.train()
     try:
         while not _done(step, time.perf_counter() - start, config):
@@ -168,13 +171,15 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             elapsed = time.perf_counter() - start
             px = step * config.batch_size * config.patch_size**2 / max(elapsed, 1e-9)
             yield Step(step, loss, elapsed, lr, px)
+            if preview_source is not None and elapsed >= next_preview:
+                preview_image, preview_window, tag = preview_source() or (preview_image, preview_window, tag)
             if preview_image is not None and elapsed >= next_preview:
                 t0 = time.perf_counter()
                 recalibrate_batchnorm(net, sampler, device)
                 probs = predict_probabilities(model, crop_window(preview_image, preview_window, cfg.channel_axis))
                 net.train()
                 cost = time.perf_counter() - t0
-                yield Preview(step, elapsed, probs, preview_window)
+                yield Preview(step, elapsed, probs, preview_window, tag)
                 # previews may take at most a third of the time, however large the image
                 next_preview = time.perf_counter() - start + max(config.preview_every, 2 * cost)
     finally:

@@ -52,6 +52,22 @@ def test_paint_two_slices_train_and_predict_the_stack(viewer_widget, qtbot):
     assert pred.shape == stack.shape and all(pred[z].max() > 0 for z in range(3))
 
 
+def test_preview_follows_the_plane_on_screen(viewer_widget, qtbot):
+    viewer, w = viewer_widget
+    stack, scrib = _stack()
+    viewer.add_image(stack, name="stack")
+    w.new_annotations().data = np.where(np.isin(np.arange(3), [0, 2])[:, None, None], scrib, 0).astype(np.uint8)
+    w.time_budget.value = 60
+    viewer.dims.set_point(0, 0)
+    with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
+        assert w.train()
+    assert not viewer.layers["stack prediction"].data[1].any()
+    viewer.dims.set_point(0, 1)  # the user moves to an unpainted plane while training runs
+    qtbot.waitUntil(lambda: viewer.layers["stack prediction"].data[1].any(), timeout=60_000)
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.stop()
+
+
 def test_lazy_dask_image_is_predicted_into_zarr(viewer_widget, qtbot):
     import dask.array as da
     viewer, w = viewer_widget
