@@ -147,6 +147,7 @@ def serve(jobs, events_out, stop_flag, previews=None) -> None:
             return
         if job[0] == "train":
             _run_training(job[1:], events, stop_flag, previews)
+            _latest(previews, {})()  # preview changes that came too late for this job must not leak into the next
 
 
 def _latest(previews, current: dict):
@@ -173,7 +174,6 @@ def _run_training(job, events, stop_flag, previews=None) -> None:
     from napari_unet.model import UNetConfig
 
     images, annotations, cfg, init, unet_cfg, preview, preview_window, want_instances = job
-    _latest(previews, {})()  # drop preview changes left over from an earlier job
     model = None
     try:
         init_model = io.model_from_dict(init) if init else None
