@@ -25,6 +25,15 @@ def _nuclei_crop():
     return io.read_image(sample_paths()["image"])[:160, :200], io.read_image(sample_paths()["scribbles"])[:160, :200]
 
 
+def _add_annotated_crop(viewer, w, name):
+    """A nuclei crop as layer ``name`` with its scribbles painted; returns the annotation layer."""
+    image, scrib = _nuclei_crop()
+    viewer.add_image(image, name=name)
+    ann = w.new_annotations()
+    ann.data = scrib
+    return ann
+
+
 def _stack():
     """A 3-plane z-stack of nuclei crops (planes 0 and 2 are different parts of the field)."""
     image = io.read_image(sample_paths()["image"])
@@ -71,11 +80,10 @@ def test_preview_follows_the_plane_on_screen(viewer_widget, qtbot):
 def test_lazy_dask_image_is_predicted_into_zarr(viewer_widget, qtbot):
     import dask.array as da
     viewer, w = viewer_widget
-    image, scrib = _nuclei_crop()
-    viewer.add_image(image, name="small")
-    w.new_annotations().data = scrib
+    _add_annotated_crop(viewer, w, "small")
     with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
         w.train()
+    image = viewer.layers["small"].data
     viewer.add_image(da.from_array(np.tile(image, (2, 2)), chunks=(100, 100)), name="lazy")
     w.image_combo.value = viewer.layers["lazy"]
     with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
@@ -105,9 +113,7 @@ def test_autosave_then_reopen_restores_annotations_and_model(viewer_widget, qtbo
 
 def test_in_memory_image_autosaves_to_the_cache(viewer_widget, qtbot, tmp_path):
     viewer, w = viewer_widget
-    image, scrib = _nuclei_crop()
-    viewer.add_image(image, name="mem")
-    w.new_annotations().data = scrib
+    _add_annotated_crop(viewer, w, "mem")
     with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
         w.train()
     assert (tmp_path / "autosave" / "mem" / "annotations.tif").exists()
@@ -116,10 +122,7 @@ def test_in_memory_image_autosaves_to_the_cache(viewer_widget, qtbot, tmp_path):
 @pytest.mark.parametrize("fault", ["delete image", "rename image", "delete annotations", "paint"])
 def test_layers_changed_during_training(viewer_widget, qtbot, fault):
     viewer, w = viewer_widget
-    image, scrib = _nuclei_crop()
-    viewer.add_image(image, name="img")
-    ann = w.new_annotations()
-    ann.data = scrib
+    ann = _add_annotated_crop(viewer, w, "img")
     with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
         assert w.train()
     if fault == "delete image":
@@ -139,9 +142,7 @@ def test_layers_changed_during_training(viewer_widget, qtbot, fault):
 
 def test_training_process_crash_keeps_layers_and_recovers(viewer_widget, qtbot):
     viewer, w = viewer_widget
-    image, scrib = _nuclei_crop()
-    viewer.add_image(image, name="img")
-    w.new_annotations().data = scrib
+    scrib = np.array(_add_annotated_crop(viewer, w, "img").data, copy=True)
     with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
         w.train()
     names = [layer.name for layer in viewer.layers]
@@ -161,9 +162,7 @@ def test_closing_the_viewer_while_training_ends_the_trainer(make_napari_viewer, 
     threads_before = threading.active_count()
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
-    image, scrib = _nuclei_crop()
-    viewer.add_image(image, name="img")
-    w.new_annotations().data = scrib
+    _add_annotated_crop(viewer, w, "img")
     w.time_budget.value = 60
     with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
         w.train()
