@@ -30,7 +30,7 @@ def predict_jobs(model, jobs, want_instances, store_folder=None):
             axes = ax.check_axes(axes, image.shape)
             probs, classes = None, None
             lazy = not isinstance(image, np.ndarray)
-            if ax.is_single_plane(axes) and not lazy:
+            if model.config.spatial_dims == 2 and ax.is_single_plane(axes) and not lazy:
                 plane = np.asarray(ax.plane(image, axes, (), model.config.channel_axis))
                 probs = yield from _progress(predict.iter_predict(model, plane), i, len(jobs))
                 if want_instances:
@@ -77,7 +77,7 @@ def _predict_stack(model, image, axes, want_instances, store_folder, job, n_jobs
         path = tempfile.mkdtemp(prefix="prediction-", suffix=".zarr", dir=store_folder)
         chunks = (1,) * (len(shape) - 2) + tuple(min(1024, n) for n in shape[-2:])
         out = zarr.open_array(path, mode="w", shape=shape, chunks=chunks, dtype=np.uint8)
-    planes = max(len(ax.plane_indices(image.shape, axes)), 1)
+    planes = max(len(ax.plane_indices(image.shape, axes, ax.spatial_of(model.config))), 1)
     done = 0
     for event in chunked.iter_predict_stack(model, image, axes, out, instances=want_instances):
         if isinstance(event, chunked.PlaneDone):
@@ -162,3 +162,33 @@ def visible_window(layer, shape_hw, max_side: int):
     ys = int(np.clip(cy - sy // 2, 0, h - sy))
     xs = int(np.clip(cx - sx // 2, 0, w - sx))
     return (ys, ys + int(sy), xs, xs + int(sx))
+
+
+def preview_pixels(image, axes: str, plane: tuple, layout: str, spatial: str = "YX", half_depth: int = 4):
+    """What the trainer predicts to preview ``plane`` (indices along T/Z, as from plane_on_screen).
+
+    Returns (pixels, k): for 2D models the plane in ``layout`` and k None; for 3D
+    models (``spatial="ZYX"``) a slab of up to ``2 * half_depth + 1`` planes around
+    it (Z before Y and X, channels as in ``layout``) and k, the plane's index in the slab.
+    """
+    from . import axes as ax
+
+    if spatial == "YX":
+        return np.asarray(ax.plane(image, axes, plane, layout)), None
+    stack = [a for a in axes if a in ax.STACK_AXES]
+    z = plane[stack.index("Z")]
+    volume_index = tuple(i for i, a in zip(plane, stack) if a != "Z")
+    volume = ax.plane(image, axes, volume_index, layout, spatial)
+    n_z = np.shape(volume)[1 if layout == "first" else 0]
+    z0, z1 = max(z - half_depth, 0), min(z + half_depth + 1, n_z)
+    slab = volume[:, z0:z1] if layout == "first" else volume[z0:z1]
+    return np.asarray(slab), z - z0
+
+
+def voxel_size(layer, axes: str) -> tuple[float, float, float]:
+    """(z, y, x) spacing of ``layer`` from its scale (1, 1, 1 without a Z axis)."""
+    dims = [a for a in axes if not (a == "C" and getattr(layer, "rgb", False))]
+    scale = list(getattr(layer, "scale", [1.0] * len(dims)))[-len(dims):]
+    if "Z" not in dims or len(scale) != len(dims):
+        return (1.0, 1.0, 1.0)
+    return tuple(abs(float(scale[dims.index(a)])) or 1.0 for a in "ZYX")

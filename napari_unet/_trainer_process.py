@@ -9,7 +9,7 @@ imported when the user presses Train.
 Protocol (plain tuples of numpy arrays / numbers / dicts, so they pickle):
   parent -> child jobs:   ("train", images, annotations, train_config_dict, init_model_dict | None,
                            unet_config_dict | None, preview_image | None, preview_window | None,
-                           instances: bool)
+                           instances: bool, preview_tag)
                           ("quit",)
   child -> parent events: ("ready", None)
                           ("started", device_name, annotated_pixels)
@@ -19,6 +19,8 @@ Protocol (plain tuples of numpy arrays / numbers / dicts, so they pickle):
   parent -> child, while training: (preview_image, window, tag) on ``previews``: predict
                           this instead from the next preview on (the user moved to another
                           plane or panned); ``tag`` comes back with those previews.
+  Tags are (plane, k): for 3D models the preview image is a slab of planes and only
+  its plane k is sent back (k is None for 2D models).
                           ("notice", message)        # e.g. a smaller batch after out-of-memory
                           ("finished", model_dict)   # also after Stop
                           ("error", one-line message, model_dict | None)
@@ -55,11 +57,11 @@ class TrainerProcess:
 
     def train(self, images, annotations, train_config: dict, init_model: dict | None,
               unet_config: dict | None, preview_image, instances: bool,
-              preview_window: tuple | None = None) -> None:
-        """Queue a training job; preview_image: a 2D image (model layout) to preview, or None."""
+              preview_window: tuple | None = None, preview_tag=None) -> None:
+        """Queue a training job; preview_image: an image (model layout) to preview, or None."""
         self.stop_flag.clear()
         self.jobs.put(("train", images, annotations, train_config, init_model, unet_config,
-                       preview_image, preview_window, instances))
+                       preview_image, preview_window, instances, preview_tag))
 
     def set_preview(self, image, window, tag) -> None:
         """Preview another image or window (e.g. the plane now on screen) during the current job."""
@@ -173,14 +175,15 @@ def _run_training(job, events, stop_flag, previews=None) -> None:
     from napari_unet.errors import UserInputError
     from napari_unet.model import UNetConfig
 
-    images, annotations, cfg, init, unet_cfg, preview, preview_window, want_instances = job
+    images, annotations, cfg, init, unet_cfg, preview, preview_window, want_instances, preview_tag = job
     model = None
     try:
         init_model = io.model_from_dict(init) if init else None
-        current = {"image": preview, "window": preview_window, "tag": None}
+        current = {"image": preview, "window": preview_window, "tag": preview_tag}
         gen = train.fit(images, annotations, train.TrainConfig(**cfg), model=init_model,
                         unet_config=UNetConfig(**unet_cfg) if unet_cfg else None, preview_image=preview,
-                        preview_window=preview_window, preview_source=_latest(previews, current))
+                        preview_window=preview_window, preview_source=_latest(previews, current),
+                        preview_tag=preview_tag)
         for event in gen:
             if isinstance(event, train.Started):
                 model = event.model
@@ -221,6 +224,8 @@ def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float
     """Labels are made here, in the child, so the GUI only has to show them."""
     from napari_unet import instances
 
+    if probs.ndim == 4:  # a 3D model's slab: send the plane on screen
+        probs = probs[:, tag[1] if tag and tag[1] is not None else probs.shape[1] // 2]
     classes = None
     if want_instances:
         result = instances.instance_labels(probs)

@@ -22,7 +22,7 @@ from . import axes as ax
 from . import data
 from ._layer_data import image_array as _image_array
 from ._layer_data import labels_shape as _labels_shape
-from ._layer_data import layer_axes, plane_on_screen, visible_window
+from ._layer_data import layer_axes, plane_on_screen, preview_pixels, visible_window, voxel_size
 from ._widget_files import FileActions, notify as _notify
 from ._widget_predict import PredictActions, geometry as _geometry
 from .errors import UserInputError
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 PREVIEW_EVERY_S = 2.0
 PREVIEW_MAX_SIDE = 768  # live previews of larger images cover the visible part, at most this square
+PREVIEW_MAX_SIDE_3D = 384  # 3D models preview a slab of 9 planes: a smaller window costs the same
 FIRST_PREVIEW_S = 0.5
 
 
@@ -92,6 +93,10 @@ class UNetWidget(FileActions, PredictActions, Container):
                                     tooltip="object class names, comma separated: label 2, 3, ...")
         self.paint_hint = Label(label="Paint", value="")
         self.all_images = CheckBox(text="Train on all annotated images")
+        self.use_3d = CheckBox(text="3D U-Net (volumes)",
+                               tooltip="train a 3D U-Net on 3D patches around your strokes (needs a Z axis); "
+                                       "the layer's scale gives the voxel size (anisotropy). "
+                                       "Unticked: a 2D U-Net on the painted planes")
         self.time_budget = SpinBox(label="Time budget (s)", value=60, min=5, max=3600, step=5)
         self.output_mode = ComboBox(label="Output", choices=["instances", "semantic"], value="instances")
         self.show_probabilities = CheckBox(text="Show probabilities")
@@ -110,7 +115,7 @@ class UNetWidget(FileActions, PredictActions, Container):
         self.export_button = PushButton(text="Export masks")
         self.extend([
             self.image_combo, self.axes_edit, self.annotation_combo, self.new_annotations_button, self.class_names,
-            self.paint_hint, self.all_images, self.time_budget, self.output_mode, self.show_probabilities,
+            self.paint_hint, self.all_images, self.use_3d, self.time_budget, self.output_mode, self.show_probabilities,
             Container(widgets=[self.train_button, self.stop_button], layout="horizontal", labels=False),
             self.progress, self.status,
         ])
@@ -170,6 +175,10 @@ class UNetWidget(FileActions, PredictActions, Container):
         if layer is self.image_combo.value and self.axes_edit.value.strip():
             return ax.check_axes(self.axes_edit.value.strip(), np.shape(_image_array(layer)))
         return layer_axes(layer)
+
+    def _spatial(self) -> str:
+        """The axes one network input covers: "ZYX" with the 3D U-Net, else "YX"."""
+        return "ZYX" if self.use_3d.value else "YX"
 
     def _pick_annotation_layer(self, *_):
         image = self.image_combo.value
@@ -248,24 +257,56 @@ class UNetWidget(FileActions, PredictActions, Container):
         Annotations are copied: painting during training cannot change what training reads.
         """
         planes, anns, layouts = [], [], set()
+        spatial = self._spatial()
         for image, ann_layer in pairs:
             axes = self._axes(image)
-            layouts.add(ax.layout_of(axes))
+            layout = ax.layout_of(axes)
+            layouts.add(layout)
             ann = np.array(ann_layer.data, copy=True)
-            if ax.is_single_plane(axes):
-                arr = np.asarray(ax.plane(_image_array(image), axes, (), ax.layout_of(axes)))
-                anns.append(data.check_annotations(ann, data.to_channels_first(arr, ax.layout_of(axes)).shape[-2:]))
+            if ax.is_single_plane(axes, spatial):
+                arr = np.asarray(ax.plane(_image_array(image), axes, (), layout, spatial))
+                spatial_shape = data.to_channels_first(arr, layout, len(spatial)).shape[1:]
+                anns.append(data.check_annotations(ann, spatial_shape))
                 planes.append(arr)
             else:
-                p, a = ax.annotated_planes(_image_array(image), ann, axes, ax.layout_of(axes))
+                p, a = ax.annotated_planes(_image_array(image), ann, axes, layout, spatial)
                 planes += p
                 anns += [data.check_annotations(x, x.shape) for x in a]
         if len(layouts) > 1:
             raise UserInputError("the images have different channel layouts; untick 'Train on all annotated images'")
         if not planes:
             raise UserInputError("no annotations found on any plane; paint background (1) and objects (2) first")
-        data.check_training_set(anns, self.model.config.n_classes if self.model else None)
+        data.check_training_set(anns, self.model.config.n_classes if self._continued_model() else None)
         return planes, anns, layouts.pop()
+
+    def _continued_model(self):
+        """The model Train continues from: the current one, unless it is 2D and 3D is ticked (or vice versa)."""
+        if self.model is None or (self.model.config.spatial_dims == 3) == bool(self.use_3d.value):
+            return self.model
+        return None
+
+    def _keep_replaced_model(self, image) -> None:
+        """Before a new 3D (2D) model replaces a 2D (3D) one, save the old one in the autosave folder."""
+        from . import io
+
+        dims = self.model.config.spatial_dims
+        path = self.autosave_folder(image) / f"model-{dims}d.pt"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            io.save_model(self.model, path)
+            _notify(f"training a new {len(self._spatial())}D U-Net; the {dims}D model is kept in {path}")
+        except (UserInputError, OSError) as exc:
+            _notify(f"could not keep the {dims}D model ({exc}); use Save model", error=True)
+
+    def _preview_request(self, image, axes):
+        """(pixels, window, tag) of the live preview: the plane on screen (a slab around it for
+        3D models), restricted to the visible window of large images; tag = (plane, slab index)."""
+        spatial = self._spatial()
+        plane = plane_on_screen(image, axes, self.viewer.dims.point)
+        max_side = PREVIEW_MAX_SIDE if spatial == "YX" else PREVIEW_MAX_SIDE_3D
+        window = visible_window(image, _labels_shape(image, axes)[-2:], max_side)
+        pixels, k = preview_pixels(_image_array(image), axes, plane, ax.layout_of(axes), spatial)
+        return pixels, window, (plane, k)
 
     def train(self):
         """Start training in the background on a snapshot of the chosen layers."""
@@ -277,23 +318,25 @@ class UNetWidget(FileActions, PredictActions, Container):
             planes, anns, layout = self._training_data(pairs)
             image = pairs[0][0]
             axes = self._axes(image)
-            self._preview_plane = plane_on_screen(image, axes, self.viewer.dims.point)
-            preview = np.asarray(ax.plane(_image_array(image), axes, self._preview_plane, layout))
+            preview, window, tag = self._preview_request(image, axes)
+            self._preview_plane = tag[0]
         except UserInputError as exc:
             _notify(str(exc), error=True)
             return False
         from . import io
 
         self.autosave(pairs)
-        init = io.model_to_dict(self.model) if self.model is not None else None
-        unet = {"class_names": self._names(), "channel_axis": layout}
+        if self.model is not None and self._continued_model() is None:
+            self._keep_replaced_model(image)
+        init = io.model_to_dict(self.model) if self._continued_model() is not None else None
+        unet = {"class_names": self._names(), "channel_axis": layout, "spatial_dims": len(self._spatial()),
+                "voxel_size": voxel_size(image, axes)}
         cfg = {"time_budget": float(self.time_budget.value), "steps": None, "preview_every": PREVIEW_EVERY_S,
                "first_preview": FIRST_PREVIEW_S}
-        window = visible_window(image, _labels_shape(image, axes)[-2:], PREVIEW_MAX_SIDE)
         self._ensure_trainer().train(planes, anns, cfg, init, unet, preview, self.output_mode.value == "instances",
-                                     window)
+                                     window, tag)
         self._training_layer = image
-        self._preview_target = (self._preview_plane, window)
+        self._preview_target = (tag[0], window)
         self._training_pairs_snapshot = pairs
         self.losses = []
         self.progress.value = 0
@@ -350,17 +393,18 @@ class UNetWidget(FileActions, PredictActions, Container):
         try:
             axes = self._axes(image)
             plane = plane_on_screen(image, axes, self.viewer.dims.point)
-            window = visible_window(image, _labels_shape(image, axes)[-2:], PREVIEW_MAX_SIDE)
+            max_side = PREVIEW_MAX_SIDE if self._spatial() == "YX" else PREVIEW_MAX_SIDE_3D
+            window = visible_window(image, _labels_shape(image, axes)[-2:], max_side)
             if (plane, window) == self._preview_target:
                 return
-            pixels = np.asarray(ax.plane(_image_array(image), axes, plane, ax.layout_of(axes)))
+            pixels, window, tag = self._preview_request(image, axes)
         except UserInputError:
             return
         self._preview_target = (plane, window)
-        self._trainer.set_preview(pixels, window, plane)
+        self._trainer.set_preview(pixels, window, tag)
 
-    def _on_preview(self, step, elapsed, labels, probabilities, classes, window, plane=None):
-        plane = self._preview_plane if plane is None else tuple(plane)
+    def _on_preview(self, step, elapsed, labels, probabilities, classes, window, tag=None):
+        plane = self._preview_plane if tag is None else tuple(tag[0])
         image = self._training_layer
         if image is None or image not in self.viewer.layers:  # deleted while training: skip previews
             return
@@ -382,6 +426,7 @@ class UNetWidget(FileActions, PredictActions, Container):
         from . import io
 
         self.model = io.model_from_dict(model_blob)
+        self.use_3d.value = self.model.config.spatial_dims == 3
         steps = self.model.summary.get("total_steps", 0)
         self.autosave(self._training_pairs_snapshot, model=self.model)
         self._end_training(None, f"model ready: {steps} steps in total on {self.device_name}")

@@ -62,6 +62,7 @@ class FileActions:
             return None
         self.model = model
         self.class_names.value = ", ".join(model.config.class_names)
+        self.use_3d.value = model.config.spatial_dims == 3
         steps = model.summary.get("total_steps", "?")
         self.status.value = f"loaded {Path(path).name}: {model.config.n_classes} class(es), {steps} steps"
         return model
@@ -141,6 +142,7 @@ class FileActions:
 
             try:
                 self.model = io.load_model(path)
+                self.use_3d.value = self.model.config.spatial_dims == 3
                 restored += " and model"
             except UserInputError:
                 pass

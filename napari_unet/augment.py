@@ -20,6 +20,8 @@ def random_affine(x: torch.Tensor, ann: torch.Tensor, gen: torch.Generator, p: f
     x: (B, C, H, W) float; ann: (B, H, W) float annotation values. The image is
     interpolated bilinearly with mirrored borders; annotations by nearest neighbour
     with zeros outside, and 0 means "not annotated", so nothing is invented.
+    Volumes (B, C, D, H, W) / (B, D, H, W) get the same in-plane transform on every
+    slice (a turn about the z axis), which keeps their anisotropy intact.
     """
     b = x.shape[0]
     rnd = torch.rand(b, 5, generator=gen, device="cpu")
@@ -33,10 +35,13 @@ def random_affine(x: torch.Tensor, ann: torch.Tensor, gen: torch.Generator, p: f
     theta[:, 1, 0], theta[:, 1, 1] = sin, cos
     theta[~apply] = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
     theta = theta.to(x.device, x.dtype)
+    x_shape, ann_shape = x.shape, ann.shape
+    x = x.reshape(b, -1, *x_shape[-2:])  # fold depth into channels: one 2D transform per sample
+    ann = ann.reshape(b, -1, *ann_shape[-2:])
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    ann = F.grid_sample(ann[:, None], grid, mode="nearest", padding_mode="zeros", align_corners=False)[:, 0]
-    return x, ann
+    ann = F.grid_sample(ann, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return x.reshape(x_shape), ann.reshape(ann_shape)
 
 
 def random_intensity(x: torch.Tensor, gen: torch.Generator, p: float = 0.5, scale=(0.9, 1.1),
@@ -47,11 +52,12 @@ def random_intensity(x: torch.Tensor, gen: torch.Generator, p: float = 0.5, scal
     nucleus edge from its dim halo, and cost several Dice points on BBBC039.
     """
     b = x.shape[0]
+    per_sample = (b,) + (1,) * (x.ndim - 1)
     rnd = torch.rand(b, 4, generator=gen, device="cpu")
-    keep = (rnd[:, 3] >= p).view(b, 1, 1, 1).to(x.device)
+    keep = (rnd[:, 3] >= p).view(per_sample).to(x.device)
     rnd = rnd.to(x.device, x.dtype)
-    g = (gamma[0] + rnd[:, 0] * (gamma[1] - gamma[0])).view(b, 1, 1, 1)
-    a = (scale[0] + rnd[:, 1] * (scale[1] - scale[0])).view(b, 1, 1, 1)
-    c = ((rnd[:, 2] * 2 - 1) * shift).view(b, 1, 1, 1)
+    g = (gamma[0] + rnd[:, 0] * (gamma[1] - gamma[0])).view(per_sample)
+    a = (scale[0] + rnd[:, 1] * (scale[1] - scale[0])).view(per_sample)
+    c = ((rnd[:, 2] * 2 - 1) * shift).view(per_sample)
     jittered = (torch.sign(x) * x.abs().pow(g)) * a + c
     return torch.where(keep, x, jittered)

@@ -9,6 +9,9 @@ Annotations and predicted labels have the image's layout without ``C``.
 A plane is returned in the model's channel layout (``"none"`` YX, ``"last"`` YXC,
 ``"first"`` CYX; see ``model.UNetConfig``) as a view: numpy stays a view and dask
 or zarr stay lazy, so a plane of a huge stack is read only where it is used.
+
+3D models see volumes instead of planes: pass ``spatial="ZYX"`` (``spatial_of(config)``)
+and the functions below walk the volumes (one per T) in the same way.
 """
 
 from __future__ import annotations
@@ -72,8 +75,21 @@ def layout_of(axes: str) -> str:
     return "last" if axes.index("C") > axes.index("X") else "first"
 
 
-def is_single_plane(axes: str) -> bool:
-    return not any(a in axes for a in STACK_AXES)
+def is_single_plane(axes: str, spatial: str = "YX") -> bool:
+    return not stack_axes(axes, spatial)
+
+
+def spatial_of(config) -> str:
+    """The axes one network input covers: "YX" for 2D models, "ZYX" for 3D models."""
+    return "ZYX" if getattr(config, "spatial_dims", 2) == 3 else "YX"
+
+
+def stack_axes(axes: str, spatial: str = "YX") -> str:
+    """The axes that index separate network inputs: T and Z for planes, T for volumes."""
+    if spatial == "ZYX" and "Z" not in axes:
+        raise UserInputError(f"a 3D model needs a Z axis but the image's axes are {axes!r}; "
+                             "give a volume (e.g. --axes ZYX) or use a 2D model")
+    return "".join(a for a in axes if a in STACK_AXES and a not in spatial)
 
 
 def labels_axes(axes: str) -> str:
@@ -84,18 +100,21 @@ def labels_shape(shape, axes: str) -> tuple[int, ...]:
     return tuple(n for n, a in zip(shape, axes) if a != "C")
 
 
-def plane_indices(shape, axes: str):
-    """Every plane as a tuple of indices along the stack axes (in ``axes`` order)."""
-    sizes = [n for n, a in zip(shape, axes) if a in STACK_AXES]
+def plane_indices(shape, axes: str, spatial: str = "YX"):
+    """Every plane (volume) as a tuple of indices along the stack axes (in ``axes`` order)."""
+    stack = stack_axes(axes, spatial)
+    sizes = [n for n, a in zip(shape, axes) if a in stack]
     return list(itertools.product(*(range(n) for n in sizes)))
 
 
-def plane(image, axes: str, index: tuple[int, ...], layout: str):
-    """One plane of ``image`` in the channel ``layout``: (Y, X), (Y, X, C) or (C, Y, X)."""
+def plane(image, axes: str, index: tuple[int, ...], layout: str, spatial: str = "YX"):
+    """One plane of ``image`` in the channel ``layout``: (Y, X), (Y, X, C) or (C, Y, X);
+    with ``spatial="ZYX"`` one volume: (Z, Y, X), (Z, Y, X, C) or (C, Z, Y, X)."""
     image = data.as_array(image)
+    stack = stack_axes(axes, spatial)
     it = iter(index)
-    key = tuple(next(it) if a in STACK_AXES else slice(None) for a in axes)
-    kept = "".join(a for a in axes if a not in STACK_AXES)
+    key = tuple(next(it) if a in stack else slice(None) for a in axes)
+    kept = "".join(a for a in axes if a not in stack)
     view = image[key]
     if layout == "none" and "C" in kept:
         if view.shape[kept.index("C")] != 1:
@@ -105,35 +124,38 @@ def plane(image, axes: str, index: tuple[int, ...], layout: str):
         kept = kept.replace("C", "")
     if layout != "none" and "C" not in kept:
         raise UserInputError(f"the model expects a channel axis but the image's axes are {axes!r}; add C to --axes")
-    target = {"none": "YX", "last": "YXC", "first": "CYX"}[layout]
+    target = {"none": spatial, "last": spatial + "C", "first": "C" + spatial}[layout]
     order = [kept.index(a) for a in target]
     return view if order == sorted(order) else view.transpose(order)
 
 
-def label_plane_key(axes: str, index: tuple[int, ...]) -> tuple:
-    """Index into a labels array (layout ``labels_axes(axes)``) selecting one (Y, X) plane."""
+def label_plane_key(axes: str, index: tuple[int, ...], spatial: str = "YX") -> tuple:
+    """Index into a labels array (layout ``labels_axes(axes)``) selecting one (Y, X) plane
+    (one (Z, Y, X) volume with ``spatial="ZYX"``)."""
+    stack = stack_axes(axes, spatial)
     it = iter(index)
-    key = tuple(next(it) if a in STACK_AXES else slice(None) for a in labels_axes(axes))
-    lab_axes = [a for a in labels_axes(axes) if a not in STACK_AXES]
-    if lab_axes != ["Y", "X"]:
-        raise UserInputError(f"axes {axes!r} put X before Y; use a layout with Y before X")
+    key = tuple(next(it) if a in stack else slice(None) for a in labels_axes(axes))
+    lab_axes = "".join(a for a in labels_axes(axes) if a not in stack)
+    if lab_axes != spatial:
+        raise UserInputError(f"axes {axes!r} do not end in {spatial}; use a layout with the axes in that order")
     return key
 
 
-def annotated_planes(image, annotations, axes: str, layout: str):
+def annotated_planes(image, annotations, axes: str, layout: str, spatial: str = "YX"):
     """Training pairs from a stack: (planes, annotation planes) where anything is painted.
 
     image: array in ``axes``; annotations: integer array of ``labels_shape(image.shape, axes)``.
-    Returns two lists: planes in ``layout`` (numpy) and (Y, X) annotation planes.
+    Returns two lists: planes in ``layout`` (numpy) and (Y, X) annotation planes; with
+    ``spatial="ZYX"`` the annotated volumes and their (Z, Y, X) annotations.
     """
     expected = labels_shape(np.shape(image), axes)
     if tuple(np.shape(annotations)) != expected:
         raise UserInputError(f"annotations have shape {tuple(np.shape(annotations))} but the image needs "
                              f"{expected} (axes {labels_axes(axes)}); paint on a Labels layer of the image's shape")
     planes, anns = [], []
-    for index in plane_indices(np.shape(image), axes):
-        ann = np.asarray(annotations[label_plane_key(axes, index)])
+    for index in plane_indices(np.shape(image), axes, spatial):
+        ann = np.asarray(annotations[label_plane_key(axes, index, spatial)])
         if ann.any():
-            planes.append(np.asarray(plane(image, axes, index, layout)))
+            planes.append(np.asarray(plane(image, axes, index, layout, spatial)))
             anns.append(ann)
     return planes, anns

@@ -37,15 +37,19 @@ class PlaneDone:
 
 
 class _PlaneWriter:
-    """Slice assignment into one (Y, X) plane of an n-D labels array (numpy or zarr)."""
+    """Slice assignment into one (Y, X) plane (or (Z, Y, X) volume) of an n-D labels array
+    (numpy or zarr); an index may start with ``...``, as in ``writer[..., y0:y1, x0:x1]``."""
 
     def __init__(self, out, key: tuple):
         self.out, self.key = out, key
         self.free = [i for i, k in enumerate(key) if isinstance(k, slice)]
 
-    def __setitem__(self, yx, value):
+    def __setitem__(self, index, value):
+        index = index if isinstance(index, tuple) else (index,)
+        if index and index[0] is Ellipsis:
+            index = (slice(None),) * (len(self.free) - len(index) + 1) + index[1:]
         key = list(self.key)
-        for i, k in zip(self.free, yx):
+        for i, k in zip(self.free, index):
             key[i] = k
         self.out[tuple(key)] = value
 
@@ -58,18 +62,20 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
     plane, then predict.LabelsDone(out). out: labels array of shape
     ``axes.labels_shape(image.shape, axes)`` (a new uint8/uint32 numpy array when None).
     With ``instances`` each plane's objects are numbered 1..N within that plane.
+    3D models walk volumes (one per T) instead of planes; their instances are 3D objects.
     """
     axes = ax.check_axes(axes, np.shape(image))
     cfg = model.config
+    spatial = ax.spatial_of(cfg)
     shape = ax.labels_shape(np.shape(image), axes)
     if out is None:
         out = np.zeros(shape, np.uint32 if instances else np.uint8)
     elif tuple(out.shape) != shape:
         raise UserInputError(f"the output has shape {tuple(out.shape)} but the labels need {shape}")
-    planes = ax.plane_indices(np.shape(image), axes)
+    planes = ax.plane_indices(np.shape(image), axes, spatial)
     for i, index in enumerate(planes):
-        key = ax.label_plane_key(axes, index)
-        view = ax.plane(image, axes, index, cfg.channel_axis)
+        key = ax.label_plane_key(axes, index, spatial)
+        view = ax.plane(image, axes, index, cfg.channel_axis, spatial)
         target = np.zeros(np.shape(out[key]), np.uint8) if instances else _PlaneWriter(out, key)
         for event in predict.iter_predict_labels(model, view, target, block_size=block_size,
                                                  tile_size=tile_size, batch_size=batch_size):
@@ -86,11 +92,13 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
 
 
 def plane_value_ranges(image, axes: str, model) -> np.ndarray:
-    """Per-plane normalisation ranges (n_planes, C, 2), as each plane would get alone."""
+    """Per-plane (per-volume for 3D models) normalisation ranges (n, C, 2), as each would get alone."""
+    cfg = model.config
+    spatial = ax.spatial_of(cfg)
     rows = []
-    for index in ax.plane_indices(np.shape(image), axes):
-        chw = data.to_channels_first(ax.plane(image, axes, index, model.config.channel_axis),
-                                     model.config.channel_axis)
+    for index in ax.plane_indices(np.shape(image), axes, spatial):
+        chw = data.to_channels_first(ax.plane(image, axes, index, cfg.channel_axis, spatial),
+                                     cfg.channel_axis, cfg.spatial_dims)
         rows.append(data.percentile_range(chw, model.config.norm_percentiles))
     return np.stack(rows)
 
@@ -112,28 +120,34 @@ def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int
         arr = da.from_array(arr)
     cfg = model.config
     ranges = plane_value_ranges(arr, axes, model)
-    stack = [a for a in axes if a in ax.STACK_AXES]
-    order = stack + (["C"] if "C" in axes else []) + ["Y", "X"]
+    spatial = list(ax.spatial_of(cfg))
+    stack = list(ax.stack_axes(axes, "".join(spatial)))
+    order = stack + (["C"] if "C" in axes else []) + spatial
     arr = arr.transpose([axes.index(a) for a in order])
     if "C" not in axes:
-        arr = arr[..., None, :, :]
-    if arr.shape[-3] != cfg.in_channels:
-        raise UserInputError(f"the image has {arr.shape[-3]} channel(s) but the model was trained on "
+        arr = arr[(Ellipsis, None) + (slice(None),) * len(spatial)]
+    n_channels = arr.shape[len(stack)]
+    if n_channels != cfg.in_channels:
+        raise UserInputError(f"the image has {n_channels} channel(s) but the model was trained on "
                              f"{cfg.in_channels}; check --axes or use another model")
     n = len(stack)
     multiple = model.net.size_multiple
-    block = max(multiple, block_size // multiple * multiple)
+    side = predict.block_side(model, arr.shape[-3], block_size)
+    block = max(multiple, side // multiple * multiple)
     halo = -(-overlap // multiple) * multiple
-    arr = arr.rechunk({**{i: 1 for i in range(n)}, n: -1, n + 1: block, n + 2: block})
+    # one chunk: one plane (volume) of the stack, all channels (and planes), a (Y, X) block
+    arr = arr.rechunk({**{i: 1 for i in range(arr.ndim - 2)}, n: -1, **{i: -1 for i in range(n + 1, arr.ndim - 2)},
+                       arr.ndim - 2: block, arr.ndim - 1: block})
     blob = io.model_to_dict(model)
     blob["_cache_key"] = uuid.uuid4().hex
     func = partial(_predict_chunk, blob=blob, ranges=ranges.reshape(*arr.shape[:n], *ranges.shape[-2:]),
                    halo=halo, tile_size=tile_size, n_stack=n)
     # a halo only where a neighbouring chunk exists, never deeper than the image
-    depth = {i: min(halo, arr.shape[i]) if len(arr.chunks[i]) > 1 else 0 for i in (n + 1, n + 2)}
+    yx = (arr.ndim - 2, arr.ndim - 1)
+    depth = {i: min(halo, arr.shape[i]) if len(arr.chunks[i]) > 1 and i in yx else 0 for i in range(arr.ndim)}
     labels = arr.map_overlap(func, depth=depth, boundary="none", trim=True, dtype=np.uint8)
-    labels = labels[..., 0, :, :]
-    lab_axes = stack + ["Y", "X"]
+    labels = labels[(slice(None),) * n + (0,)]
+    lab_axes = stack + spatial
     target = ax.labels_axes(axes)
     return labels.transpose([lab_axes.index(a) for a in target])
 
@@ -142,7 +156,7 @@ _WORKER_MODELS: dict = {}
 
 
 def _predict_chunk(block: np.ndarray, *, blob, ranges, halo, tile_size, n_stack, block_info=None):
-    """One chunk (1, ..., C, y, x) with its halo -> labels broadcast to the same shape, uint8."""
+    """One chunk (1, ..., C, [Z,] y, x) with its halo -> labels broadcast to the same shape, uint8."""
     from . import io
 
     key = blob["_cache_key"]
@@ -154,6 +168,6 @@ def _predict_chunk(block: np.ndarray, *, blob, ranges, halo, tile_size, n_stack,
     location = block_info[0]["chunk-location"][:n_stack] if block_info else (0,) * n_stack
     value_range = ranges[tuple(location)]
     chw = block.reshape(block.shape[n_stack:])
-    labels = predict.predict_block(model, chw, (0, chw.shape[1], 0, chw.shape[2]), value_range,
+    labels = predict.predict_block(model, chw, (0, chw.shape[-2], 0, chw.shape[-1]), value_range,
                                    halo=halo, tile_size=tile_size)
     return np.ascontiguousarray(np.broadcast_to(labels, block.shape))

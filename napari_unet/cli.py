@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--patch-size", type=int, help="patch side in pixels (default: 96 on the CPU, 128 on a GPU)")
     t.add_argument("--depth", type=int, default=3, help="U-Net levels below the first (new models, default 3)")
     t.add_argument("--width", type=int, default=16, help="channels of the first level (new models, default 16)")
+    t.add_argument("--3d", dest="three_d", action="store_true",
+                   help="train a 3D U-Net on 3D patches around the annotations of volumes (Z axis needed; "
+                        "default: a 2D U-Net on the annotated planes)")
+    t.add_argument("--voxel-size", type=float, nargs=3, metavar=("Z", "Y", "X"),
+                   help="with --3d: voxel spacing, e.g. 2 0.5 0.5; sets the anisotropic pooling (default 1 1 1)")
+    t.add_argument("--patch-depth", type=int, help="with --3d: planes per patch (default: from --voxel-size, at most 16 on the CPU)")
     t.set_defaults(func=run_train)
 
     p = sub.add_parser("predict", help="segment images with a trained model",
@@ -161,13 +167,21 @@ def run_train(args) -> int:
     out = Path(args.out)
     if not out.parent.exists():
         raise UserInputError(f"folder {out.parent} for --out does not exist; create it first")
-    images, labels, layout = _training_planes(args)
+    init = io.load_model(args.init) if args.init else None
+    three_d = args.three_d or bool(init and init.config.spatial_dims == 3)
+    if args.voxel_size and not three_d:
+        raise UserInputError("--voxel-size is for 3D models; add --3d")
+    if args.voxel_size and min(args.voxel_size) <= 0:
+        raise UserInputError(f"--voxel-size must be positive, got {' '.join(map(str, args.voxel_size))}")
+    if init is not None and args.three_d and init.config.spatial_dims != 3:
+        raise UserInputError("--init is a 2D model; leave out --3d to fine-tune it, or train a new 3D model")
+    images, labels, layout = _training_planes(args, "ZYX" if three_d else "YX")
     budget = args.time_budget if args.time_budget is not None else (None if args.steps else 30.0)
     config = train.TrainConfig(steps=args.steps, time_budget=budget, device=args.device, seed=args.seed,
-                               batch_size=args.batch_size, patch_size=args.patch_size)
-    init = io.load_model(args.init) if args.init else None
+                               batch_size=args.batch_size, patch_size=args.patch_size, patch_depth=args.patch_depth)
     unet = UNetConfig(depth=args.depth, width=args.width, class_names=args.class_names or [],
-                      channel_axis=layout)
+                      channel_axis=layout, spatial_dims=3 if three_d else 2,
+                      voxel_size=tuple(args.voxel_size or (1.0, 1.0, 1.0)))
     model = _run_fit(train.fit(images, labels, config, model=init, unet_config=unet))
     if args.class_names and init is None:
         model.config.class_names = list(args.class_names)[: model.config.n_classes]
@@ -176,8 +190,9 @@ def run_train(args) -> int:
     return 0
 
 
-def _training_planes(args):
-    """All annotated planes of all training images, and their channel layout.
+def _training_planes(args, spatial: str = "YX"):
+    """All annotated planes (volumes, with ``spatial="ZYX"``) of all training images, and
+    their channel layout.
 
     2D images are used whole; stacks (see --axes) contribute the planes with annotations.
     """
@@ -194,15 +209,19 @@ def _training_planes(args):
             axes = ax.check_axes(axes, image.shape)
         else:
             axes = ax.guess_axes(image.shape)
+            if spatial == "ZYX" and "Z" not in axes:  # a small (Z<=4, Y, X) volume, not channels
+                axes = {"CYX": "ZYX", "YXC": "ZYX"}.get(axes, axes)
         layouts.add(ax.layout_of(axes))
-        if ax.is_single_plane(axes):
-            images.append(image)
+        if ax.is_single_plane(axes, spatial):
+            images.append(np.asarray(ax.plane(image, axes, (), ax.layout_of(axes), spatial)))
             labels.append(ann)
         else:
-            planes, anns = ax.annotated_planes(image, ann, axes, ax.layout_of(axes))
+            planes, anns = ax.annotated_planes(image, ann, axes, ax.layout_of(axes), spatial)
             images += planes
             labels += anns
-            _log(f"{Path(image_path).name}: {len(planes)} annotated plane(s) of {len(ax.plane_indices(image.shape, axes))}")
+            kind = "plane" if spatial == "YX" else "volume"
+            total = len(ax.plane_indices(image.shape, axes, spatial))
+            _log(f"{Path(image_path).name}: {len(planes)} annotated {kind}(s) of {total}")
     if len(layouts) > 1:
         raise UserInputError("the training images have different channel layouts; give images of one kind")
     if not images:
@@ -312,9 +331,10 @@ def _predict_with_probabilities(model, image, axes, args):
     from . import axes as ax
     from . import instances, io, predict
 
-    if not ax.is_single_plane(axes):
-        raise UserInputError(f"--probabilities works on 2D images, this one has axes {axes}; leave it out for stacks")
-    plane = np.asarray(ax.plane(image, axes, (), model.config.channel_axis))
+    spatial = ax.spatial_of(model.config)
+    if not ax.is_single_plane(axes, spatial):
+        raise UserInputError(f"--probabilities works on single images, this one has axes {axes}; leave it out for stacks")
+    plane = np.asarray(ax.plane(image, axes, (), model.config.channel_axis, spatial))
     probs = predict.predict_probabilities(model, plane, tile_size=args.tile_size)
     io.write_probabilities(args.probabilities, probs)
     if not args.instances:

@@ -56,20 +56,26 @@ def as_array(image):
     return np.asarray(image)
 
 
-def to_channels_first(image, channel_axis: str | None = None):
-    """Return a view of shape (C, H, W) in the image's own dtype (no copy; dask stays lazy)."""
+def to_channels_first(image, channel_axis: str | None = None, spatial_dims: int = 2):
+    """Return a view of shape (C, *spatial) in the image's own dtype (no copy; dask stays lazy).
+
+    spatial_dims: 2 for planes (Y, X), 3 for volumes (Z, Y, X); channels sit before
+    ("first"), after ("last") or nowhere ("none").
+    """
     image = as_array(image)
     if image.dtype == bool:
         image = image.astype(np.uint8)
     if image.dtype.kind not in "uif":
         raise UserInputError(f"image dtype {image.dtype} is not numeric; convert it to a number type")
-    axis = channel_axis or infer_channel_axis(image.shape)
+    axis = channel_axis or (infer_channel_axis(image.shape) if spatial_dims == 2 else
+                            infer_volume_channel_axis(image.shape))
     if axis not in CHANNEL_AXES:
         raise UserInputError(f"channel axis {axis!r} unknown; use one of {', '.join(CHANNEL_AXES)}")
-    expected_ndim = 2 if axis == "none" else 3
+    expected_ndim = spatial_dims + (axis != "none")
     if image.ndim != expected_ndim:
+        kind = "2D" if spatial_dims == 2 else "3D (volume)"
         raise UserInputError(
-            f"image has shape {image.shape} but the model expects channel layout {axis!r} "
+            f"image has shape {image.shape} but the {kind} model expects channel layout {axis!r} "
             f"({expected_ndim} dimensions); give a matching image or another model"
         )
     if axis == "none":
@@ -79,14 +85,25 @@ def to_channels_first(image, channel_axis: str | None = None):
     return image
 
 
+def infer_volume_channel_axis(shape: tuple[int, ...]) -> str:
+    """Guess where a volume's channels are: (Z, Y, X) -> "none", (Z, Y, X, C<=4) -> "last", else "first"."""
+    if len(shape) == 3:
+        return "none"
+    if len(shape) == 4:
+        return "last" if shape[-1] <= 4 < shape[-2] else "first"
+    raise UserInputError(f"image of shape {tuple(shape)} is not a volume: expected (Z, Y, X) with or without channels")
+
+
 def percentile_range(image_chw: np.ndarray, percentiles=(1.0, 99.8)) -> np.ndarray:
     """Per-channel (low, high) intensities, shape (C, 2) float64, from a strided subsample.
 
-    Subsampling keeps this O(1) in memory for huge images; NaN/inf pixels are ignored.
+    image_chw: (C, H, W) or (C, Z, H, W). Subsampling (in Y and X) keeps this O(1)
+    in memory for huge images; NaN/inf pixels are ignored.
     """
-    c, h, w = image_chw.shape
-    step = max(1, int(np.sqrt(h * w / _MAX_PERCENTILE_SAMPLES)))
-    sample = np.asarray(image_chw[:, ::step, ::step], dtype=np.float64).reshape(c, -1)
+    c, h, w = image_chw.shape[0], *image_chw.shape[-2:]
+    per_plane = int(np.prod(image_chw.shape[1:-2], dtype=np.int64))
+    step = max(1, int(np.sqrt(h * w * per_plane / _MAX_PERCENTILE_SAMPLES)))
+    sample = np.asarray(image_chw[..., ::step, ::step], dtype=np.float64).reshape(c, -1)
     out = np.zeros((c, 2))
     for i, row in enumerate(sample):
         row = row[np.isfinite(row)]
@@ -96,24 +113,25 @@ def percentile_range(image_chw: np.ndarray, percentiles=(1.0, 99.8)) -> np.ndarr
 
 
 def normalize(image_chw: np.ndarray, value_range: np.ndarray) -> np.ndarray:
-    """Map ``value_range`` (C, 2) to [0, 1] per channel; returns float32 (C, H, W), NaN/inf -> 0."""
-    lo = value_range[:, 0].astype(np.float32)[:, None, None]
+    """Map ``value_range`` (C, 2) to [0, 1] per channel; returns float32 (C, *spatial), NaN/inf -> 0."""
+    expand = (slice(None),) + (None,) * (np.ndim(image_chw) - 1)
+    lo = value_range[:, 0].astype(np.float32)[expand]
     scale = (value_range[:, 1] - value_range[:, 0]).astype(np.float32)
-    scale = np.where(scale > 1e-12, scale, 1.0).astype(np.float32)[:, None, None]
+    scale = np.where(scale > 1e-12, scale, 1.0).astype(np.float32)[expand]
     out = (np.asarray(image_chw, dtype=np.float32) - lo) / scale
     if not np.isfinite(out).all():
         np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     return out
 
 
-def prepare_image(image, channel_axis: str | None, percentiles) -> np.ndarray:
-    """Raw image -> normalised float32 (C, H, W)."""
-    chw = to_channels_first(image, channel_axis)
+def prepare_image(image, channel_axis: str | None, percentiles, spatial_dims: int = 2) -> np.ndarray:
+    """Raw image -> normalised float32 (C, *spatial)."""
+    chw = to_channels_first(image, channel_axis, spatial_dims)
     return normalize(chw, percentile_range(chw, percentiles))
 
 
-def check_annotations(annotations, image_shape_hw: tuple[int, int]) -> np.ndarray:
-    """Validate one annotation image and return it as int16 (H, W).
+def check_annotations(annotations, image_shape_hw: tuple[int, ...]) -> np.ndarray:
+    """Validate one annotation image and return it as int16 (H, W) (or (Z, H, W) for volumes).
 
     Raises UserInputError for a wrong shape, negative or fractional values.
     """
@@ -184,20 +202,20 @@ def prediction_to_annotations(pred: np.ndarray, instance_mode: bool, classes=Non
     return lut[pred]
 
 
-def crop_padded(array: np.ndarray, y0: int, x0: int, h: int, w: int, mode: str) -> np.ndarray:
-    """Crop ``array[..., y0:y0+h, x0:x0+w]``, padding outside the array.
+def crop_padded(array: np.ndarray, starts, sizes, mode: str) -> np.ndarray:
+    """Crop the last ``len(starts)`` axes of ``array`` at ``starts`` with ``sizes``, padding outside.
 
     mode: "reflect" (mirror the image; works for any size) or "zeros" (for annotations:
     0 means not annotated, so padding is ignored by the loss).
     """
-    H, W = array.shape[-2:]
-    ys, xs = max(y0, 0), max(x0, 0)
-    ye, xe = min(y0 + h, H), min(x0 + w, W)
-    crop = array[..., ys:ye, xs:xe]
-    pads = [(ys - y0, y0 + h - ye), (xs - x0, x0 + w - xe)]
+    lead = array.ndim - len(starts)
+    shape = array.shape[lead:]
+    inside = [(max(s, 0), min(s + n, dim)) for s, n, dim in zip(starts, sizes, shape)]
+    crop = array[(Ellipsis,) + tuple(slice(a, b) for a, b in inside)]
+    pads = [(a - s, s + n - b) for (a, b), s, n in zip(inside, starts, sizes)]
     if not any(p for pair in pads for p in pair):
         return crop
-    pad_width = [(0, 0)] * (array.ndim - 2) + pads
+    pad_width = [(0, 0)] * lead + pads
     if mode == "zeros":
         return np.pad(crop, pad_width)
     # "symmetric" mirrors including the edge pixel, which works even for 1-pixel images;
@@ -206,60 +224,76 @@ def crop_padded(array: np.ndarray, y0: int, x0: int, h: int, w: int, mode: str) 
 
 
 class PatchSampler:
-    """Draws training patches centred on annotated pixels.
+    """Draws training patches centred on annotated pixels (2D planes or 3D volumes).
 
     Each patch: pick an image, then a class present in it (uniformly, so a few
     object dabs weigh as much as long background strokes), then one pixel of that
     class; the patch is centred near it, so it always holds annotations plus
-    ``patch_size / 2`` pixels of context around them.
+    half a patch of context around them.
+
+    patch_size: side in pixels (2D), or a per-axis shape such as (16, 64, 64) (3D).
     """
 
-    def __init__(self, images: list[np.ndarray], annotations: list[np.ndarray], patch_size: int, rng):
+    def __init__(self, images: list[np.ndarray], annotations: list[np.ndarray], patch_size, rng):
         self.images = images
         self.annotations = annotations
         self.patch_size = patch_size
         self.rng = rng
-        self.coords = []  # per image: list of (N_k, 2) pixel coordinates per present label
+        self.coords = []  # per image: list of (N_k, ndim) pixel coordinates per present label
         for ann in annotations:
             per_class = [np.argwhere(ann == v) for v in np.unique(ann) if v != UNLABELED]
             self.coords.append([c for c in per_class if len(c)])
         self.usable = [i for i, c in enumerate(self.coords) if c]
 
+    @property
+    def patch_shape(self) -> tuple[int, ...]:
+        ndim = self.annotations[0].ndim
+        return tuple(self.patch_size) if np.ndim(self.patch_size) else (int(self.patch_size),) * ndim
+
     def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return images (B, C, P, P) float32 and annotations (B, P, P) int16."""
-        p = self.patch_size
+        """Return images (B, C, *patch) float32 and annotations (B, *patch) int16."""
+        shape = np.array(self.patch_shape)
         xs, ys = [], []
         for _ in range(batch_size):
             i = self.usable[self.rng.integers(len(self.usable))]
             per_class = self.coords[i]
             pts = per_class[self.rng.integers(len(per_class))]
-            cy, cx = pts[self.rng.integers(len(pts))]
-            jy, jx = self.rng.integers(-p // 4, p // 4 + 1, size=2)
-            y0, x0 = cy + jy - p // 2, cx + jx - p // 2
-            img = crop_padded(self.images[i], y0, x0, p, p, "reflect")
-            ann = crop_padded(self.annotations[i], y0, x0, p, p, "zeros")
-            img, ann = _random_dihedral(img, ann, self.rng)
+            centre = pts[self.rng.integers(len(pts))]
+            jitter = self.rng.integers(-(shape // 4), shape // 4 + 1)
+            starts = centre + jitter - shape // 2
+            img = crop_padded(self.images[i], starts, shape, "reflect")
+            ann = crop_padded(self.annotations[i], starts, shape, "zeros")
+            img, ann = _random_flips(img, ann, self.rng)
             xs.append(img)
             ys.append(ann)
         return np.stack(xs).astype(np.float32, copy=False), np.stack(ys)
 
-
     def sample_uniform(self, batch_size: int, size: int) -> np.ndarray:
-        """Crops (B, C, size, size) float32 at uniformly random places: what prediction sees."""
+        """Crops (B, C, *spatial) float32 at uniformly random places: what prediction sees.
+
+        size: side in Y and X; volumes are cropped to at most ``size // 4`` planes in Z.
+        """
         out = []
         for _ in range(batch_size):
             img = self.images[self.rng.integers(len(self.images))]
-            h, w = img.shape[-2:]
-            y0 = self.rng.integers(max(h - size, 0) + 1)
-            x0 = self.rng.integers(max(w - size, 0) + 1)
-            out.append(crop_padded(img, y0, x0, size, size, "reflect"))
+            spatial = img.shape[1:]
+            crop = (size,) * 2 if len(spatial) == 2 else (min(spatial[0], max(size // 4, 1)), size, size)
+            starts = [self.rng.integers(max(n - c, 0) + 1) for n, c in zip(spatial, crop)]
+            out.append(crop_padded(img, starts, crop, "reflect"))
         return np.stack(out).astype(np.float32, copy=False)
 
 
-def _random_dihedral(img: np.ndarray, ann: np.ndarray, rng):
-    """One of the 8 flips/90-degree rotations, the same for image (C,H,W) and annotation (H,W)."""
-    k = int(rng.integers(4))
-    img, ann = np.rot90(img, k, axes=(-2, -1)), np.rot90(ann, k, axes=(-2, -1))
+def _random_flips(img: np.ndarray, ann: np.ndarray, rng):
+    """One of the 8 flips/90-degree rotations in (Y, X), the same for image (C, ..., H, W)
+    and annotation (..., H, W); volumes are also flipped in Z half of the time.
+
+    Rotations only turn square patches (anisotropic volumes keep their Z axis apart).
+    """
+    if img.shape[-1] == img.shape[-2]:
+        k = int(rng.integers(4))
+        img, ann = np.rot90(img, k, axes=(-2, -1)), np.rot90(ann, k, axes=(-2, -1))
     if rng.integers(2):
         img, ann = img[..., ::-1], ann[..., ::-1]
+    if ann.ndim == 3 and rng.integers(2):
+        img, ann = img[..., ::-1, :, :], ann[::-1]
     return np.ascontiguousarray(img), np.ascontiguousarray(ann)

@@ -2,12 +2,21 @@
 
 Shape contract
 --------------
-``UNet(config)(x)`` takes ``x`` of shape ``(N, in_channels, H, W)``, float32 (or bf16
-under autocast), any ``H, W >= 1``, and returns logits of shape
-``(N, n_outputs, H, W)`` where ``n_outputs = n_classes + 1`` (output 0 is background,
-output ``k`` the ``k``-th object class). Inputs whose size is not a multiple of
-``2**depth`` are reflect-padded at the bottom/right and the output is cropped back,
+``UNet(config)(x)`` takes ``x`` of shape ``(N, in_channels, H, W)`` (2D, the default)
+or ``(N, in_channels, D, H, W)`` (``spatial_dims=3``), float32 (or bf16 under
+autocast), any sizes ``>= 1``, and returns logits of shape ``(N, n_outputs, *spatial)``
+where ``n_outputs = n_classes + 1`` (output 0 is background, output ``k`` the
+``k``-th object class). Inputs whose size is not a multiple of ``size_multiples``
+(``2**depth`` per axis in 2D) are padded at the end and the output is cropped back,
 so nothing is ever resized.
+
+Anisotropic volumes (3D)
+------------------------
+Confocal stacks often have z steps several times the pixel size. Following
+nnU-Net, each level pools (and uses a 3-wide kernel) only along axes whose current
+spacing is at most twice the finest one, so z is not pooled, and not convolved
+across, until x and y have caught up; ``pool_schedule`` derives this from
+``voxel_size`` (z, y, x spacing, e.g. the napari layer's scale).
 
 Channel counts double with depth (``width, 2*width, ..., width * 2**depth``), as
 in Ronneberger et al. 2015; we use padded 3x3 convolutions, so output and input
@@ -17,6 +26,7 @@ and folds into the convolutions at inference.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -36,6 +46,9 @@ class UNetConfig:
     channel_axis: where channels sit in the user's image: "none" (grayscale),
         "last" (YXC, e.g. RGB) or "first" (CYX).
     norm_percentiles: per-image, per-channel percentiles mapped to 0 and 1.
+    spatial_dims: 2 (planes: the image is (Y, X) plus channels) or 3 (volumes: (Z, Y, X)).
+    voxel_size: (z, y, x) spacing of the training volumes (3D only; any unit, only the
+        ratios matter); sets the anisotropic pooling of ``pool_schedule``.
     """
 
     in_channels: int = 1
@@ -45,9 +58,16 @@ class UNetConfig:
     class_names: list[str] = field(default_factory=lambda: ["object"])
     channel_axis: str = "none"
     norm_percentiles: tuple[float, float] = (1.0, 99.8)
+    spatial_dims: int = 2
+    voxel_size: tuple[float, ...] = (1.0, 1.0, 1.0)
 
     def __post_init__(self):
         self.norm_percentiles = tuple(float(p) for p in self.norm_percentiles)
+        self.voxel_size = tuple(float(v) for v in self.voxel_size)
+        if self.spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
+        if len(self.voxel_size) != 3 or min(self.voxel_size) <= 0:
+            raise ValueError(f"voxel_size must be three positive (z, y, x) spacings, got {self.voxel_size}")
         self.class_names = [str(n) for n in self.class_names]
         if len(self.class_names) != self.n_classes:
             names = list(self.class_names[: self.n_classes])
@@ -61,68 +81,106 @@ class UNetConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["norm_percentiles"] = list(self.norm_percentiles)
+        d["voxel_size"] = list(self.voxel_size)
         return d
 
 
-class ConvBlock(nn.Sequential):
-    """Two (3x3 conv -> batch norm -> ReLU); keeps the spatial size."""
+def pool_schedule(config: UNetConfig) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """Per level: the pooling factor (1 or 2) and convolution kernel (1 or 3) of each axis.
 
-    def __init__(self, c_in: int, c_out: int):
+    Returns (pools, kernels): ``pools[i]`` is the down-sampling below level ``i``
+    (``depth`` entries), ``kernels[i]`` the kernel of level ``i`` (``depth + 1``).
+    2D models pool every axis at every level (the classic U-Net).
+    """
+    if config.spatial_dims == 2:
+        return [(2, 2)] * config.depth, [(3, 3)] * (config.depth + 1)
+    spacing = list(config.voxel_size)
+    pools, kernels = [], []
+    for level in range(config.depth + 1):
+        fine = [s <= 2 * min(spacing) for s in spacing]
+        kernels.append(tuple(3 if f else 1 for f in fine))
+        if level < config.depth:
+            pools.append(tuple(2 if f else 1 for f in fine))
+            spacing = [s * p for s, p in zip(spacing, pools[-1])]
+    return pools, kernels
+
+
+_LAYERS = {
+    2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.ConvTranspose2d),
+    3: (nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d, nn.ConvTranspose3d),
+}
+
+
+class ConvBlock(nn.Sequential):
+    """Two (3x3 conv -> batch norm -> ReLU); keeps the spatial size.
+
+    kernel: per-axis kernel size (3, or 1 along axes too coarse to convolve across).
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, ...] = (3, 3)):
+        conv, norm, _, _ = _LAYERS[len(kernel)]
+        padding = tuple(k // 2 for k in kernel)
         super().__init__(
-            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-            nn.BatchNorm2d(c_out),
+            conv(c_in, c_out, kernel, padding=padding, bias=False),
+            norm(c_out),
             nn.ReLU(inplace=True),
-            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-            nn.BatchNorm2d(c_out),
+            conv(c_out, c_out, kernel, padding=padding, bias=False),
+            norm(c_out),
             nn.ReLU(inplace=True),
         )
 
 
 class Down(nn.Sequential):
-    """2x2 max-pool then a ConvBlock: halves H and W."""
+    """Max-pool by ``pool`` (2 per axis in 2D) then a ConvBlock."""
 
-    def __init__(self, c_in: int, c_out: int):
-        super().__init__(nn.MaxPool2d(2), ConvBlock(c_in, c_out))
+    def __init__(self, c_in: int, c_out: int, pool: tuple[int, ...] = (2, 2), kernel: tuple[int, ...] = (3, 3)):
+        _, _, max_pool, _ = _LAYERS[len(pool)]
+        super().__init__(max_pool(pool), ConvBlock(c_in, c_out, kernel))
 
 
 class Up(nn.Module):
-    """2x transposed-conv up-sampling, concatenation with the skip, then a ConvBlock."""
+    """Transposed-conv up-sampling by ``pool``, concatenation with the skip, then a ConvBlock."""
 
-    def __init__(self, c_in: int, c_skip: int, c_out: int):
+    def __init__(self, c_in: int, c_skip: int, c_out: int, pool: tuple[int, ...] = (2, 2),
+                 kernel: tuple[int, ...] = (3, 3)):
         super().__init__()
-        self.up = nn.ConvTranspose2d(c_in, c_out, 2, stride=2)
-        self.conv = ConvBlock(c_out + c_skip, c_out)
+        _, _, _, transposed = _LAYERS[len(pool)]
+        self.up = transposed(c_in, c_out, pool, stride=pool)
+        self.conv = ConvBlock(c_out + c_skip, c_out, kernel)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return self.conv(torch.cat([self.up(x), skip], dim=1))
 
 
 class UNet(nn.Module):
-    """2D U-Net; see the module docstring for the shape contract."""
+    """2D or 3D U-Net; see the module docstring for the shape contract."""
 
     def __init__(self, config: UNetConfig):
         super().__init__()
         self.config = config
+        pools, kernels = pool_schedule(config)
         chans = [config.width * 2**i for i in range(config.depth + 1)]
-        self.stem = ConvBlock(config.in_channels, chans[0])
-        self.downs = nn.ModuleList(Down(chans[i], chans[i + 1]) for i in range(config.depth))
+        self.stem = ConvBlock(config.in_channels, chans[0], kernels[0])
+        self.downs = nn.ModuleList(Down(chans[i], chans[i + 1], pools[i], kernels[i + 1]) for i in range(config.depth))
         self.ups = nn.ModuleList(
-            Up(chans[i + 1], chans[i], chans[i]) for i in reversed(range(config.depth))
+            Up(chans[i + 1], chans[i], chans[i], pools[i], kernels[i]) for i in reversed(range(config.depth))
         )
-        self.head = nn.Conv2d(chans[0], config.n_outputs, 1)
+        conv = _LAYERS[config.spatial_dims][0]
+        self.head = conv(chans[0], config.n_outputs, 1)
+        self.size_multiples = tuple(math.prod(p[a] for p in pools) for a in range(config.spatial_dims))
 
     @property
     def size_multiple(self) -> int:
-        return 2**self.config.depth
+        """The multiple along Y and X (the same for both)."""
+        return self.size_multiples[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        m = self.size_multiple
-        pad_h, pad_w = (-h) % m, (-w) % m
-        if pad_h or pad_w:
+        spatial = x.shape[2:]
+        pads = [(-n) % m for n, m in zip(spatial, self.size_multiples)]
+        if any(pads):
             # reflect needs pad < size; replicate covers tiny inputs
-            mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+            mode = "reflect" if all(p < n for p, n in zip(pads, spatial)) else "replicate"
+            x = F.pad(x, [v for p in reversed(pads) for v in (0, p)], mode=mode)
         x = self.stem(x)
         skips = []
         for down in self.downs:
@@ -130,7 +188,7 @@ class UNet(nn.Module):
             x = down(x)
         for up in self.ups:
             x = up(x, skips.pop())
-        return self.head(x)[..., :h, :w]
+        return self.head(x)[(...,) + tuple(slice(0, n) for n in spatial)]
 
 
 def count_parameters(net: nn.Module) -> int:

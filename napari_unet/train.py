@@ -37,6 +37,10 @@ class TrainConfig:
     budget, more updates beat bigger batches (BBBC039 train fields, 20 s: Dice
     0.93 with 4 x 96^2 against 0.86 with 8 x 128^2). A GPU runs 32 x 128^2 at
     almost the same step rate (H100: 47 against 57 steps/s), so it gets those.
+    3D models train on 2 (GPU: 8) patches of ``patch_depth`` x 64^2 (GPU: 128^2) voxels.
+
+    patch_depth: planes per 3D patch; None: a physically cubic patch from the model's
+    voxel size, at most 16 planes on the CPU and 32 on a GPU, and no deeper than the volumes.
 
     preview_every: seconds between Preview events (only when a preview image is given);
     the first preview comes after ``first_preview`` seconds.
@@ -45,7 +49,8 @@ class TrainConfig:
     steps: int | None = None
     time_budget: float | None = 30.0
     batch_size: int | None = None  # None: 4 on the CPU, 32 on a GPU
-    patch_size: int | None = None  # None: 96 on the CPU, 128 on a GPU
+    patch_size: int | None = None  # None: 96 on the CPU, 128 on a GPU (3D: 64, 128)
+    patch_depth: int | None = None  # 3D models only
     learning_rate: float = 1e-2  # train fields, 4 x 96^2: Dice after 5 s 0.87 -> 0.95 against 3e-3, same at 30 s
     weight_decay: float = 1e-4
     warmup_steps: int = 10
@@ -113,11 +118,13 @@ class Finished:
 
 
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
-        unet_config: UNetConfig = None, preview_image=None, preview_window=None, preview_source=None):
+        unet_config: UNetConfig = None, preview_image=None, preview_window=None, preview_source=None,
+        preview_tag=None):
     """Train a U-Net on (image, annotation) pairs; yields Started, Step, Preview, Finished.
 
-    images: list of raw images (H, W), (H, W, C) or (C, H, W), any numeric dtype.
-    annotations: list of (H, W) integer arrays in the label convention of ``data``.
+    images: list of raw images (H, W), (H, W, C) or (C, H, W), any numeric dtype; for
+        3D models (``unet_config.spatial_dims=3``) volumes (Z, Y, X), with channels first or last.
+    annotations: list of (H, W) (3D: (Z, H, W)) integer arrays in the label convention of ``data``.
     model: an existing model to fine-tune (its channels and classes must fit).
     unet_config: architecture for a new model (channels and classes are filled in).
     preview_image: an image to predict every ``config.preview_every`` seconds.
@@ -125,6 +132,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         (e.g. what is on screen), so previews of huge images stay cheap.
     preview_source: optional callable, asked before each preview; returns None or a new
         (preview_image, preview_window, tag), e.g. when the user moved to another plane.
+    preview_tag: the tag of the first preview image (returned in its Preview events).
     """
     config = config or TrainConfig()
     images, annotations = list(images), list(annotations)
@@ -133,24 +141,24 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     torch.manual_seed(config.seed)  # before building the net: its initial weights are seeded too
     model = _prepare_model(images, annotations, model, unet_config)
     cfg = model.config
-    prepared = [data.prepare_image(im, cfg.channel_axis, cfg.norm_percentiles) for im in images]
-    anns = [data.check_annotations(a, im.shape[-2:]) for a, im in zip(annotations, prepared)]
+    prepared = [data.prepare_image(im, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims) for im in images]
+    anns = [data.check_annotations(a, im.shape[1:]) for a, im in zip(annotations, prepared)]
     data.check_training_set(anns, cfg.n_classes)
 
     device = pick_device(config.device)
     if device.type == "cpu":
         configure_cpu_threads()
-    config = _with_device_defaults(config, device)
+    config = _with_device_defaults(config, device, model, prepared)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    sampler = data.PatchSampler(prepared, anns, config.patch_size, rng)
-    net = model.net.to(device, memory_format=memory_format(device))
+    sampler = data.PatchSampler(prepared, anns, patch_shape(config, cfg), rng)
+    net = model.net.to(device, memory_format=memory_format(device, cfg.spatial_dims))
     opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 
     n_annotated = int(sum((a > 0).sum() for a in anns))
     yield Started(model, describe(device), n_annotated)
     start = time.perf_counter()
-    step, losses, next_preview, tag = 0, [], config.first_preview, None
+    step, losses, next_preview, tag = 0, [], config.first_preview, preview_tag
     net.train()
     try:
         while not _done(step, time.perf_counter() - start, config):
@@ -163,13 +171,13 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                 if not is_out_of_memory(exc):
                     raise
                 config, message = _shrink_after_out_of_memory(config, device, opt)
-                sampler.patch_size = config.patch_size
+                sampler.patch_size = patch_shape(config, cfg)
                 yield Notice(message)
                 continue
             step += 1
             losses.append(loss)
             elapsed = time.perf_counter() - start
-            px = step * config.batch_size * config.patch_size**2 / max(elapsed, 1e-9)
+            px = step * config.batch_size * math.prod(sampler.patch_shape) / max(elapsed, 1e-9)
             yield Step(step, loss, elapsed, lr, px)
             if preview_source is not None and elapsed >= next_preview:
                 preview_image, preview_window, tag = preview_source() or (preview_image, preview_window, tag)
@@ -194,13 +202,20 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
 
 
 def crop_window(image, window, channel_axis: str):
-    """``image`` restricted to window (y0, y1, x0, x1) of its spatial axes (None: all of it)."""
+    """``image`` restricted to window (y0, y1, x0, x1) of its Y and X axes (None: all of it)."""
     if window is None:
         return image
     y0, y1, x0, x1 = window
     if channel_axis == "last":
-        return image[y0:y1, x0:x1]
+        return image[..., y0:y1, x0:x1, :]
     return image[..., y0:y1, x0:x1]
+
+
+def patch_shape(config: TrainConfig, cfg: UNetConfig) -> tuple[int, ...]:
+    """Training patch shape: (P, P) for planes, (depth, P, P) for volumes."""
+    if cfg.spatial_dims == 2:
+        return (config.patch_size,) * 2
+    return (config.patch_depth, config.patch_size, config.patch_size)
 
 
 def train(images, annotations, config: TrainConfig = None, **kwargs) -> SegmentationModel:
@@ -216,30 +231,44 @@ def _prepare_model(images, annotations, model, unet_config) -> SegmentationModel
     if model is not None:
         axis = model.config.channel_axis
         for im in images:
-            chw = data.to_channels_first(im, axis)
+            chw = data.to_channels_first(im, axis, model.config.spatial_dims)
             if chw.shape[0] != model.config.in_channels:
                 raise UserInputError(
                     f"the image has {chw.shape[0]} channel(s) but the model was trained on "
                     f"{model.config.in_channels}; train a new model instead of fine-tuning"
                 )
         return model
+    dims = unet_config.spatial_dims if unet_config else 2
     axis = unet_config.channel_axis if unet_config and unet_config.channel_axis != "none" else None
-    axis = axis or data.infer_channel_axis(np.shape(images[0]))
-    chw = [data.to_channels_first(im, axis) for im in images]
+    if axis is None:
+        shape = np.shape(images[0])
+        axis = data.infer_channel_axis(shape) if dims == 2 else data.infer_volume_channel_axis(shape)
+    chw = [data.to_channels_first(im, axis, dims) for im in images]
     if len({c.shape[0] for c in chw}) != 1:
         raise UserInputError("the training images have different channel counts; give images of one kind")
-    checked = [data.check_annotations(a, c.shape[-2:]) for a, c in zip(annotations, chw)]
+    checked = [data.check_annotations(a, c.shape[1:]) for a, c in zip(annotations, chw)]
     n_classes = data.check_training_set(checked, None)
     base = asdict(unet_config) if unet_config else {}
     base.update(in_channels=chw[0].shape[0], n_classes=n_classes, channel_axis=axis)
     return SegmentationModel.new(UNetConfig(**base))
 
 
-def _with_device_defaults(config: TrainConfig, device) -> TrainConfig:
-    """Fill batch and patch size left as None with what suits the device."""
+def _with_device_defaults(config: TrainConfig, device, model, images) -> TrainConfig:
+    """Fill batch and patch size left as None with what suits the device (and, for volumes,
+    the patch depth from the voxel size, on the network's Z multiple)."""
     gpu = device.type != "cpu"
-    return replace(config, batch_size=config.batch_size or (32 if gpu else 4),
-                   patch_size=config.patch_size or (128 if gpu else 96))
+    if model.config.spatial_dims == 2:
+        return replace(config, batch_size=config.batch_size or (32 if gpu else 4),
+                       patch_size=config.patch_size or (128 if gpu else 96))
+    patch = config.patch_size or (128 if gpu else 64)
+    depth = config.patch_depth
+    if depth is None:
+        z, y, _ = model.config.voxel_size
+        deepest = max(im.shape[1] for im in images)
+        depth = min(round(patch * y / z), 32 if gpu else 16, deepest)
+    mz = model.net.size_multiples[0]
+    depth = max(mz, -(-depth // mz) * mz)
+    return replace(config, batch_size=config.batch_size or (8 if gpu else 2), patch_size=patch, patch_depth=depth)
 
 
 def _done(step: int, elapsed: float, config: TrainConfig) -> bool:
@@ -284,7 +313,7 @@ def _train_step(net, opt, sampler, gen, config: TrainConfig, device) -> float:
         x, ann = augment.random_affine(x, ann.float(), gen)
     if config.augment and config.intensity_augment:
         x = augment.random_intensity(x, gen)
-    x = x.contiguous(memory_format=memory_format(device))
+    x = x.contiguous(memory_format=memory_format(device, x.ndim - 2))
     with autocast(device):
         logits = net(x)
     loss = losses.sparse_cross_entropy(logits, ann)
@@ -298,7 +327,7 @@ def _train_step(net, opt, sampler, gen, config: TrainConfig, device) -> float:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(net, sampler, device, n_batches: int = 4, batch_size: int = 4, size: int = 256) -> None:
+def recalibrate_batchnorm(net, sampler, device, n_batches: int = 4, batch_size: int = 4, size: int | None = None) -> None:
     """Recompute batch-norm running statistics from random crops of the training images.
 
     Running averages lag behind weights that change fast (high learning rate, few
@@ -315,10 +344,13 @@ def recalibrate_batchnorm(net, sampler, device, n_batches: int = 4, batch_size: 
         m.momentum = None
     was_training = net.training
     net.train()
+    volumes = sampler.images[0].ndim == 4
+    size = size or (96 if volumes else 256)  # 3D: 24 x 96^2 voxels, like 2D's 256^2 in cost
+    batch_size = 2 if volumes else batch_size
     for _ in range(n_batches):
         x = torch.from_numpy(sampler.sample_uniform(batch_size, size)).to(device)
         with autocast(device):
-            net(x.contiguous(memory_format=memory_format(device)))
+            net(x.contiguous(memory_format=memory_format(device, x.ndim - 2)))
     for m, momentum in zip(bns, saved):
         m.momentum = momentum
     net.train(was_training)
@@ -336,6 +368,7 @@ def _record(model, config, steps, seconds, losses, n_images, n_annotated, device
         "device": str(device),
         "batch_size": config.batch_size,
         "patch_size": config.patch_size,
+        "patch_depth": config.patch_depth,
         "seed": config.seed,
     })
     model.summary["total_steps"] = sum(r["steps"] for r in rounds)

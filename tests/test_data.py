@@ -71,10 +71,29 @@ def test_training_set_counts_classes_and_checks_model_classes():
 
 def test_crop_padded_inside_and_outside():
     a = np.arange(20).reshape(4, 5)
-    assert np.array_equal(data.crop_padded(a, 1, 1, 2, 2, "reflect"), a[1:3, 1:3])
-    out = data.crop_padded(a, -2, 3, 6, 6, "zeros")
+    assert np.array_equal(data.crop_padded(a, (1, 1), (2, 2), "reflect"), a[1:3, 1:3])
+    out = data.crop_padded(a, (-2, 3), (6, 6), "zeros")
     assert out.shape == (6, 6) and out[0, 0] == 0 and out[2, 0] == a[0, 3]
-    assert data.crop_padded(np.ones((1, 1)), -3, -3, 7, 7, "reflect").shape == (7, 7)
+    assert data.crop_padded(np.ones((1, 1)), (-3, -3), (7, 7), "reflect").shape == (7, 7)
+
+
+def test_crop_padded_volumes_keep_leading_axes():
+    v = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)  # (C, Z, Y, X)
+    assert np.array_equal(data.crop_padded(v, (1, 0, 2), (2, 4, 3), "reflect"), v[:, 1:3, 0:4, 2:5])
+    out = data.crop_padded(v, (-1, 0, 0), (5, 4, 5), "zeros")
+    assert out.shape == (2, 5, 4, 5) and not out[:, 0].any() and np.array_equal(out[:, 1:4], v)
+
+
+def test_patch_sampler_volumes():
+    rng = np.random.default_rng(0)
+    vol = rng.random((1, 6, 40, 40)).astype(np.float32)
+    ann = np.zeros((6, 40, 40), np.int16)
+    ann[2, 5, 5], ann[4, 30, 30] = 1, 2
+    sampler = data.PatchSampler([vol], [ann], (4, 16, 16), rng)
+    x, y = sampler.sample(8)
+    assert x.shape == (8, 1, 4, 16, 16) and y.shape == (8, 4, 16, 16)
+    assert all(yi.any() for yi in y)  # every patch holds an annotation
+    assert sampler.sample_uniform(2, 32).shape == (2, 1, 6, 32, 32)
 
 
 def test_patch_sampler_patches_contain_annotations():

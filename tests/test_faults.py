@@ -243,6 +243,10 @@ class _OOMAfterForward(torch.nn.Module):
     def size_multiple(self):
         return self.inner.size_multiple
 
+    @property
+    def size_multiples(self):
+        return self.inner.size_multiples
+
     def forward(self, x):
         self.seen.append(x.shape[0])
         if self.fail < 0 or len(self.seen) <= self.fail:

@@ -46,3 +46,36 @@ def test_segmentation_model_new_builds_net():
     model = SegmentationModel.new(UNetConfig(in_channels=2, n_classes=2, width=4))
     assert model.net.head.out_channels == 3
     assert model.device.type == "cpu"
+
+
+@pytest.mark.parametrize("zyx", [(1, 1, 1), (3, 7, 5), (8, 16, 16), (5, 33, 20)])
+@pytest.mark.parametrize("voxel_size", [(1, 1, 1), (3, 1, 1), (6, 0.5, 0.5)])
+def test_3d_output_shape_matches_input_for_odd_sizes(zyx, voxel_size):
+    cfg = UNetConfig(in_channels=2, n_classes=2, depth=3, width=4, spatial_dims=3, voxel_size=voxel_size)
+    net = UNet(cfg).eval()
+    with torch.no_grad():
+        out = net(torch.rand(1, 2, *zyx))
+    assert out.shape == (1, 3, *zyx)
+
+
+def test_anisotropic_volumes_pool_z_only_once_xy_caught_up():
+    from napari_unet.model import pool_schedule
+
+    iso = UNetConfig(spatial_dims=3, depth=3)
+    assert pool_schedule(iso)[0] == [(2, 2, 2)] * 3 and UNet(iso).size_multiples == (8, 8, 8)
+    aniso = UNetConfig(spatial_dims=3, depth=3, voxel_size=(5.0, 1.0, 1.0))
+    pools, kernels = pool_schedule(aniso)
+    assert pools == [(1, 2, 2), (1, 2, 2), (2, 2, 2)]  # z spacing 5 -> 5, 5, 5 vs xy 1 -> 2 -> 4
+    assert kernels[0] == (1, 3, 3) and kernels[-1] == (3, 3, 3)  # no z mixing while z is coarse
+    assert UNet(aniso).size_multiples == (2, 8, 8)
+    assert pool_schedule(UNetConfig(depth=2)) == ([(2, 2)] * 2, [(3, 3)] * 3)  # 2D: the classic U-Net
+
+
+def test_model_files_from_before_3d_still_load():
+    from napari_unet import io
+
+    blob = io.model_to_dict(SegmentationModel.new(UNetConfig(width=4, depth=2)))
+    for key in ("spatial_dims", "voxel_size"):
+        blob["config"].pop(key)
+    model = io.model_from_dict(blob)
+    assert model.config.spatial_dims == 2 and model.net(torch.rand(1, 1, 9, 9)).shape == (1, 2, 9, 9)

@@ -50,7 +50,7 @@ def test_channel_mismatch_is_refused(model):
 
 @pytest.mark.parametrize("length,tile,overlap", [(100, 32, 8), (64, 64, 16), (10, 32, 8), (513, 512, 64)])
 def test_tiles_cover_everything(length, tile, overlap):
-    th, _, ov, origins = predict._tile_geometry(length, length, tile, overlap, 8)
+    (th, _), _, origins = predict._tile_geometry((length, length), (tile, tile), (overlap, overlap), (8, 8))
     covered = np.zeros(length, bool)
     for y, _ in origins:
         covered[y:y + th] = True

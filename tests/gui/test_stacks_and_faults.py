@@ -170,3 +170,30 @@ def test_closing_the_viewer_while_training_ends_the_trainer(make_napari_viewer, 
     viewer.close()
     qtbot.waitUntil(lambda: not process.is_alive(), timeout=10_000)
     qtbot.waitUntil(lambda: threading.active_count() <= threads_before + 1, timeout=10_000)
+
+
+def test_3d_unet_on_an_anisotropic_volume(viewer_widget, qtbot, tmp_path):
+    from ..conftest import make_spheres, volume_scribbles
+
+    viewer, w = viewer_widget
+    volume, mask = make_spheres((12, 48, 48), n=5, z_step=2.0)
+    viewer.add_image(volume, name="vol", scale=(2.0, 1.0, 1.0))  # z step twice the pixel size
+    w.use_3d.value = True
+    w.new_annotations().data = volume_scribbles(mask, planes=(4, 8))
+    viewer.dims.set_point(0, 12.0)  # world z 12 = plane 6, never painted
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        assert w.train()
+    assert w.model.config.spatial_dims == 3 and w.model.config.voxel_size == (2.0, 1.0, 1.0)
+    preview = viewer.layers["vol prediction"].data
+    assert preview.shape == volume.shape and preview[6].any() and not preview[0].any()  # only plane 6 previewed
+    with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
+        w.predict()
+    pred = viewer.layers["vol prediction"].data
+    assert pred.shape == volume.shape
+    assert all(pred[z].any() for z in range(12) if mask[z].any())
+    # back to a 2D U-Net: the 3D model is kept on disk, not lost
+    w.use_3d.value = False
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        assert w.train()
+    assert w.model.config.spatial_dims == 2
+    assert (w.autosave_folder(viewer.layers["vol"]) / "model-3d.pt").exists()
