@@ -45,7 +45,9 @@ def test_3d_tiles_match_one_pass(trained):
     tiled = predict.predict_probabilities(model, volume, tile_size=64, overlap=8)
     tiles, overlaps = predict.tile_plan(model, 64, 8)
     assert len(predict._tile_geometry(volume.shape, tiles, overlaps, model.net.size_multiples)[2]) >= 8
-    assert np.abs(tiled - whole).mean() < 5e-3  # slabs of 8 + 8 planes, 32^2 in yx
+    # slabs of 4 planes + 8 of overlap see less z context than one pass: small differences
+    assert np.abs(tiled - whole).mean() < 0.01
+    assert np.mean(tiled.argmax(0) == whole.argmax(0)) > 0.999
 
 
 def test_3d_labels_block_by_block_equal_probabilities(trained):
