@@ -6,7 +6,9 @@
 first-preview: opens napari with the nuclei sample (520 x 696) and its scribbles, adds
   the widget and presses Train (a) at once, while the trainer process is still
   starting (cold), and (b) four more times with the trainer ready (warm); prints the
-  seconds from Train to the first preview on screen (the ``preview_updated`` signal).
+  seconds from Train to the first preview on screen (the ``preview_updated`` signal);
+  then (c) with a new trainer started --delays seconds before Train (the user painting
+  for that long after opening the widget).
 long: --rounds rounds of Train (--budget s) + Predict in one viewer; after each
   round the resident memory (RSS) of the viewer process and of the trainer process.
   Baseline: the same numbers after round 1, so growth over the session is visible.
@@ -40,6 +42,15 @@ def _open():
     return viewer, widget
 
 
+def _idle(seconds: float) -> None:
+    """Keep the Qt event loop running for ``seconds`` (the user painting)."""
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec_() if hasattr(loop, "exec_") else loop.exec()
+
+
 def first_preview(args):
     viewer, w = _open()
     w.time_budget.value = 5
@@ -50,6 +61,17 @@ def first_preview(args):
         w.train()
         _wait(w.signals.preview_updated)
         rows.append(("cold (trainer starting)" if i == 0 else "warm", time.perf_counter() - start))
+        _wait(w.signals.training_finished)
+    for delay in args.delays:  # a new trainer, as when the widget opens, then Train after `delay` s
+        w.close_trainer()
+        w._trainer = None
+        w._ensure_trainer()
+        _idle(delay)
+        w.model = None
+        start = time.perf_counter()
+        w.train()
+        _wait(w.signals.preview_updated)
+        rows.append((f"Train {delay:g} s after the trainer starts", time.perf_counter() - start))
         _wait(w.signals.training_finished)
     for what, seconds in rows:
         print(f"| {what} | {seconds:.2f} |")
@@ -81,6 +103,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("part", choices=["first-preview", "long"])
     ap.add_argument("--warm", type=int, default=4, help="first-preview: warm repeats")
+    ap.add_argument("--delays", type=float, nargs="*", default=[2, 4, 6],
+                    help="first-preview: seconds between starting a new trainer and Train")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--budget", type=int, default=5, help="long: training seconds per round (the widget allows >= 5)")
     args = ap.parse_args(argv)

@@ -143,6 +143,7 @@ def serve(jobs, events_out, stop_flag, previews=None) -> None:
     from napari_unet import train  # noqa: F401
 
     events.put(("ready", None))
+    _warm_up()
     while True:
         job = jobs.get()
         if job[0] == "quit":
@@ -150,6 +151,35 @@ def serve(jobs, events_out, stop_flag, previews=None) -> None:
         if job[0] == "train":
             _run_training(job[1:], events, stop_flag, previews)
             _latest(previews, {})()  # preview changes that came too late for this job must not leak into the next
+
+
+def _warm_up() -> None:
+    """Train a tiny model for two steps and preview it, while the user is still painting.
+
+    The first optimizer of a process imports torch._dynamo (1.5-2.5 s on a 2-core laptop)
+    and the first convolutions set up oneDNN kernels; done here, the user's first Train
+    starts as fast as every later one. Any failure is ignored: the real job reports it.
+    """
+    import numpy as np
+
+    from napari_unet import train
+
+    try:
+        # the real batch and patch shapes: oneDNN sets up kernels per shape
+        image = np.random.default_rng(0).random((128, 128), dtype=np.float32)
+        ann = np.zeros((128, 128), np.uint8)
+        ann[:64], ann[64:] = 1, 2
+        config = train.TrainConfig(steps=2, time_budget=None, first_preview=0.0, device="auto")
+        for event in train.fit([image], [ann], config, preview_image=image):
+            if isinstance(event, train.Preview):
+                _send_preview(_Discard(), event.probabilities, True, 0, 0.0)  # imports scikit-image too
+    except Exception:  # noqa: BLE001 - warm-up only
+        pass
+
+
+class _Discard:
+    def put(self, event) -> None:
+        pass
 
 
 def _latest(previews, current: dict):

@@ -186,7 +186,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                 preview_image, preview_window, tag = preview_source() or (preview_image, preview_window, tag)
             if preview_image is not None and elapsed >= next_preview:
                 t0 = time.perf_counter()
-                recalibrate_batchnorm(net, sampler, device)
+                recalibrate_batchnorm(net, sampler, device, n_batches=2)  # half the final one: previews are transient
                 probs = predict_probabilities(model, crop_window(preview_image, preview_window, cfg.channel_axis))
                 net.train()
                 cost = time.perf_counter() - t0
