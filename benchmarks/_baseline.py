@@ -60,11 +60,13 @@ def sliding_window_labels(net, image: np.ndarray, value_range=None) -> np.ndarra
     if value_range is None:
         value_range = data.percentile_range(chw)
     x = torch.from_numpy(data.normalize(chw, value_range))[None]
+    from napari_unet.device import autocast
+
     net.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(torch.device("cpu")):  # the same precision as napari-unet
         probs = sliding_window_inference(x, roi_size=(256, 256), sw_batch_size=4, predictor=net,
                                          overlap=0.25, mode="gaussian")
-    return probs[0].argmax(0).numpy().astype(np.uint8)
+    return probs[0].float().argmax(0).numpy().astype(np.uint8)
 
 
 def _predict_main(model_path, image_path, out_path):

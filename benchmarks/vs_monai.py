@@ -4,7 +4,7 @@
     python benchmarks/vs_monai.py predict [--sizes 2048 8192]
     python benchmarks/vs_monai.py quality [--budget 30] [--split val]
 
-throughput: this machine's fp32 matmul peak (best of square matmuls), then for each
+throughput: this machine's fp32 (and, with AMX, bf16) matmul peak (best of square matmuls), then for each
   network the FLOPs of one training step (forward + backward, counted with
   torch.utils.flop_counter) and its achieved rate, (a) network alone on a fixed
   batch and (b) inside napari-unet's real training loop (patch sampling,
@@ -36,11 +36,11 @@ from _timing import timed_process  # noqa: E402
 DATA = Path(__file__).resolve().parents[2] / "shared/data/bbbc039"
 
 
-def matmul_peak(sizes=(1024, 2048, 3072), repeats=5) -> float:
-    """Best fp32 matmul rate (FLOP/s) with the threads torch uses."""
+def matmul_peak(sizes=(1024, 2048, 3072), repeats=5, dtype=torch.float32) -> float:
+    """Best matmul rate (FLOP/s) in ``dtype`` with the threads torch uses."""
     best = 0.0
     for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         a @ b
         for _ in range(repeats):
             t = time.perf_counter()
@@ -77,7 +77,11 @@ def net_only_rate(net, batch: int, patch: int, seconds: float) -> float:
 
 
 def _step(net, opt, x, y):
-    loss = torch.nn.functional.cross_entropy(net(x), y)
+    from napari_unet.device import autocast
+
+    with autocast(torch.device("cpu")):
+        logits = net(x)
+    loss = torch.nn.functional.cross_entropy(logits.float(), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -104,27 +108,36 @@ def field(split="train", index=0):
 
 
 def run_throughput(args):
-    from napari_unet.device import configure_cpu_threads
+    """Both CPU precisions where the CPU has bf16 matrix units (AMX), else fp32 only."""
+    import os
+
+    from napari_unet.device import configure_cpu_threads, cpu_bf16
     from napari_unet.model import SegmentationModel, UNetConfig
 
     configure_cpu_threads()
-    peak = matmul_peak()
-    print(f"machine: {torch.get_num_threads()} threads, fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")
+    precisions = ["fp32", "bf16"] if cpu_bf16() else ["fp32"]
+    peaks = {"fp32": matmul_peak(), "bf16": matmul_peak(dtype=torch.bfloat16) if "bf16" in precisions else None}
+    print(f"machine: {torch.get_num_threads()} threads, matmul peak fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s"
+          + (f", bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s" if peaks["bf16"] else ""))
     _, image, _, scribbles = field("train", 0)
     b, p = args.batch, args.patch
     rows = []
-    for name, make in [("napari-unet UNet (16-128, depth 3)", lambda: SegmentationModel.new(UNetConfig())),
-                       ("MONAI BasicUNet (32-256, depth 4)", new_baseline_model)]:
-        torch.manual_seed(0)
-        model = make()
-        flops = step_flops(model.net, b, p)
-        alone = net_only_rate(model.net, b, p, args.seconds)
-        in_loop = loop_rate(model, image, scribbles, args.seconds, b, p)
-        for what, rate in [("network alone", alone), ("training loop", in_loop)]:
-            rows.append([name, what, f"{flops / 1e9:.2f}", f"{rate:.2f}", f"{rate * b * p * p / 1e6:.2f}",
-                         f"{rate * flops / 1e9:.1f}", f"{100 * rate * flops / peak:.0f}%"])
-    print(f"\nbatch {b} x {p}^2, fp32, channels_last\n")
-    _table(["network", "measured", "GFLOP/step", "steps/s", "Mpx/s", "GFLOP/s", "% of peak"], rows)
+    for precision in precisions:
+        os.environ["NAPARI_UNET_CPU_BF16"] = "1" if precision == "bf16" else "0"
+        for name, make in [("napari-unet UNet (16-128, depth 3)", lambda: SegmentationModel.new(UNetConfig())),
+                           ("MONAI BasicUNet (32-256, depth 4)", new_baseline_model)]:
+            torch.manual_seed(0)
+            model = make()
+            flops = step_flops(model.net, b, p)
+            alone = net_only_rate(model.net, b, p, args.seconds)
+            in_loop = loop_rate(model, image, scribbles, args.seconds, b, p)
+            for what, rate in [("network alone", alone), ("training loop", in_loop)]:
+                rows.append([name, precision, what, f"{flops / 1e9:.2f}", f"{rate:.2f}",
+                             f"{rate * b * p * p / 1e6:.2f}", f"{rate * flops / 1e9:.1f}",
+                             f"{100 * rate * flops / peaks[precision]:.0f}%"])
+    os.environ.pop("NAPARI_UNET_CPU_BF16")
+    print(f"\nbatch {b} x {p}^2, channels_last; % of the matmul peak of the same precision\n")
+    _table(["network", "precision", "measured", "GFLOP/step", "steps/s", "Mpx/s", "GFLOP/s", "% of peak"], rows)
 
 
 def _make_big_image(side: int) -> np.ndarray:

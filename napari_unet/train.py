@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from . import augment, data, losses
-from .device import autocast, configure_cpu_threads, describe, is_out_of_memory, memory_format, pick_device
+from .device import (autocast, configure_cpu_threads, cpu_bf16, describe, is_out_of_memory, memory_format,
+                     pick_device)
 from .errors import UserInputError
 from .model import SegmentationModel, UNetConfig
 from .predict import predict_probabilities
@@ -48,7 +49,7 @@ class TrainConfig:
 
     steps: int | None = None
     time_budget: float | None = 30.0
-    batch_size: int | None = None  # None: 4 on the CPU, 32 on a GPU
+    batch_size: int | None = None  # None: 4 on the CPU (8 with bf16 on AMX), 32 on a GPU
     patch_size: int | None = None  # None: 96 on the CPU, 128 on a GPU (3D: 64, 128)
     patch_depth: int | None = None  # 3D models only
     learning_rate: float = 1e-2  # train fields, 4 x 96^2: Dice after 5 s 0.87 -> 0.95 against 3e-3, same at 30 s
@@ -263,7 +264,10 @@ def _with_device_defaults(config: TrainConfig, device, model, images) -> TrainCo
     crf = config.crf_weight if config.crf_weight is not None else (3.0 if model.config.spatial_dims == 2 else 0.0)
     config = replace(config, crf_weight=crf)
     if model.config.spatial_dims == 2:
-        return replace(config, batch_size=config.batch_size or (32 if gpu else 4),
+        # bf16 CPUs (AMX) step twice as fast: a batch of 8 keeps the step count the CPU defaults
+        # were tuned for (train fields: Dice after 10 s 0.955 -> 0.954, after 30 s 0.964 -> 0.967)
+        cpu_batch = 8 if cpu_bf16() else 4
+        return replace(config, batch_size=config.batch_size or (32 if gpu else cpu_batch),
                        patch_size=config.patch_size or (128 if gpu else 96))
     patch = config.patch_size or (128 if gpu else 64)
     depth = config.patch_depth
