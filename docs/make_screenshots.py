@@ -2,7 +2,9 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
 
-Writes docs/images/{1_start,2_training,3_trained,4_corrections}.png (whole window).
+Writes docs/images/{1_start,2_training,3_trained,4_corrections}.png (whole window), and
+5_volume.png: the 3D U-Net on a synthetic anisotropic volume (benchmarks/volumes.py), shown on
+a plane that was never painted.
 """
 
 from __future__ import annotations
@@ -65,6 +67,28 @@ def main() -> None:
     widget.use_corrections()
     viewer.layers.selection.active = viewer.layers["nuclei annotations"]
     shot(viewer, "4_corrections")
+    widget.close_trainer()
+    viewer.close()
+    volume_shot()
+
+
+def volume_shot() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from volumes import make_volume, scribble_planes
+
+    volume, mask = make_volume(shape=(32, 160, 160), n=25, seed=2)
+    viewer = napari.Viewer(show=True)
+    viewer.add_image(volume, name="volume", scale=(2, 1, 1))  # z step twice the pixel size
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    widget.use_3d.value = True
+    widget.new_annotations().data = scribble_planes(mask, (8, 16, 24), seed=2)
+    viewer.dims.set_point(0, 24.0)  # plane 12: never painted
+    widget.time_budget.value = 15
+    widget.train()
+    wait_for(widget.signals.training_finished)
+    shot(viewer, "5_volume")
     widget.close_trainer()
     viewer.close()
 
