@@ -77,7 +77,7 @@ def main():
     widget.signals.preview_updated.connect(lambda: previews.append(time.perf_counter()))
     paint.brush_size = 10
     loop = QEventLoop()
-    QTimer.singleShot(3000, loop.quit)  # let the trainer process start
+    QTimer.singleShot(10000, loop.quit)  # let the trainer process start and finish its warm-up
     loop.exec_()
 
     rows = [("interacting, no training", measure(viewer, paint, args.seconds, side=side), 0, 0)]
