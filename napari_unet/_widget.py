@@ -285,27 +285,16 @@ class UNetWidget(FileActions, PredictActions, Container):
             return self.model
         return None
 
-    def _keep_replaced_model(self, image) -> None:
-        """Before a new 3D (2D) model replaces a 2D (3D) one, save the old one in the autosave folder."""
-        from . import io
-
-        dims = self.model.config.spatial_dims
-        path = self.autosave_folder(image) / f"model-{dims}d.pt"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            io.save_model(self.model, path)
-            _notify(f"training a new {len(self._spatial())}D U-Net; the {dims}D model is kept in {path}")
-        except (UserInputError, OSError) as exc:
-            _notify(f"could not keep the {dims}D model ({exc}); use Save model", error=True)
-
-    def _preview_request(self, image, axes):
-        """(pixels, window, tag) of the live preview: the plane on screen (a slab around it for
-        3D models), restricted to the visible window of large images; tag = (plane, slab index)."""
-        spatial = self._spatial()
+    def _on_screen(self, image, axes):
+        """(plane, window): the plane on screen and, for large images, the visible part to preview."""
         plane = plane_on_screen(image, axes, self.viewer.dims.point)
-        max_side = PREVIEW_MAX_SIDE if spatial == "YX" else PREVIEW_MAX_SIDE_3D
-        window = visible_window(image, _labels_shape(image, axes)[-2:], max_side)
-        pixels, k = preview_pixels(_image_array(image), axes, plane, ax.layout_of(axes), spatial)
+        max_side = PREVIEW_MAX_SIDE if self._spatial() == "YX" else PREVIEW_MAX_SIDE_3D
+        return plane, visible_window(image, _labels_shape(image, axes)[-2:], max_side)
+
+    def _preview_request(self, image, axes, plane, window):
+        """(pixels, window, tag) for the trainer: the plane (a slab around it for 3D models);
+        tag = (plane, index of the plane in the slab)."""
+        pixels, k = preview_pixels(_image_array(image), axes, plane, ax.layout_of(axes), self._spatial())
         return pixels, window, (plane, k)
 
     def train(self):
@@ -318,7 +307,7 @@ class UNetWidget(FileActions, PredictActions, Container):
             planes, anns, layout = self._training_data(pairs)
             image = pairs[0][0]
             axes = self._axes(image)
-            preview, window, tag = self._preview_request(image, axes)
+            preview, window, tag = self._preview_request(image, axes, *self._on_screen(image, axes))
             self._preview_plane = tag[0]
         except UserInputError as exc:
             _notify(str(exc), error=True)
@@ -327,7 +316,7 @@ class UNetWidget(FileActions, PredictActions, Container):
 
         self.autosave(pairs)
         if self.model is not None and self._continued_model() is None:
-            self._keep_replaced_model(image)
+            self.keep_replaced_model(image, len(self._spatial()))
         init = io.model_to_dict(self.model) if self._continued_model() is not None else None
         unet = {"class_names": self._names(), "channel_axis": layout, "spatial_dims": len(self._spatial()),
                 "voxel_size": voxel_size(image, axes)}
@@ -392,12 +381,10 @@ class UNetWidget(FileActions, PredictActions, Container):
             return
         try:
             axes = self._axes(image)
-            plane = plane_on_screen(image, axes, self.viewer.dims.point)
-            max_side = PREVIEW_MAX_SIDE if self._spatial() == "YX" else PREVIEW_MAX_SIDE_3D
-            window = visible_window(image, _labels_shape(image, axes)[-2:], max_side)
+            plane, window = self._on_screen(image, axes)
             if (plane, window) == self._preview_target:
                 return
-            pixels, window, tag = self._preview_request(image, axes)
+            pixels, window, tag = self._preview_request(image, axes, plane, window)
         except UserInputError:
             return
         self._preview_target = (plane, window)

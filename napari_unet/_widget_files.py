@@ -26,7 +26,7 @@ _notify = notify
 
 
 class FileActions:
-    """save_model, load_model, export_masks, autosave, restore_autosave."""
+    """save_model, load_model, export_masks, autosave, restore_autosave, keep_replaced_model."""
 
     def save_model(self, path=None):
         """Save the current model (a file dialog when no path is given)."""
@@ -115,6 +115,19 @@ class FileActions:
             except (UserInputError, OSError) as exc:
                 notify(f"autosave failed ({exc}); use Save model and export your annotations", error=True)
         return written
+
+    def keep_replaced_model(self, image_layer, new_dims: int) -> None:
+        """Before a new 3D (2D) model replaces a 2D (3D) one, save the old one in the autosave folder."""
+        from . import io
+
+        dims = self.model.config.spatial_dims
+        path = self.autosave_folder(image_layer) / f"model-{dims}d.pt"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            io.save_model(self.model, path)
+            notify(f"training a new {new_dims}D U-Net; the {dims}D model is kept in {path}")
+        except (UserInputError, OSError) as exc:
+            notify(f"could not keep the {dims}D model ({exc}); use Save model", error=True)
 
     def restore_autosave(self, layer) -> bool:
         """Bring back an image's autosaved annotations (and model, if none is loaded)."""

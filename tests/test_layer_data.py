@@ -58,3 +58,26 @@ def test_plane_on_screen_follows_the_dims_point():
     assert plane_on_screen(stack, "TZYX", [2, 4.4, 3, 3]) == (2, 4)
     assert plane_on_screen(stack, "TZYX", [9, -1, 3, 3]) == (2, 0)  # clipped into the stack
     assert plane_on_screen(layer(np.zeros((10, 12))), "YX", [1, 1]) == ()
+
+
+def test_preview_pixels_plane_or_slab_around_it():
+    from napari_unet._layer_data import preview_pixels
+
+    stack = np.arange(2 * 10 * 4 * 5).reshape(2, 10, 4, 5)  # T, Z, Y, X
+    plane, k = preview_pixels(stack, "TZYX", (1, 3), "none")
+    assert k is None and np.array_equal(plane, stack[1, 3])
+    slab, k = preview_pixels(stack, "TZYX", (1, 3), "none", "ZYX")
+    assert np.array_equal(slab, stack[1, 0:8]) and k == 3  # 4 planes each side, cut at the top
+    chans = np.zeros((10, 2, 4, 5))  # Z, C, Y, X
+    slab, k = preview_pixels(chans, "ZCYX", (9,), "first", "ZYX")
+    assert slab.shape == (2, 5, 4, 5) and k == 4
+
+
+def test_voxel_size_from_the_layer_scale():
+    from types import SimpleNamespace
+
+    from napari_unet._layer_data import voxel_size
+
+    assert voxel_size(SimpleNamespace(scale=[1, 2.5, 0.5, 0.5], rgb=False), "TZYX") == (2.5, 0.5, 0.5)
+    assert voxel_size(SimpleNamespace(scale=[3, 1, 1], rgb=True), "ZYXC") == (3.0, 1.0, 1.0)
+    assert voxel_size(SimpleNamespace(scale=[1, 1], rgb=False), "YX") == (1.0, 1.0, 1.0)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from napari_unet import axes as ax
 from napari_unet import chunked, predict, train
