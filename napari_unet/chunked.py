@@ -85,7 +85,8 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
         if instances:
             from .instances import instances_from_semantic
 
-            found = instances_from_semantic(target, cfg.n_classes, min_size=min_size)
+            spacing = cfg.voxel_size if cfg.spatial_dims == 3 else None
+            found = instances_from_semantic(target, cfg.n_classes, min_size=min_size, spacing=spacing)
             out[key], classes = found.labels, found.classes
         yield PlaneDone(index, i + 1, len(planes), classes)
     yield predict.LabelsDone(out)

@@ -45,12 +45,19 @@ def instance_labels(probabilities: np.ndarray, *, min_size: int = 30, h: float =
 
 
 def instances_from_semantic(semantic: np.ndarray, n_classes: int, *, min_size: int = 30, h: float = 1.0,
-                            smooth: float = 2.0, split: bool = True) -> Instances:
-    """Objects from (H, W) semantic labels (0 = background, k = class k); see instance_labels."""
+                            smooth: float = 2.0, split: bool = True, spacing=None) -> Instances:
+    """Objects from (H, W) (or (Z, H, W)) semantic labels (0 = background, k = class k); see instance_labels.
+
+    spacing: per-axis pixel spacing of volumes, e.g. a model's voxel_size (z, y, x): distances
+    (and the smoothing) are then measured in units of the finest axis, so objects in stacks with
+    coarse z steps are split as they are in space, not as they are in voxels.
+    """
     out = np.zeros(semantic.shape, np.uint32)
     classes: list[int] = []
+    if spacing is not None:
+        spacing = np.asarray(spacing, float) / min(spacing)
     for k in range(1, n_classes + 1):
-        objects = _objects_of_class(semantic == k, min_size, h, smooth, split)
+        objects = _objects_of_class(semantic == k, min_size, h, smooth, split, spacing)
         n = int(objects.max())
         if n:
             out[objects > 0] = objects[objects > 0] + len(classes)
@@ -58,16 +65,17 @@ def instances_from_semantic(semantic: np.ndarray, n_classes: int, *, min_size: i
     return Instances(out, np.asarray(classes, dtype=np.int64))
 
 
-def _objects_of_class(mask: np.ndarray, min_size: int, h: float, smooth: float, split: bool) -> np.ndarray:
-    """Binary mask (H, W) -> labelled objects (H, W) int32, ids 1..N consecutive."""
+def _objects_of_class(mask: np.ndarray, min_size: int, h: float, smooth: float, split: bool,
+                      spacing=None) -> np.ndarray:
+    """Binary mask (H, W) or (Z, H, W) -> labelled objects of the same shape, int32, ids 1..N consecutive."""
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
     mask = ndi.binary_fill_holes(mask)
     mask = morphology.remove_small_objects(mask, max_size=min_size - 1) if min_size > 1 else mask
     if split:
-        distance = ndi.distance_transform_edt(mask)
+        distance = ndi.distance_transform_edt(mask, sampling=spacing)
         if smooth > 0:
-            distance = ndi.gaussian_filter(distance, smooth)
+            distance = ndi.gaussian_filter(distance, smooth if spacing is None else smooth / spacing)
         seeds = measure.label(morphology.h_maxima(distance, h) & mask)
         labels = segmentation.watershed(-distance, seeds, mask=mask)
         # a component whose maximum was lower than h gets no seed: keep it whole

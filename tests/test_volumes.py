@@ -113,3 +113,16 @@ def test_cli_trains_a_3d_model_and_predicts_a_volume(tmp_path, capsys):
     assert "needs a Z axis" in capsys.readouterr().err
     assert _run("train", img, "--labels", lab, "--voxel-size", 2, 1, 1, "--out", model, "--steps", 1) == 2
     assert "add --3d" in capsys.readouterr().err
+
+
+def test_3d_instances_split_touching_objects_in_space_not_in_voxels():
+    from napari_unet.instances import instances_from_semantic
+
+    zz, yy, xx = np.mgrid[:16, :40, :40]
+    # two nuclei of radius 12 stacked in z, touching; z step 4: 3 planes of radius in voxels
+    balls = [((zz - cz) * 4) ** 2 + (yy - 20) ** 2 + (xx - 20) ** 2 <= 144 for cz in (4, 10)]
+    semantic = (balls[0] | balls[1]).astype(np.uint8)
+    found = instances_from_semantic(semantic, 1, min_size=10, spacing=(4.0, 1.0, 1.0))
+    assert found.labels.max() == 2
+    assert len(np.unique(found.labels[balls[0] & ~balls[1]])) == 1  # each nucleus one object
+    assert instances_from_semantic(semantic, 1, min_size=10).labels.max() == 1  # in voxels: merged
