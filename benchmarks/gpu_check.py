@@ -1,65 +1,256 @@
-"""GPU check: the CUDA path (bf16 autocast, channels_last) trains and predicts, with the same
-quality as the CPU path, and how fast.
+"""GPU check: how fast the CUDA path (bf16 autocast, channels_last, optionally torch.compile)
+trains and predicts, as a fraction of the card's measured bf16 peak, and whether it gives the
+same quality as the CPU path.
 
-    python benchmarks/gpu_check.py [--budget 30]
+    python benchmarks/gpu_check.py --data DIR [--sections peak net loop parity budget predict volume compile]
+    python benchmarks/gpu_check.py --data DIR --device cpu --sections parity   # the CPU column
 
-Prints: device, steps/s and Mpx/s for the default (CPU-sized) and a GPU-sized batch, foreground
-Dice / instance F1 on the bundled sample, and prediction Mpx/s on 2048^2 and 8192^2 uint16 images.
+Sections (each prints one JSON line, also appended to --out):
+  peak     bf16 and tf32 matmul rate (8192^3, median of 10 after warm-up): the ceiling.
+  net      the network alone (fixed batch, cross-entropy, fused AdamW), eager: steps/s,
+           FLOPs per step (torch.utils.flop_counter), TFLOP/s and % of the bf16 peak, for the
+           default model at the GPU training size and for larger batches / wider models.
+  loop     napari-unet's real training loop (train.fit: numpy patch sampling, augmentation,
+           CRF loss) with the GPU defaults, on a BBBC039 field.
+  parity   on each field of --split: simulated scribbles (as in scribbles.py), a fixed number
+           of steps with the CPU's batch and patch (8 x 96^2), predict, Dice / instance F1.
+           Run once with --device cuda and once with --device cpu: same steps, same seeds.
+  budget   the same fields with the GPU defaults and a 5-s budget (time to a useful mask).
+  predict  whole-image prediction (iter_predict_labels, the CLI's path) on 2048^2 and 8192^2
+           uint16: Mpx/s and peak GPU memory.
+  volume   a 3D model on the synthetic volume of volumes.py for 10 s: Mvox/s and Dice.
+  compile  the network alone under torch.compile (default mode), same sizes as `net`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from napari_unet import io, train
-from napari_unet._sample_data import sample_paths
-from napari_unet.instances import instance_labels
-from napari_unet.metrics import dice, instance_f1
-from napari_unet.predict import predict_probabilities
+sys.path.insert(0, str(Path(__file__).parent))
+
+DATA = Path(__file__).resolve().parents[2] / "shared/data/bbbc039"
+SIZES = [  # (width, batch, patch): the GPU training default, then bigger work per step
+    (16, 32, 128), (16, 64, 256), (32, 64, 256), (64, 32, 256)]
 
 
-def run(device: str, budget: float, **cfg) -> dict:
-    paths = sample_paths()
-    image, scribbles, truth = (io.read_image(paths[k]) for k in ("image", "scribbles", "mask"))
-    model = train.train([image], [scribbles], train.TrainConfig(time_budget=budget, device=device, **cfg))
-    r = model.summary["rounds"][-1]
-    labels = instance_labels(predict_probabilities(model, image)).labels
-    px = r["steps"] * r["batch_size"] * r["patch_size"] ** 2 / r["seconds"]
-    return {"device": device, **cfg, "steps": r["steps"], "steps/s": round(r["steps"] / r["seconds"], 1),
-            "Mpx/s": round(px / 1e6, 2), "dice": round(dice(labels, truth), 4),
-            "f1": round(instance_f1(labels, truth), 4), "model": model}
-
-
-def predict_speed(model, size: int) -> str:
-    rng = np.random.default_rng(0)
-    image = (rng.random((size, size)) * 4000).astype(np.uint16)
-    predict_probabilities(model, image[:512, :512])  # warm-up
-    if torch.cuda.is_available():
+def sync(device):
+    if device.type == "cuda":
         torch.cuda.synchronize()
-    t = time.perf_counter()
-    predict_probabilities(model, image, batch_size=16 if model.device.type == "cuda" else 4)
-    secs = time.perf_counter() - t
-    return f"predict {size}x{size}: {secs:.2f} s = {size * size / secs / 1e6:.1f} Mpx/s"
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--budget", type=float, default=30.0)
-    args = ap.parse_args()
-    print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
-          torch.cuda.get_device_name() if torch.cuda.is_available() else "")
-    results = [run("cuda", args.budget), run("cuda", args.budget, batch_size=32, patch_size=128)]
-    for r in results:
-        print({k: v for k, v in r.items() if k != "model"})
-    model = results[0]["model"]
-    for size in (2048, 8192):
-        print(predict_speed(model, size))
-        if torch.cuda.is_available():
-            print(f"  peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+def matmul_rate(dtype, n=8192, repeats=10) -> float:
+    a, b = torch.randn(n, n, device="cuda", dtype=dtype), torch.randn(n, n, device="cuda", dtype=dtype)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        a @ b
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / float(np.median(times))
+
+
+def section_peak(args, state):
+    torch.backends.cuda.matmul.allow_tf32 = True
+    state["peak"] = matmul_rate(torch.bfloat16)
+    return {"bf16 TFLOP/s": state["peak"] / 1e12, "tf32 TFLOP/s": matmul_rate(torch.float32) / 1e12}
+
+
+def step_flops(net, x) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        net(x).float().sum().backward()
+    net.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def net_rate(width, batch, patch, device, compiled=False, seconds=3.0) -> dict:
+    from napari_unet.device import autocast
+    from napari_unet.model import SegmentationModel, UNetConfig
+
+    net = SegmentationModel.new(UNetConfig(width=width)).net.to(device, memory_format=torch.channels_last).train()
+    x = torch.randn(batch, 1, patch, patch, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 2, (batch, patch, patch), device=device)
+    flops = step_flops(net, x)
+    run = torch.compile(net) if compiled else net
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, fused=device.type == "cuda")
+
+    def step():
+        with autocast(device):
+            logits = run(x)
+        loss = torch.nn.functional.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    t0 = time.perf_counter()
+    for _ in range(5):
+        step()
+    sync(device)
+    warm = time.perf_counter() - t0
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(10):
+            step()
+        n += 10
+        sync(device)
+    rate = n / (time.perf_counter() - start)
+    return {"width": width, "batch": batch, "patch": patch, "compiled": compiled, "warm-up s": warm,
+            "steps/s": rate, "Mpx/s": rate * batch * patch**2 / 1e6, "GFLOP/step": flops / 1e9,
+            "TFLOP/s": rate * flops / 1e12}
+
+
+def section_net(args, state, compiled=False):
+    rows = []
+    for width, batch, patch in SIZES[:2] if compiled else SIZES:  # each shape compiles anew (~30-60 s)
+        r = net_rate(width, batch, patch, state["device"], compiled=compiled)
+        if state.get("peak"):
+            r["% bf16 peak"] = 100 * r["TFLOP/s"] * 1e12 / state["peak"]
+        rows.append(r)
+        emit(args, {"section": "compile" if compiled else "net", **r})
+    return None
+
+
+def field(args, split, index):
+    from napari_unet import io
+    from napari_unet.scribbles import simulate_scribbles
+
+    paths = sorted(p for p in Path(args.data, split).glob("*.tif") if not p.stem.endswith("_masks"))
+    image = io.read_image(paths[index])
+    truth = io.read_image(paths[index].with_name(paths[index].stem + "_masks.tif"))
+    return paths[index].stem, image, truth, simulate_scribbles(truth, seed=index)
+
+
+def section_loop(args, state):
+    from napari_unet import train
+    from napari_unet.model import SegmentationModel, UNetConfig
+
+    _, image, _, scribbles = field(args, "train", 0)
+    cfg = train.TrainConfig(time_budget=10, device=args.device)
+    times = [e.elapsed for e in train.fit([image], [scribbles], cfg) if isinstance(e, train.Step)]
+    skip = min(20, len(times) // 4)
+    rate = (len(times) - 1 - skip) / (times[-1] - times[skip])
+    batch, patch = (32, 128) if state["device"].type == "cuda" else (8, 96)
+    net = SegmentationModel.new(UNetConfig()).net.to(state["device"], memory_format=torch.channels_last)
+    flops = step_flops(net, torch.randn(batch, 1, patch, patch, device=state["device"]))
+    out = {"steps": len(times), "steps/s": rate, "Mpx/s": rate * batch * patch**2 / 1e6,
+           "net TFLOP/s": rate * flops / 1e12}
+    if state.get("peak"):
+        out["% bf16 peak"] = 100 * rate * flops / state["peak"]
+    return out
+
+
+def quality(args, **cfg) -> dict:
+    from napari_unet import train
+    from napari_unet.instances import instance_labels
+    from napari_unet.metrics import dice, instance_f1
+    from napari_unet.predict import predict_probabilities
+
+    n = len([p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks")])
+    dices, f1s, steps, secs = [], [], [], []
+    for i in range(n):
+        name, image, truth, scribbles = field(args, args.split, i)
+        t = time.perf_counter()
+        model = train.train([image], [scribbles], train.TrainConfig(device=args.device, **cfg))
+        labels = instance_labels(predict_probabilities(model, image)).labels
+        secs.append(time.perf_counter() - t)
+        dices.append(dice(labels, truth))
+        f1s.append(instance_f1(labels, truth))
+        steps.append(model.summary["rounds"][-1]["steps"])
+    return {"fields": n, "dice": float(np.mean(dices)), "f1": float(np.mean(f1s)),
+            "mean steps": float(np.mean(steps)), "s per field": float(np.mean(secs)),
+            "per field dice": [round(d, 3) for d in dices]}
+
+
+def section_parity(args, state):
+    return quality(args, steps=args.parity_steps, time_budget=None, batch_size=8, patch_size=96)
+
+
+def section_budget(args, state):
+    return quality(args, time_budget=5.0)
+
+
+def section_predict(args, state):
+    from napari_unet import predict, train
+
+    _, image, truth, scribbles = field(args, "train", 0)
+    model = train.train([image], [scribbles], train.TrainConfig(steps=20, time_budget=None, device=args.device))
+    out = {}
+    batch = 16 if state["device"].type == "cuda" else 4
+    for side in (2048, 8192):
+        reps = -(-side // np.array(image.shape))
+        big = np.tile(image, reps)[:side, :side]
+        list(predict.iter_predict_labels(model, big[:512, :512], batch_size=batch))  # warm-up
+        if state["device"].type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        sync(state["device"])
+        t = time.perf_counter()
+        list(predict.iter_predict_labels(model, big, batch_size=batch))
+        sync(state["device"])
+        secs = time.perf_counter() - t
+        out[f"{side} s"] = secs
+        out[f"{side} Mpx/s"] = side * side / secs / 1e6
+        if state["device"].type == "cuda":
+            out[f"{side} GPU GiB"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
+
+
+def section_volume(args, state):
+    from volumes import make_volume, run, scribble_planes
+
+    volume, mask = make_volume(z_step=2.0, seed=0)
+    ann = scribble_planes(mask, [5, 16, 27], seed=0)
+    r = run(volume, mask, ann, 10.0, True, 2.0)
+    return {**r, "Mvox/s": r.pop("vox_s") / 1e6}
+
+
+def emit(args, record):
+    line = json.dumps(record, default=float)
+    print(line, flush=True)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(line + "\n")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--split", default="val")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--parity-steps", type=int, default=600)
+    ap.add_argument("--sections", nargs="+",
+                    default=["peak", "net", "loop", "predict", "parity", "volume", "budget", "compile"])
+    ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", ""), "gpu_check.jsonl") if os.environ.get("OUT") else None)
+    args = ap.parse_args(argv)
+
+    from napari_unet.device import pick_device
+
+    state = {"device": pick_device(args.device)}
+    name = torch.cuda.get_device_name() if state["device"].type == "cuda" else "cpu"
+    emit(args, {"section": "machine", "torch": torch.__version__, "device": name,
+                "threads": torch.get_num_threads()})
+    sections = {"peak": section_peak, "net": section_net, "loop": section_loop, "parity": section_parity,
+                "budget": section_budget, "predict": section_predict, "volume": section_volume,
+                "compile": lambda a, s: section_net(a, s, compiled=True)}
+    for key in args.sections:
+        t = time.perf_counter()
+        try:
+            record = sections[key](args, state)
+        except Exception as exc:  # noqa: BLE001 - one failing section must not hide the others
+            record = {"error": f"{type(exc).__name__}: {exc}"}
+        if record is not None:
+            emit(args, {"section": key, **record, "wall s": time.perf_counter() - t})
 
 
 if __name__ == "__main__":
