@@ -27,6 +27,7 @@ from .device import (autocast, configure_cpu_threads, cpu_bf16, describe, is_out
                      pick_device)
 from .errors import UserInputError
 from .model import SegmentationModel, UNetConfig
+from .optim import AdamW
 from .predict import predict_probabilities
 
 
@@ -157,7 +158,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     gen = torch.Generator().manual_seed(config.seed)
     sampler = data.PatchSampler(prepared, anns, patch_shape(config, cfg), rng)
     net = model.net.to(device, memory_format=memory_format(device, cfg.spatial_dims))
-    opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    opt = AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 
     n_annotated = int(sum((a > 0).sum() for a in anns))
     yield Started(model, describe(device), n_annotated)
@@ -315,6 +316,8 @@ def _shrink_after_out_of_memory(config: TrainConfig, device, opt):
 
 
 def _train_step(net, opt, sampler, gen, config: TrainConfig, device) -> float:
+    # Sampling ahead in a thread does not speed up a GPU: the loop is bound by kernel launches
+    # (H100, 32 x 128^2: 41 steps/s with prefetching against 44 without; the network alone 121)
     x_np, ann_np = sampler.sample(config.batch_size)
     x = torch.from_numpy(x_np).to(device)
     ann = torch.from_numpy(ann_np).to(device)
