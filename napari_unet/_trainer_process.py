@@ -132,12 +132,8 @@ class _Sender:
 
 def serve(jobs, events_out, stop_flag, previews=None) -> None:
     """Child main loop: run jobs until "quit"."""
-    import os
-
     events = _Sender(events_out)
-    if hasattr(os, "nice"):
-        # the viewer gets the CPU whenever it needs it; training takes everything left over
-        os.nice(10)
+    _yield_cpu_to_viewer()
     import torch  # noqa: F401  (import now, so the first Train starts at once)
 
     from napari_unet import train  # noqa: F401
@@ -153,12 +149,32 @@ def serve(jobs, events_out, stop_flag, previews=None) -> None:
             _latest(previews, {})()  # preview changes that came too late for this job must not leak into the next
 
 
+def _yield_cpu_to_viewer() -> None:
+    """The viewer gets the CPU whenever it needs it; training takes everything left over.
+
+    On Linux the trainer (and every thread torch starts later, which inherit it) runs under
+    SCHED_IDLE: it runs only on cores nothing else wants, and a waking viewer thread preempts
+    it at once. nice 10 alone still let a training step hold both cores of a 2-core laptop
+    for tens of ms while napari redrew. Elsewhere, nice 10 (macOS) or nothing (Windows).
+    """
+    import os
+
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    if hasattr(os, "nice"):
+        os.nice(10)
+
+
 def _warm_up() -> None:
     """Train a tiny model for two steps and preview it, while the user is still painting.
 
-    The first optimizer of a process imports torch._dynamo (1.5-2.5 s on a 2-core laptop)
-    and the first convolutions set up oneDNN kernels; done here, the user's first Train
-    starts as fast as every later one. Any failure is ignored: the real job reports it.
+    The first convolutions of a process set up oneDNN kernels and the first preview imports
+    scikit-image; done here, the user's first Train starts as fast as every later one.
+    (torch.optim would also import torch._dynamo here, 1.5-2.5 s; our AdamW does not.)
+    Any failure is ignored: the real job reports it.
     """
     import numpy as np
 

@@ -1,8 +1,12 @@
 """The trainer process without Qt: events, and scripts without a ``__main__`` guard."""
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
+
+import pytest
 
 SCRIPT = textwrap.dedent('''
     import pathlib, sys, time
@@ -37,3 +41,24 @@ def test_script_without_main_guard_trains_once(tmp_path):
     kinds = proc.stdout.split()
     assert kinds[0] == "ready" and "started" in kinds and "preview" in kinds and kinds[-1] == "finished", proc.stderr
     assert marker.read_text() == "ran "  # the child did not run the user's script again
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only; elsewhere the trainer is niced")
+def test_trainer_and_all_its_threads_only_use_cpu_the_viewer_leaves_idle():
+    from napari_unet._trainer_process import TrainerProcess
+
+    trainer = TrainerProcess()
+    try:
+        deadline, kinds = time.time() + 120, []
+        while "ready" not in kinds and time.time() < deadline and trainer.is_alive():
+            kinds += [e[0] for e in trainer.poll()]
+            time.sleep(0.05)
+        assert "ready" in kinds
+        threads = []
+        while len(threads) < 2 and time.time() < deadline:  # torch starts its threads in the warm-up
+            threads = [int(t) for t in os.listdir(f"/proc/{trainer.process.pid}/task")]
+            time.sleep(0.05)
+        assert len(threads) > 1
+        assert all(os.sched_getscheduler(t) == os.SCHED_IDLE for t in threads)
+    finally:
+        trainer.close()
