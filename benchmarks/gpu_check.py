@@ -113,7 +113,8 @@ def net_rate(width, batch, patch, device, compiled=False, seconds=3.0) -> dict:
 
 def section_net(args, state, compiled=False):
     rows = []
-    for width, batch, patch in SIZES[:2] if compiled else SIZES:  # each shape compiles anew (~30-60 s)
+    sizes = [tuple(int(v) for v in s.split(",")) for s in args.sizes] if args.sizes else SIZES
+    for width, batch, patch in sizes[:2] if compiled else sizes:  # each shape compiles anew (~20-45 s)
         r = net_rate(width, batch, patch, state["device"], compiled=compiled)
         if state.get("peak"):
             r["% bf16 peak"] = 100 * r["TFLOP/s"] * 1e12 / state["peak"]
@@ -229,6 +230,7 @@ def main(argv=None):
     ap.add_argument("--split", default="val")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--parity-steps", type=int, default=600)
+    ap.add_argument("--sizes", nargs="+", metavar="W,B,P", help="width,batch,patch for net/compile")
     ap.add_argument("--sections", nargs="+",
                     default=["peak", "net", "loop", "predict", "parity", "volume", "budget", "compile"])
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", ""), "gpu_check.jsonl") if os.environ.get("OUT") else None)
