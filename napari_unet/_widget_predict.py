@@ -22,13 +22,18 @@ class PredictActions:
     """_show_prediction, use_corrections, predict."""
 
     # ---- showing predictions ---------------------------------------------------------------
-    def _show_prediction(self, image_layer, labels, probabilities=None, classes=None) -> None:
+    def _show_prediction(self, image_layer, labels, probabilities=None, classes=None, *, select=True) -> None:
+        """Show ``labels`` in "<image> prediction" (made if missing); ``select``: make it the active
+        layer if it is new (previews do not: the user may be painting on another layer)."""
         name = f"{image_layer.name} prediction"
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
             layer.data = labels
         else:
+            active = self.viewer.layers.selection.active
             layer = self.viewer.add_labels(labels, name=name, opacity=0.5, **geometry(image_layer, labels.ndim))
+            if not select and active is not None:
+                self.viewer.layers.selection.active = active
         if isinstance(labels, np.ndarray):  # lazy (zarr) predictions are not corrected in place
             self.last_prediction[image_layer.name] = np.array(labels, copy=True)
         if probabilities is not None and self.show_probabilities.value:

@@ -197,3 +197,24 @@ def test_3d_unet_on_an_anisotropic_volume(viewer_widget, qtbot, tmp_path):
         assert w.train()
     assert w.model.config.spatial_dims == 2
     assert (w.autosave_folder(viewer.layers["vol"]) / "model-3d.pt").exists()
+
+
+def test_preview_of_a_large_image_goes_to_a_layer_made_at_train(viewer_widget, qtbot):
+    """Images over 768 px preview the visible part only; its full-size layer exists from the click on."""
+    viewer, w = viewer_widget
+    image, scrib = (np.tile(a, (2, 2)) for a in _nuclei_crop())  # 320 x 400 ...
+    image, scrib = np.tile(image, (3, 3)), np.tile(scrib, (3, 3))  # ... 960 x 1200
+    viewer.add_image(image, name="big")
+    ann = w.new_annotations()
+    ann.data = scrib
+    viewer.camera.center, viewer.camera.zoom = (200, 300), 4.0  # a small part on screen
+    assert w.train()
+    pred = viewer.layers["big prediction"]
+    assert pred.data.shape == image.shape and not pred.data.any()
+    assert viewer.layers.selection.active.name == "big annotations"  # (the widget hands out proxies)
+    with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
+        pass
+    painted = np.argwhere(pred.data > 0)
+    assert len(painted) and np.all(painted.max(0) - painted.min(0) < 768)  # only a window was predicted
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.stop()

@@ -31,9 +31,11 @@ def test_widget_opens_with_sample_layers(widget):
 
 def test_train_preview_stop_correct_retrain_export(widget, qtbot, tmp_path):
     viewer, w = widget
+    viewer.layers.selection.active = viewer.layers["nuclei annotations"]  # the user is painting
     with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
         assert w.train()
     assert "nuclei prediction" in viewer.layers
+    assert viewer.layers.selection.active is viewer.layers["nuclei annotations"]  # the brush stays there
     assert w.is_training
     with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
         w.stop()
