@@ -139,7 +139,7 @@ def serve(jobs, events_out, stop_flag, previews=None) -> None:
     from napari_unet import train  # noqa: F401
 
     events.put(("ready", None))
-    _warm_up()
+    _warm_up(interrupted=lambda: not jobs.empty())
     while True:
         job = jobs.get()
         if job[0] == "quit":
@@ -168,8 +168,11 @@ def _yield_cpu_to_viewer() -> None:
         os.nice(10)
 
 
-def _warm_up() -> None:
+def _warm_up(interrupted=lambda: False) -> None:
     """Train a tiny model for two steps and preview it, while the user is still painting.
+
+    interrupted: asked between steps; True (the user pressed Train already) ends the warm-up,
+    since the real job pays the same first-time costs and its first preview must not wait.
 
     The first convolutions of a process set up oneDNN kernels and the first preview imports
     scikit-image; done here, the user's first Train starts as fast as every later one.
@@ -187,6 +190,8 @@ def _warm_up() -> None:
         ann[:64], ann[64:] = 1, 2
         config = train.TrainConfig(steps=2, time_budget=None, first_preview=0.0, device="auto")
         for event in train.fit([image], [ann], config, preview_image=image):
+            if interrupted():
+                return
             if isinstance(event, train.Preview):
                 _send_preview(_Discard(), event.probabilities, True, 0, 0.0)  # imports scikit-image too
     except Exception:  # noqa: BLE001 - warm-up only
