@@ -4,7 +4,8 @@ A QTimer fires every 10 ms and records how late it is, while the camera pans and
 zooms and a brush paints every 20 ms on a ``--side`` square image (real nuclei: the sample field
 mirrored and tiled; default 1024), for ``--seconds``:
 first with no training (baseline), then while the U-Net widget trains (in its
-separate process). Run under a display:
+separate process), then the viewer untouched while training, then with no training
+again (the baseline after: the viewer's lateness drifts within a session). Run under a display:
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/latency.py [--side 2048]
 
@@ -57,6 +58,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--side", type=int, default=1024, help="image side in pixels")
+    ap.add_argument("--prediction-layer", action="store_true",
+                    help="add the (empty) prediction layer before the baseline, as after an earlier Train, so "
+                         "that both conditions draw the same layers (the widget makes it at Train otherwise)")
     args = ap.parse_args()
     side = args.side
     viewer = napari.Viewer()
@@ -72,6 +76,8 @@ def main():
     ann.data[100:110, 100:300] = 1
     ann.data[500:510, 500:520] = 2
     ann.refresh()
+    if args.prediction_layer:
+        viewer.add_labels(np.zeros((side, side), np.uint8), name="img prediction", opacity=0.5)
     paint = viewer.add_labels(np.zeros((side, side), np.uint8), name="painting")
     previews = []
     widget.signals.preview_updated.connect(lambda: previews.append(time.perf_counter()))
@@ -80,7 +86,7 @@ def main():
     QTimer.singleShot(10000, loop.quit)  # let the trainer process start and finish its warm-up
     loop.exec_()
 
-    rows = [("interacting, no training", measure(viewer, paint, args.seconds, side=side), 0, 0)]
+    rows = [("interacting, no training (before)", measure(viewer, paint, args.seconds, side=side), 0, 0)]
     widget.time_budget.value = int(3 * args.seconds) + 30
     widget.train()
     lat = measure(viewer, paint, args.seconds, side=side)
@@ -88,9 +94,16 @@ def main():
     before, shown = len(widget.losses), len(previews)
     lat = measure(viewer, paint, args.seconds, interact_ms=None, side=side)
     rows.append(("viewer untouched, training", lat, len(widget.losses) - before, len(previews) - shown))
+    loop = QEventLoop()
+    widget.signals.training_finished.connect(loop.quit)
     widget.stop()
+    loop.exec_()
+    # the same interaction again without training: the viewer's lateness drifts upwards within a
+    # session (a control run with no training at all gave p95 45 -> 54 ms from the first
+    # measurement to the second), so training is compared with the baseline before *and* after it
+    rows.append(("interacting, no training (after)", measure(viewer, paint, args.seconds, side=side), 0, 0))
     widget.close_trainer()
-    print(f"image {side}^2, {args.seconds:g} s per condition")
+    print(f"image {side}^2, {args.seconds:g} s per condition, prediction layer from the start: {args.prediction_layer}")
     print("| condition | timer ticks | p50 lateness (ms) | p95 lateness (ms) | max (ms) | training steps | previews shown |")
     print("|---|---|---|---|---|---|---|")
     for name, lat, n, p in rows:

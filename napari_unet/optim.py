@@ -44,7 +44,7 @@ class AdamW:
         group = self.param_groups[0]
         lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
-        # parameters that joined at different times have different bias corrections
+        # a parameter that had no gradient at some steps is behind the others: its own bias correction
         for count in sorted({self.steps[i] + 1 for i in live}):
             idx = [i for i in live if self.steps[i] + 1 == count]
             self._update([self.params[i] for i in idx], [self.exp_avg[i] for i in idx],
