@@ -139,10 +139,12 @@ def section_loop(args, state):
 
     _, image, _, scribbles = field(args, "train", 0)
     cfg = train.TrainConfig(time_budget=10, device=args.device)
-    times = [e.elapsed for e in train.fit([image], [scribbles], cfg) if isinstance(e, train.Step)]
+    events = list(train.fit([image], [scribbles], cfg))
+    times = [e.elapsed for e in events if isinstance(e, train.Step)]
     skip = min(20, len(times) // 4)
     rate = (len(times) - 1 - skip) / (times[-1] - times[skip])
-    batch, patch = (32, 128) if state["device"].type == "cuda" else (8, 96)
+    used = events[-1].summary["rounds"][-1]
+    batch, patch = used["batch_size"], used["patch_size"]
     net = SegmentationModel.new(UNetConfig()).net.to(state["device"], memory_format=torch.channels_last)
     flops = step_flops(net, torch.randn(batch, 1, patch, patch, device=state["device"]))
     out = {"steps": len(times), "steps/s": rate, "Mpx/s": rate * batch * patch**2 / 1e6,
