@@ -112,13 +112,11 @@ def net_rate(width, batch, patch, device, compiled=False, seconds=3.0) -> dict:
 
 
 def section_net(args, state, compiled=False):
-    rows = []
     sizes = [tuple(int(v) for v in s.split(",")) for s in args.sizes] if args.sizes else SIZES
     for width, batch, patch in sizes[:2] if compiled else sizes:  # each shape compiles anew (~20-45 s)
         r = net_rate(width, batch, patch, state["device"], compiled=compiled)
         if state.get("peak"):
             r["% bf16 peak"] = 100 * r["TFLOP/s"] * 1e12 / state["peak"]
-        rows.append(r)
         emit(args, {"section": "compile" if compiled else "net", **r})
     return None
 
