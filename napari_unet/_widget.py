@@ -54,6 +54,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
         self.device_name = ""
         self._trainer = None
         self._training_layer = None  # the image layer being trained on (an object: survives renames)
+        self._empty_preview_layer = None  # made at Train for the previews; removed if none came
         self._preview_plane: tuple = ()  # stack indices of the plane previewed during training
         self._predict_worker = None
         self._build()

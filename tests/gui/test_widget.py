@@ -34,7 +34,8 @@ def test_train_preview_stop_correct_retrain_export(widget, qtbot, tmp_path):
     viewer.layers.selection.active = viewer.layers["nuclei annotations"]  # the user is painting
     with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
         assert w.train()
-    assert "nuclei prediction" in viewer.layers
+        assert "nuclei prediction" in viewer.layers  # made at the click, filled by the previews
+        assert not viewer.layers["nuclei prediction"].data.any()
     assert viewer.layers.selection.active is viewer.layers["nuclei annotations"]  # the brush stays there
     assert w.is_training
     with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
@@ -124,6 +125,7 @@ def test_predict_folder_and_refuse_other_channels(widget, qtbot, tmp_path):
         assert w.train()
     assert w.model is model and "rgb annotations" in viewer.layers
     assert "error" in w.status.value
+    assert "rgb prediction" not in viewer.layers  # made at Train, removed when no preview came
 
 
 def test_file_faults_notify_and_keep_everything(widget, qtbot, tmp_path):
