@@ -21,6 +21,8 @@ import napari
 import numpy as np
 from qtpy.QtCore import QEventLoop, QTimer
 
+from napari_unet._layer_data import camera
+
 
 def measure(viewer, labels, seconds: float, interact_ms: int | None = 20, side: int = 1024) -> list[float]:
     """Lateness (ms) of a 10 ms timer while panning, zooming and painting for ``seconds``."""
@@ -34,7 +36,7 @@ def measure(viewer, labels, seconds: float, interact_ms: int | None = 20, side: 
 
     def interact():
         t["i"] += 1
-        cam = viewer.camera
+        cam = camera(viewer)
         cam.center = (side / 2 + 100 * np.sin(t["i"] / 10), side / 2 + 100 * np.cos(t["i"] / 10))
         cam.zoom = (0.6 + 0.2 * np.sin(t["i"] / 15)) * 1024 / side
         y, x = rng.integers(20, side - 24, size=2)

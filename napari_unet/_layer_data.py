@@ -143,6 +143,12 @@ def plane_on_screen(layer, axes: str, point) -> tuple[int, ...]:
     return tuple(int(np.clip(round(c), 0, n - 1)) for c, n, a in zip(coords, shape, axes) if a in STACK_AXES)
 
 
+def camera(viewer):
+    """The viewer's camera: ``viewer.scene.camera`` from napari 0.9 (``viewer.camera`` is deprecated there)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
+
+
 def visible_window(layer, shape_hw, max_side: int):
     """The on-screen part of ``layer`` as (y0, y1, x0, x1), at most ``max_side`` square.
 

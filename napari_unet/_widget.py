@@ -20,6 +20,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 
 from . import axes as ax
 from . import data
+from ._layer_data import camera
 from ._layer_data import image_array as _image_array
 from ._layer_data import labels_shape as _labels_shape
 from ._layer_data import layer_axes
@@ -69,8 +70,8 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
         self._retarget.setSingleShot(True)
         self._retarget.setInterval(200)
         self._retarget.timeout.connect(self._retarget_preview)
-        for event in (napari_viewer.dims.events.current_step, napari_viewer.camera.events.center,
-                      napari_viewer.camera.events.zoom):
+        for event in (napari_viewer.dims.events.current_step, camera(napari_viewer).events.center,
+                      camera(napari_viewer).events.zoom):
             event.connect(self._on_view_changed)
         self.native.destroyed.connect(_closer(self))
         self._on_image_changed()

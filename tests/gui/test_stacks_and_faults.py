@@ -8,6 +8,7 @@ import pytest
 
 from napari_unet import io
 from napari_unet._sample_data import sample_paths
+from napari_unet._layer_data import camera
 
 TIMEOUT_MS = 120_000
 
@@ -206,7 +207,7 @@ def test_preview_of_a_large_image_goes_to_a_layer_made_at_train(viewer_widget, q
     viewer.add_image(image, name="big")
     ann = w.new_annotations()
     ann.data = scrib
-    viewer.camera.center, viewer.camera.zoom = (200, 300), 4.0  # a small part on screen
+    camera(viewer).center, camera(viewer).zoom = (200, 300), 4.0  # a small part on screen
     assert w.train()
     pred = viewer.layers["big prediction"]
     assert pred.data.shape == image.shape and not pred.data.any()
