@@ -129,6 +129,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
         ])
         self.native.layout().addWidget(rest.native)
         self._rest = rest
+        _wrap_without_widening(self.status.native)
         self.new_annotations_button.clicked.connect(self.new_annotations)
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(self.stop)
@@ -227,3 +228,18 @@ def _closer(widget: UNetWidget):
     def close(*_):
         widget.close_trainer()
     return close
+
+
+def _wrap_without_widening(label) -> None:
+    """Let a QLabel whose text changes (status every step) wrap instead of widening the dock.
+
+    Otherwise each longer status line made the dock wider and napari's canvas narrower: a
+    jump of the layout and a full redraw of the canvas in the middle of training.
+    """
+    from qtpy.QtWidgets import QSizePolicy
+
+    label.setWordWrap(True)
+    label.setMinimumHeight(2 * label.fontMetrics().lineSpacing())  # room for two lines: no vertical jumps either
+    policy = label.sizePolicy()
+    policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+    label.setSizePolicy(policy)

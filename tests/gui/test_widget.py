@@ -29,6 +29,16 @@ def test_widget_opens_with_sample_layers(widget):
     assert texts == {"Train", "Stop", "Predict", "Use corrections", "Save model", "Load model", "Export masks"}
 
 
+def test_status_lines_do_not_widen_the_dock(widget):
+    """A longer status (every training step) wraps; it must not push napari's canvas aside.
+
+    The dock is laid out from its widgets' minimum size hints: an unwrapped QLabel asks for
+    its whole text's width (2373 px for the line below), a wrapped one for its longest word."""
+    _, w = widget
+    w.status.value = "CPU (2 threads, bf16) | step 12345 | loss 0.123 | 1234/3600 s | 12.3 steps/s " * 3
+    assert w.status.native.minimumSizeHint().width() < 150
+
+
 def test_train_preview_stop_correct_retrain_export(widget, qtbot, tmp_path):
     viewer, w = widget
     viewer.layers.selection.active = viewer.layers["nuclei annotations"]  # the user is painting
