@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data
+from ._layer_data import compact_ids
 from ._layer_data import predict_jobs as _predict_jobs
 from ._widget_files import notify as _notify
 from .errors import UserInputError
@@ -26,6 +27,8 @@ class PredictActions:
         """Show ``labels`` in "<image> prediction" (made if missing); ``select``: make it the active
         layer if it is new (previews do not: the user may be painting on another layer)."""
         name = f"{image_layer.name} prediction"
+        if isinstance(labels, np.ndarray):
+            labels = compact_ids(labels)
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
             layer.data = labels

@@ -6,7 +6,8 @@ import numpy as np
 
 import pytest
 
-from napari_unet._layer_data import channel_axis, labels_shape, layer_axes, plane_on_screen, spatial_shape, visible_window
+from napari_unet._layer_data import (channel_axis, compact_ids, labels_shape, layer_axes, plane_on_screen, spatial_shape,
+                                     visible_window)
 from napari_unet.errors import UserInputError
 
 
@@ -81,3 +82,16 @@ def test_voxel_size_from_the_layer_scale():
     assert voxel_size(SimpleNamespace(scale=[1, 2.5, 0.5, 0.5], rgb=False), "TZYX") == (2.5, 0.5, 0.5)
     assert voxel_size(SimpleNamespace(scale=[3, 1, 1], rgb=True), "ZYXC") == (3.0, 1.0, 1.0)
     assert voxel_size(SimpleNamespace(scale=[1, 1], rgb=False), "YX") == (1.0, 1.0, 1.0)
+
+
+def test_compact_ids_keeps_every_id_and_narrows_only_when_they_fit():
+    ids = np.array([[0, 1], [300, 65535]], np.uint32)
+    out = compact_ids(ids)
+    assert out.dtype == np.uint16 and np.array_equal(out, ids)
+    wide = np.array([[0, 65536]], np.uint32)
+    assert compact_ids(wide) is wide  # would not fit
+    negative = np.array([[-1, 2]], np.int32)
+    assert compact_ids(negative) is negative
+    small = np.array([[0, 2]], np.uint8)
+    assert compact_ids(small) is small  # already narrow
+    assert compact_ids(np.zeros((0, 3), np.int64)).dtype == np.int64

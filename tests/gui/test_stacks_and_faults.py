@@ -216,5 +216,13 @@ def test_preview_of_a_large_image_goes_to_a_layer_made_at_train(viewer_widget, q
         pass
     painted = np.argwhere(pred.data > 0)
     assert len(painted) and np.all(painted.max(0) - painted.min(0) < 768)  # only a window was predicted
+    assert pred.data.dtype == np.uint16  # instance ids narrowed for napari
+    # later windows with narrower ids must not truncate the ids pasted before (the handler, called directly)
+    w._on_preview(1, 0.0, np.full((4, 4), 70000, np.uint32), None, None, (0, 4, 0, 4), None)
+    array = pred.data
+    w._on_preview(2, 0.0, np.full((4, 4), 2, np.uint8), None, None, (4, 8, 0, 4), None)
+    assert pred.data[0, 0] == 70000 and pred.data[4, 0] == 2 and pred.data.dtype == np.uint32
+    assert pred.data is array  # written in place: no copy of the whole layer per preview
+    assert w.last_prediction["big"][4, 0] == 2  # "Use corrections" compares with what is shown
     with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
         w.stop()
