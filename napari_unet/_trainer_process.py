@@ -95,8 +95,22 @@ class TrainerProcess:
                 self.process.join(timeout)
         self.events.close()
         for q in (self.jobs, self.previews):
+            # The child is gone, so what is still in a pipe would never be read, and the queue's
+            # feeder thread would wait forever to finish writing it (a preview image sent as
+            # training ended fills the pipe's buffer), and with it close() and the interpreter
+            # at exit. Read it here instead; never wait for the feeder thread.
+            _discard_unread(q)
+            q.cancel_join_thread()
             q.close()
-            q.join_thread()
+
+
+def _discard_unread(q, timeout: float = 0.2) -> None:
+    """Read and drop what is left in queue ``q`` (waiting up to ``timeout`` s for each item)."""
+    import queue
+
+    with contextlib.suppress(queue.Empty, OSError, ValueError, EOFError):
+        while True:
+            q.get(timeout=timeout)
 
 
 @contextlib.contextmanager

@@ -62,3 +62,30 @@ def test_trainer_and_all_its_threads_only_use_cpu_the_viewer_leaves_idle():
         assert all(os.sched_getscheduler(t) == os.SCHED_IDLE for t in threads)
     finally:
         trainer.close()
+
+
+CLOSE_WITH_UNREAD_PREVIEW = textwrap.dedent('''
+    import threading, time
+    import numpy as np
+    from napari_unet._trainer_process import TrainerProcess
+
+    trainer = TrainerProcess()
+    # the view moved just as training ended: a preview image the child will never read, larger
+    # than the pipe's buffer, so the queue's feeder thread is stuck writing it
+    trainer.set_preview(np.zeros((768, 768), np.uint16), (0, 768, 0, 768), ((), None))
+    time.sleep(0.5)
+    start = time.time()
+    trainer.close()
+    time.sleep(0.2)
+    print(f"closed {time.time() - start:.1f} {threading.active_count()}")
+''')
+
+
+def test_close_does_not_wait_for_a_preview_the_child_never_reads(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(CLOSE_WITH_UNREAD_PREVIEW)
+    # before the fix, close() (and then the interpreter's exit) waited forever on the feeder thread
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert proc.stdout.startswith("closed"), proc.stderr
+    _, seconds, threads = proc.stdout.split()
+    assert float(seconds) < 10 and threads == "1"  # no feeder thread left behind either
