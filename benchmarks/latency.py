@@ -1,20 +1,27 @@
 """Viewer responsiveness while the widget trains: Qt event-loop lateness and training steps.
 
-A QTimer fires every 10 ms and records how late it is, while the camera pans and
-zooms and a brush paints every 20 ms on a ``--side`` square image (real nuclei: the sample field
-mirrored and tiled; default 1024), for ``--seconds``:
-first with no training (baseline), then while the U-Net widget trains (in its
-separate process), then the viewer untouched while training, then with no training
-again (the baseline after: the viewer's lateness drifts within a session). Run under a display:
+A QTimer fires every 10 ms and records how late it is, while the user is simulated on a
+``--side`` square image (real nuclei: the sample field mirrored and tiled) every 20 ms:
+``--interaction all`` pans, zooms and paints a brush dab; ``paint`` only paints (a user
+correcting the prediction while training runs). Run under a display (Linux: it uses SIGSTOP):
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/latency.py [--side 2048]
+    xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/latency.py --side 2048 --prediction-layer
 
-Also counts live-preview refreshes that reached the screen while training.
+Why blocks, interleaved: the viewer's lateness drifts within a session (the painted layer
+fills up; a control run with no training at all went from p95 45 to 54 ms between its first
+and second 8-s window), so conditions measured one after the other compare drift, not
+training. Here every block starts from an empty painted layer, and while Train runs, blocks
+with the trainer running alternate with blocks with the trainer process frozen (SIGSTOP):
+same layers, same widget, same moment of the session; the only difference is training's CPU
+use. Blocks with no training at all come before Train is pressed and after it has stopped.
+Also counts training steps and live previews that reached the screen in each block.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import time
 
 import napari
@@ -24,8 +31,11 @@ from qtpy.QtCore import QEventLoop, QTimer
 from napari_unet._layer_data import camera
 
 
-def measure(viewer, labels, seconds: float, interact_ms: int | None = 20, side: int = 1024) -> list[float]:
-    """Lateness (ms) of a 10 ms timer while panning, zooming and painting for ``seconds``."""
+def measure(viewer, labels, seconds: float, interaction: str | None = "all", side: int = 1024) -> list[float]:
+    """Lateness (ms) of a 10 ms timer while simulating the user every 20 ms for ``seconds``.
+
+    interaction: "all" (pan, zoom and paint), "paint" (paint only) or None (viewer untouched).
+    """
     lateness, t = [], {"last": time.perf_counter(), "i": 0}
     rng = np.random.default_rng(0)
 
@@ -36,9 +46,10 @@ def measure(viewer, labels, seconds: float, interact_ms: int | None = 20, side: 
 
     def interact():
         t["i"] += 1
-        cam = camera(viewer)
-        cam.center = (side / 2 + 100 * np.sin(t["i"] / 10), side / 2 + 100 * np.cos(t["i"] / 10))
-        cam.zoom = (0.6 + 0.2 * np.sin(t["i"] / 15)) * 1024 / side
+        if interaction == "all":
+            cam = camera(viewer)
+            cam.center = (side / 2 + 100 * np.sin(t["i"] / 10), side / 2 + 100 * np.cos(t["i"] / 10))
+            cam.zoom = (0.6 + 0.2 * np.sin(t["i"] / 15)) * 1024 / side
         y, x = rng.integers(20, side - 24, size=2)
         labels.paint((y, x), 1, refresh=True)
 
@@ -46,25 +57,46 @@ def measure(viewer, labels, seconds: float, interact_ms: int | None = 20, side: 
     timer.timeout.connect(tick)
     actor.timeout.connect(interact)
     timer.start(10)
-    if interact_ms:
-        actor.start(interact_ms)
-    loop = QEventLoop()
-    QTimer.singleShot(int(seconds * 1000), loop.quit)
-    loop.exec_()
+    if interaction:
+        actor.start(20)
+    _run_event_loop(seconds)
     timer.stop()
     actor.stop()
     return lateness
 
 
+def _run_event_loop(seconds: float) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec_()
+
+
+def _fresh(paint, side: int) -> None:
+    """Empty the painted layer (and its undo history): every block starts from the same state."""
+    paint.data = np.zeros((side, side), np.uint8)
+    paint._reset_history()
+    _run_event_loop(0.5)  # its redraw (a whole new texture) must not land in the block
+
+
+def _summary(name, blocks):
+    lat = np.concatenate([b[0] for b in blocks])
+    steps, previews = sum(b[1] for b in blocks), sum(b[2] for b in blocks)
+    p95s = " / ".join(f"{np.percentile(b[0], 95):.0f}" for b in blocks)
+    return (f"| {name} | {len(lat)} | {np.percentile(lat, 50):.1f} | {np.percentile(lat, 95):.1f} | {p95s} | "
+            f"{max(lat):.0f} | {steps} | {previews} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--seconds", type=float, default=4.0, help="seconds per block")
+    ap.add_argument("--rounds", type=int, default=3, help="blocks per condition")
     ap.add_argument("--side", type=int, default=1024, help="image side in pixels")
+    ap.add_argument("--interaction", choices=["all", "paint"], default="all")
     ap.add_argument("--prediction-layer", action="store_true",
                     help="add the (empty) prediction layer before the baseline, as after an earlier Train, so "
-                         "that both conditions draw the same layers (the widget makes it at Train otherwise)")
+                         "that every condition draws the same layers (the widget makes it at Train otherwise)")
     args = ap.parse_args()
-    side = args.side
+    side, how = args.side, args.interaction
     viewer = napari.Viewer()
     from napari_unet._sample_data import sample_paths
     from napari_unet.io import read_image
@@ -79,38 +111,54 @@ def main():
     ann.data[500:510, 500:520] = 2
     ann.refresh()
     if args.prediction_layer:
-        viewer.add_labels(np.zeros((side, side), np.uint8), name="img prediction", opacity=0.5)
+        viewer.add_labels(np.zeros((side, side), np.uint16), name="img prediction", opacity=0.5)
     paint = viewer.add_labels(np.zeros((side, side), np.uint8), name="painting")
     previews = []
     widget.signals.preview_updated.connect(lambda: previews.append(time.perf_counter()))
     paint.brush_size = 10
-    loop = QEventLoop()
-    QTimer.singleShot(10000, loop.quit)  # let the trainer process start and finish its warm-up
-    loop.exec_()
+    _run_event_loop(10)  # let the trainer process start and finish its warm-up
+    measure(viewer, paint, 2, how, side)  # warm-up of the viewer itself (first frames are faster)
 
-    rows = [("interacting, no training (before)", measure(viewer, paint, args.seconds, side=side), 0, 0)]
-    widget.time_budget.value = int(3 * args.seconds) + 30
+    def block(interaction=how):
+        _fresh(paint, side)
+        steps, shown = len(widget.losses), len(previews)
+        lat = measure(viewer, paint, args.seconds, interaction, side)
+        return lat, len(widget.losses) - steps, len(previews) - shown
+
+    rows = {"no training (before Train)": [block() for _ in range(args.rounds)]}
+    widget.time_budget.value = int(4 * args.rounds * args.seconds) + 60
     widget.train()
-    lat = measure(viewer, paint, args.seconds, side=side)
-    rows.append(("interacting, training (separate process)", lat, len(widget.losses), len(previews)))
-    before, shown = len(widget.losses), len(previews)
-    lat = measure(viewer, paint, args.seconds, interact_ms=None, side=side)
-    rows.append(("viewer untouched, training", lat, len(widget.losses) - before, len(previews) - shown))
-    loop = QEventLoop()
-    widget.signals.training_finished.connect(loop.quit)
-    widget.stop()
-    loop.exec_()
-    # the same interaction again without training: the viewer's lateness drifts upwards within a
-    # session (a control run with no training at all gave p95 45 -> 54 ms from the first
-    # measurement to the second), so training is compared with the baseline before *and* after it
-    rows.append(("interacting, no training (after)", measure(viewer, paint, args.seconds, side=side), 0, 0))
+    pid = widget._trainer.process.pid
+    running, frozen = [], []
+    try:
+        for _ in range(args.rounds):
+            running.append(block())
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                frozen.append(block())
+            finally:
+                os.kill(pid, signal.SIGCONT)
+        untouched = [block(interaction=None)]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    rows["training (trainer running)"] = running
+    rows["training, trainer frozen (SIGSTOP)"] = frozen
+    rows["viewer untouched, training"] = untouched
+    print("status after the training blocks:", widget.status.value, flush=True)
+    if widget.is_training:
+        loop = QEventLoop()
+        widget.signals.training_finished.connect(loop.quit)
+        widget.stop()
+        loop.exec_()
+    rows["no training (after Train)"] = [block() for _ in range(args.rounds)]
     widget.close_trainer()
-    print(f"image {side}^2, {args.seconds:g} s per condition, prediction layer from the start: {args.prediction_layer}")
-    print("| condition | timer ticks | p50 lateness (ms) | p95 lateness (ms) | max (ms) | training steps | previews shown |")
-    print("|---|---|---|---|---|---|---|")
-    for name, lat, n, p in rows:
-        print(f"| {name} | {len(lat)} | {np.percentile(lat, 50):.1f} | {np.percentile(lat, 95):.1f} | "
-              f"{max(lat):.1f} | {n} | {p} |")
+    print(f"image {side}^2, interaction: {how}, {args.rounds} blocks of {args.seconds:g} s per condition, "
+          f"prediction layer from the start: {args.prediction_layer}")
+    print("| condition | timer ticks | p50 lateness (ms) | p95 lateness (ms) | p95 per block | max (ms) | "
+          "training steps | previews shown |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, blocks in rows.items():
+        print(_summary(name, blocks))
     viewer.close()
 
 
