@@ -8,7 +8,7 @@ first-preview: opens napari with the nuclei sample (520 x 696) and its scribbles
   starting (cold), and (b) four more times with the trainer ready (warm); prints the
   seconds from Train to the first preview on screen (the ``preview_updated`` signal);
   then (c) with a new trainer started --delays seconds before Train (the user painting
-  for that long after opening the widget).
+  for that long after opening the widget) and, as in a new session, no prediction layer yet.
 long: --rounds rounds of Train (--budget s) + Predict in one viewer; after each
   round the resident memory (RSS) of the viewer process and of the trainer process.
   Baseline: the same numbers after round 1, so growth over the session is visible.
@@ -65,6 +65,7 @@ def first_preview(args):
     for delay in args.delays:  # a new trainer, as when the widget opens, then Train after `delay` s
         w.close_trainer()
         w._trainer = None
+        viewer.layers.remove("nuclei prediction")  # as in a new session: no prediction layer yet
         w._ensure_trainer()
         _idle(delay)
         w.model = None

@@ -248,10 +248,10 @@ class TrainActions:
     def _add_preview_layer(self, image, axes) -> None:
         """Make the empty "<image> prediction" layer that previews are shown in (parts pasted into).
 
-        Done at Train, after the job is sent, so it overlaps the trainer's first steps: creating
-        a Labels layer takes 0.25-0.35 s here (software OpenGL; 520 x 696 and 2048^2 alike), a
-        stall better paid at the click than under the user's brush when the first preview lands,
-        and one the first preview no longer waits for (1.78 -> 1.25 s on the nuclei sample).
+        Done at Train, after the job is sent: creating a Labels layer takes 0.25-0.35 s here
+        (software OpenGL; 520 x 696 and 2048^2 alike), a stall better paid at the click than
+        under the user's brush when the first preview lands. (The first preview does not come
+        sooner for it: the trainer, under SCHED_IDLE, yields the CPU to the layer's creation.)
         If training fails before any preview, the empty layer is removed again.
         """
         self._empty_preview_layer = None
