@@ -147,8 +147,8 @@ def compact_ids(labels: np.ndarray) -> np.ndarray:
     """``labels`` as uint16 if it is a wider integer array whose ids all fit (0..65535), else unchanged.
 
     For display: napari draws uint8/uint16 Labels as they are, but converts wider ones over the
-    whole plane on every change of the data (a 2048^2 preview, here: 50-95 ms of the viewer's
-    GUI thread as uint32 against 12-17 ms as uint16; benchmarks/preview_cost.py).
+    whole plane on every change of the data (a 2048^2 preview, here: 50-85 ms of the viewer's
+    GUI thread as uint32 against 15-24 ms as uint16; benchmarks/preview_cost.py).
     """
     if labels.dtype.kind not in "ui" or labels.dtype.itemsize <= 2 or labels.size == 0:
         return labels

@@ -229,7 +229,7 @@ class TrainActions:
         """Write a preview of a part into the full-size layer's own array; False if it cannot be.
 
         Replacing the data instead copies the whole layer (every plane of a stack) per preview:
-        2048^2, 17-23 ms of GUI thread and an 84-89 ms redraw, against 9 ms and 67-73 ms in place
+        2048^2, 15-24 ms of GUI thread and a 70-93 ms redraw, against 9-10 ms and 67-73 ms in place
         (benchmarks/preview_cost.py).
         """
         data = getattr(layer, "data", None)
