@@ -14,8 +14,9 @@ Protocol (plain tuples of numpy arrays / numbers / dicts, so they pickle):
   child -> parent events: ("ready", None)
                           ("started", device_name, annotated_pixels)
                           ("step", step, loss, elapsed, learning_rate, pixels_per_second)
-                          ("preview", step, elapsed, labels (H, W), probabilities (K, H, W) float16,
-                           classes (N,) of instance ids | None, window (y0, y1, x0, x1) | None, tag)
+                          ("preview", step, elapsed, labels (H, W), probabilities (K, H, W) float16
+                           | None (only for a whole 2D image), classes (N,) of instance ids | None,
+                           window (y0, y1, x0, x1) | None, tag)
   parent -> child, while training: (preview_image, window, tag) on ``previews``: predict
                           this instead from the next preview on (the user moved to another
                           plane or panned); ``tag`` comes back with those previews.
@@ -297,4 +298,9 @@ def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float
         labels, classes = result.labels, result.classes
     else:
         labels = instances.semantic_labels(probs)
-    events.put(("preview", step, elapsed, labels, probs.astype("float16"), classes, window, tag))
+    # the GUI shows probabilities only with a whole 2D image; a window or a plane of a stack is
+    # pasted as labels alone, so its probabilities would only cost pickling and the pipe (2.4 MB
+    # for a 768^2 window)
+    whole_image = window is None and not (tag and tag[0])
+    events.put(("preview", step, elapsed, labels, probs.astype("float16") if whole_image else None, classes,
+                window, tag))

@@ -89,3 +89,23 @@ def test_close_does_not_wait_for_a_preview_the_child_never_reads(tmp_path):
     assert proc.stdout.startswith("closed"), proc.stderr
     _, seconds, threads = proc.stdout.split()
     assert float(seconds) < 10 and threads == "1"  # no feeder thread left behind either
+
+
+def test_previews_carry_probabilities_only_for_a_whole_2d_image():
+    import numpy as np
+
+    from napari_unet._trainer_process import _send_preview
+
+    class Collect(list):
+        put = list.append
+
+    probs = np.zeros((2, 32, 32), np.float32)
+    probs[0], probs[1, 8:20, 8:20] = 0.5, 1  # one 12 x 12 object
+    sent = Collect()
+    _send_preview(sent, probs, True, 1, 0.5, None, ((), None))  # a whole 2D image: shown if asked
+    _send_preview(sent, probs, True, 2, 0.5, (0, 32, 0, 32), ((), None))  # a window of a large image
+    _send_preview(sent, probs, False, 3, 0.5, None, ((4,), None))  # a plane of a stack
+    whole, window, plane = sent
+    assert whole[4].dtype == np.float16 and whole[4].shape == (2, 32, 32)
+    assert window[4] is None and plane[4] is None  # pasted as labels alone
+    assert window[3].max() == 1 and plane[3].max() == 1  # the labels are there
