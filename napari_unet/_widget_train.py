@@ -215,7 +215,7 @@ class TrainActions:
                 if full is None:
                     full = np.zeros(full_shape, labels.dtype)
                 else:  # a dtype that holds both the ids shown elsewhere and the new ones
-                    full = np.array(full, np.promote_types(np.asarray(full).dtype, labels.dtype))
+                    full = np.array(full, np.promote_types(full.dtype, labels.dtype))
                 full[region] = labels
                 labels, probabilities = full, None
         if labels is not None:
