@@ -6,6 +6,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 SCRIPT = textwrap.dedent('''
@@ -92,8 +93,6 @@ def test_close_does_not_wait_for_a_preview_the_child_never_reads(tmp_path):
 
 
 def test_previews_carry_probabilities_only_for_a_whole_2d_image():
-    import numpy as np
-
     from napari_unet._trainer_process import _send_preview
 
     class Collect(list):
