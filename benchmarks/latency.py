@@ -13,7 +13,9 @@ and second 8-s window), so conditions measured one after the other compare drift
 training. Here every block starts from an empty painted layer, and while Train runs, blocks
 with the trainer running alternate with blocks with the trainer process frozen (SIGSTOP):
 same layers, same widget, same moment of the session; the only difference is training's CPU
-use. Blocks with no training at all come before Train is pressed and after it has stopped.
+use. Three training conditions: as shipped (the widget freezes a CPU trainer while the view
+moves, so under ``--interaction all`` it hardly runs), never paused (the widget before it
+did that), and frozen throughout. Blocks with no training at all come before Train is pressed and after it has stopped.
 Also counts training steps and live previews that reached the screen in each block.
 """
 
@@ -129,20 +131,25 @@ def main():
     widget.time_budget.value = int(4 * args.rounds * args.seconds) + 60
     widget.train()
     pid = widget._trainer.process.pid
-    running, frozen = [], []
+    shipped, never_paused, frozen = [], [], []
     try:
         for _ in range(args.rounds):
-            running.append(block())
+            widget.pause_while_view_moves = True
+            shipped.append(block())
+            widget.pause_while_view_moves = False
+            never_paused.append(block())
             os.kill(pid, signal.SIGSTOP)
             try:
                 frozen.append(block())
             finally:
                 os.kill(pid, signal.SIGCONT)
+        widget.pause_while_view_moves = True
         untouched = [block(interaction=None)]
     finally:
         os.kill(pid, signal.SIGCONT)
-    rows["training (trainer running)"] = running
-    rows["training, trainer frozen (SIGSTOP)"] = frozen
+    rows["training (as shipped: paused while the view moves)"] = shipped
+    rows["training, never paused"] = never_paused
+    rows["training, trainer frozen throughout (SIGSTOP)"] = frozen
     rows["viewer untouched, training"] = untouched
     print("status after the training blocks:", widget.status.value, flush=True)
     if widget.is_training:

@@ -25,15 +25,31 @@ Protocol (plain tuples of numpy arrays / numbers / dicts, so they pickle):
                           ("notice", message)        # e.g. a smaller batch after out-of-memory
                           ("finished", model_dict)   # also after Stop
                           ("error", one-line message, model_dict | None)
-No Qt or napari here: the GUI polls ``events`` with a QTimer.
+No Qt or napari here: a thread reads the events as they come and the GUI polls them
+(``poll``) with a QTimer.
+
+The GUI may freeze the child (``pause``, SIGSTOP, Linux) while the user pans or zooms, and
+thaw it (``resume``) when the view rests. The frozen time is left out of the child's
+training clock, so the time budget is spent training. Every call that touches something
+shared with the child (its stop Event, a join) resumes it first, and events are read in a
+thread: a child frozen in the middle of a message blocks that thread, never the GUI.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import multiprocessing as mp
+import os
+import queue
+import signal
 import sys
+import threading
+import time
 import traceback
+
+CAN_PAUSE = sys.platform.startswith("linux")  # and a parent death kills a frozen child (PR_SET_PDEATHSIG)
 
 
 class TrainerProcess:
@@ -45,21 +61,60 @@ class TrainerProcess:
         self.previews = ctx.Queue()
         self.events, events_out = ctx.Pipe(duplex=False)
         self.stop_flag = ctx.Event()
-        self.process = ctx.Process(target=serve, args=(self.jobs, events_out, self.stop_flag, self.previews),
+        # seconds the child was frozen, for its training clock; no lock: the child reads it
+        # and could be frozen while holding one
+        self.paused_seconds = ctx.RawValue("d", 0.0)
+        self._paused_since = None
+        # the child's parent-death signal fires when the thread that started it ends: only the
+        # main thread lives as long as the process
+        self.can_pause = CAN_PAUSE and threading.current_thread() is threading.main_thread()
+        self.process = ctx.Process(target=serve, args=(self.jobs, events_out, self.stop_flag, self.previews,
+                                                       self.paused_seconds, self.can_pause),
                                    daemon=True, name="napari-unet-trainer")
         with _main_module_hidden():
             self.process.start()
         # Only the child may hold the sending end: if it dies, even in the middle of a
         # message, reading ends with EOFError instead of waiting forever.
         events_out.close()
+        self._reader = EventReader(self.events)
 
     def is_alive(self) -> bool:
-        return self.process.is_alive()
+        """True while the child runs or events it sent are still to be polled."""
+        return self.process.is_alive() or not self._reader.done()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_since is not None
+
+    def pause(self) -> bool:
+        """Freeze the child until ``resume`` (Linux; elsewhere nothing happens). True if frozen now.
+
+        For a few seconds at most, e.g. while the user moves the view: the child's events stop
+        coming, and a job's time budget does not count the frozen time.
+        """
+        if not self.can_pause or self._paused_since is not None or not self.process.is_alive():
+            return self._paused_since is not None
+        _thaw_all_at_exit()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGSTOP)
+            self._paused_since = time.perf_counter()
+            _FROZEN[self.process.pid] = self.process
+        return self._paused_since is not None
+
+    def resume(self) -> None:
+        """Thaw the child frozen by ``pause`` (nothing if it is not)."""
+        if self._paused_since is None:
+            return
+        # before it runs again: its clock must never see the frozen time
+        self.paused_seconds.value += time.perf_counter() - self._paused_since
+        self._paused_since = None
+        _thaw(self.process)
 
     def train(self, images, annotations, train_config: dict, init_model: dict | None,
               unet_config: dict | None, preview_image, instances: bool,
               preview_window: tuple | None = None, preview_tag=None) -> None:
         """Queue a training job; preview_image: an image (model layout) to preview, or None."""
+        self.resume()
         self.stop_flag.clear()
         self.jobs.put(("train", images, annotations, train_config, init_model, unet_config,
                        preview_image, preview_window, instances, preview_tag))
@@ -70,20 +125,16 @@ class TrainerProcess:
 
     def stop(self) -> None:
         """Ask the running job to stop at its next step; it still sends the model."""
+        self.resume()
         self.stop_flag.set()
 
     def poll(self, max_events: int = 100) -> list[tuple]:
         """Events that arrived so far (non-blocking)."""
-        out = []
-        try:
-            while len(out) < max_events and self.events.poll():
-                out.append(self.events.recv())
-        except (EOFError, OSError):  # the child is gone; what it sent in full has been read
-            pass
-        return out
+        return self._reader.poll(max_events)
 
     def close(self, timeout: float = 3.0) -> None:
         """Stop any job and end the child; never leaves a process or thread behind."""
+        self.resume()
         if self.process.is_alive():
             self.stop_flag.set()
             try:
@@ -94,6 +145,7 @@ class TrainerProcess:
             if self.process.is_alive():
                 self.process.terminate()
                 self.process.join(timeout)
+        self._reader.join(timeout)  # it ends at the end of the pipe, which the child held
         self.events.close()
         for q in (self.jobs, self.previews):
             # The child is gone, so what is still in a pipe would never be read, and the queue's
@@ -103,6 +155,59 @@ class TrainerProcess:
             _discard_unread(q)
             q.cancel_join_thread()
             q.close()
+
+
+class EventReader:
+    """Reads a connection in a daemon thread as messages arrive; ``poll`` hands them over.
+
+    The GUI thread never reads the pipe itself: a sender frozen (or slow) in the middle of a
+    large message would block it until the rest came.
+    """
+
+    def __init__(self, connection):
+        self._inbox = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._read, args=(connection,), daemon=True,
+                                        name="napari-unet-trainer-events")
+        self._thread.start()
+
+    def _read(self, connection) -> None:
+        with contextlib.suppress(EOFError, OSError):  # the sender is gone (or we closed the pipe)
+            while True:
+                self._inbox.put(connection.recv())
+
+    def poll(self, max_events: int = 100) -> list:
+        """Messages read so far, oldest first (non-blocking)."""
+        out = []
+        with contextlib.suppress(queue.Empty):
+            while len(out) < max_events:
+                out.append(self._inbox.get_nowait())
+        return out
+
+    def done(self) -> bool:
+        """True once the sender is gone and every message has been polled."""
+        return not self._thread.is_alive() and self._inbox.empty()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+_FROZEN = {}  # pid -> process, children frozen now
+
+
+def _thaw(process) -> None:
+    """SIGCONT to a child we may have frozen (no-op if it has ended)."""
+    _FROZEN.pop(process.pid, None)
+    if CAN_PAUSE and process.pid is not None and process.exitcode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(process.pid, signal.SIGCONT)
+
+
+@functools.cache
+def _thaw_all_at_exit() -> None:
+    """At exit multiprocessing terminates and joins its daemon children, and a frozen child
+    would never end: thaw them first. Registered on the first pause, after multiprocessing's
+    own exit function, so it runs before it (atexit runs last-registered first)."""
+    atexit.register(lambda: [_thaw(p) for p in list(_FROZEN.values())])
 
 
 def _discard_unread(q, timeout: float = 0.2) -> None:
@@ -145,9 +250,11 @@ class _Sender:
         self.connection.send(event)
 
 
-def serve(jobs, events_out, stop_flag, previews=None) -> None:
+def serve(jobs, events_out, stop_flag, previews=None, paused_seconds=None, pausable=False) -> None:
     """Child main loop: run jobs until "quit"."""
     events = _Sender(events_out)
+    if pausable:
+        _die_with_parent()
     _yield_cpu_to_viewer()
     import torch  # noqa: F401  (import now, so the first Train starts at once)
 
@@ -160,8 +267,26 @@ def serve(jobs, events_out, stop_flag, previews=None) -> None:
         if job[0] == "quit":
             return
         if job[0] == "train":
-            _run_training(job[1:], events, stop_flag, previews)
+            _run_training(job[1:], events, stop_flag, previews, _clock(paused_seconds))
             _latest(previews, {})()  # preview changes that came too late for this job must not leak into the next
+
+
+def _clock(paused_seconds):
+    """Seconds that leave out the time the parent kept this process frozen (``pause``)."""
+    if paused_seconds is None:
+        return time.perf_counter
+    return lambda: time.perf_counter() - paused_seconds.value
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the parent dies, even while frozen (a SIGSTOPped
+    process would otherwise never see that its pipes closed, and stay forever)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before prctl
+        os._exit(1)
 
 
 def _yield_cpu_to_viewer() -> None:
@@ -235,7 +360,7 @@ def _latest(previews, current: dict):
     return source
 
 
-def _run_training(job, events, stop_flag, previews=None) -> None:
+def _run_training(job, events, stop_flag, previews=None, clock=time.perf_counter) -> None:
     from napari_unet import io, train
     from napari_unet.predict import predict_probabilities
     from napari_unet.errors import UserInputError
@@ -249,7 +374,7 @@ def _run_training(job, events, stop_flag, previews=None) -> None:
         gen = train.fit(images, annotations, train.TrainConfig(**cfg), model=init_model,
                         unet_config=UNetConfig(**unet_cfg) if unet_cfg else None, preview_image=preview,
                         preview_window=preview_window, preview_source=_latest(previews, current),
-                        preview_tag=preview_tag)
+                        preview_tag=preview_tag, clock=clock)
         for event in gen:
             if isinstance(event, train.Started):
                 model = event.model

@@ -26,6 +26,8 @@ FIRST_PREVIEW_S = 0.5
 class TrainActions:
     """train, stop, close_trainer and the handlers of trainer events."""
 
+    pause_while_view_moves = True  # see _on_view_changed
+
     def _ensure_trainer(self):
         from ._trainer_process import TrainerProcess
 
@@ -175,11 +177,21 @@ class TrainActions:
             self.loss_plot.set_values(self.losses)
 
     def _on_view_changed(self, event=None) -> None:
+        """The user pans, zooms or moves to another plane: training on the CPU waits till they rest.
+
+        The viewer redraws at every move, and a CPU trainer, even under SCHED_IDLE, made the
+        worst 5 % of frames 6-9 ms later while making 0-3 steps in 12 s of it
+        (benchmarks/latency.py); frozen, it costs nothing, and its time budget does not run.
+        """
         if self.is_training:
+            if self.pause_while_view_moves and self.device_name.startswith("CPU"):
+                self._trainer.pause()
             self._retarget.start()  # debounced: one update after the user stops moving for 200 ms
 
     def _retarget_preview(self) -> None:
-        """Send the trainer the plane and window now on screen, if they changed."""
+        """Send the trainer the plane and window now on screen, if they changed; thaw it."""
+        if self._trainer is not None:
+            self._trainer.resume()
         image = self._training_layer
         if image is None or image not in self.viewer.layers or self._trainer is None:
             return
@@ -278,6 +290,8 @@ class TrainActions:
 
     def _end_training(self, error: str | None, status: str = "") -> None:
         self._timer.stop()
+        if self._trainer is not None:
+            self._trainer.resume()
         self._training_layer = None
         self.train_button.enabled, self.stop_button.enabled = True, False
         self.loss_plot.set_values(self.losses)

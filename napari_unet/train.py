@@ -124,7 +124,7 @@ class Finished:
 
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
         unet_config: UNetConfig = None, preview_image=None, preview_window=None, preview_source=None,
-        preview_tag=None):
+        preview_tag=None, clock=time.perf_counter):
     """Train a U-Net on (image, annotation) pairs; yields Started, Step, Preview, Finished.
 
     images: list of raw images (H, W), (H, W, C) or (C, H, W), any numeric dtype; for
@@ -138,6 +138,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     preview_source: optional callable, asked before each preview; returns None or a new
         (preview_image, preview_window, tag), e.g. when the user moved to another plane.
     preview_tag: the tag of the first preview image (returned in its Preview events).
+    clock: seconds, for the time budget, previews and Step.elapsed; the trainer process passes
+        one that leaves out the time it was frozen (while the user moved the view).
     """
     config = config or TrainConfig()
     images, annotations = list(images), list(annotations)
@@ -162,12 +164,12 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
 
     n_annotated = int(sum((a > 0).sum() for a in anns))
     yield Started(model, describe(device), n_annotated)
-    start = time.perf_counter()
+    start = clock()
     step, losses, next_preview, tag = 0, [], config.first_preview, preview_tag
     net.train()
     try:
-        while not _done(step, time.perf_counter() - start, config):
-            lr = _learning_rate(step, time.perf_counter() - start, config)
+        while not _done(step, clock() - start, config):
+            lr = _learning_rate(step, clock() - start, config)
             for group in opt.param_groups:
                 group["lr"] = lr
             try:
@@ -181,20 +183,20 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                 continue
             step += 1
             losses.append(loss)
-            elapsed = time.perf_counter() - start
+            elapsed = clock() - start
             px = step * config.batch_size * math.prod(sampler.patch_shape) / max(elapsed, 1e-9)
             yield Step(step, loss, elapsed, lr, px)
             if preview_source is not None and elapsed >= next_preview:
                 preview_image, preview_window, tag = preview_source() or (preview_image, preview_window, tag)
             if preview_image is not None and elapsed >= next_preview:
-                t0 = time.perf_counter()
+                t0 = clock()
                 recalibrate_batchnorm(net, sampler, device, n_batches=2)  # half the final one: previews are transient
                 probs = predict_probabilities(model, crop_window(preview_image, preview_window, cfg.channel_axis))
                 net.train()
-                cost = time.perf_counter() - t0
+                cost = clock() - t0
                 yield Preview(step, elapsed, probs, preview_window, tag)
                 # previews may take at most a third of the time, however large the image
-                next_preview = time.perf_counter() - start + max(config.preview_every, 2 * cost)
+                next_preview = clock() - start + max(config.preview_every, 2 * cost)
     finally:
         try:
             recalibrate_batchnorm(net, sampler, device)
@@ -202,7 +204,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             if not is_out_of_memory(exc):
                 raise
         net.eval()
-        _record(model, config, step, time.perf_counter() - start, losses, len(images), n_annotated, device)
+        _record(model, config, step, clock() - start, losses, len(images), n_annotated, device)
     yield Finished(model, model.summary)
 
 

@@ -108,3 +108,92 @@ def test_previews_carry_probabilities_only_for_a_whole_2d_image():
     assert whole[4].dtype == np.float16 and whole[4].shape == (2, 32, 32)
     assert window[4] is None and plane[4] is None  # pasted as labels alone
     assert window[3].max() == 1 and plane[3].max() == 1  # the labels are there
+
+
+def test_event_reader_hands_over_whole_messages_and_never_blocks_on_a_partial_one():
+    import multiprocessing as mp
+    import struct
+
+    from napari_unet._trainer_process import EventReader
+
+    receiver, sender = mp.Pipe(duplex=False)
+    reader = EventReader(receiver)
+    sender.send(("step", 1))
+    os.write(sender.fileno(), struct.pack("!i", 1000) + b"x" * 10)  # a sender frozen mid-message
+    deadline = time.time() + 10
+    got = []
+    while not got and time.time() < deadline:
+        got = reader.poll()
+    start = time.perf_counter()
+    assert reader.poll() == [] and time.perf_counter() - start < 0.1  # returns at once
+    assert got == [("step", 1)] and not reader.done()
+    sender.close()  # the sender dies: reading ends, nothing half-read is handed over
+    reader.join(10)
+    assert reader.done()
+
+
+def _events_until(trainer, kind, seconds=120):
+    events, deadline = [], time.time() + seconds
+    while kind not in [e[0] for e in events] and time.time() < deadline and trainer.is_alive():
+        events += [(*e, time.perf_counter()) for e in trainer.poll()]
+        time.sleep(0.02)
+    assert kind in [e[0] for e in events], events
+    return events
+
+
+def _tiny_job(trainer, budget):
+    image = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    ann = np.zeros((40, 40), np.uint8)
+    ann[5, 5], ann[30, 30] = 1, 2
+    trainer.train([image], [ann], {"steps": None, "time_budget": budget, "batch_size": 2, "patch_size": 32,
+                                   "preview_every": 100.0},
+                  None, {"depth": 1, "width": 4}, None, False)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pausing freezes the child with SIGSTOP (Linux)")
+def test_paused_trainer_sends_nothing_and_its_time_budget_waits():
+    from napari_unet._trainer_process import TrainerProcess
+
+    trainer = TrainerProcess()
+    try:
+        _events_until(trainer, "ready")
+        _tiny_job(trainer, budget=2.0)
+        _events_until(trainer, "step")
+        assert trainer.pause() and trainer.paused
+        time.sleep(0.3)  # events already in the pipe still arrive
+        trainer.poll()
+        paused_at = time.perf_counter()
+        time.sleep(2.5)  # longer than the whole budget
+        assert trainer.poll() == []  # frozen: not one step
+        assert open(f"/proc/{trainer.process.pid}/stat").read().split(") ")[1][0] == "T"
+        trainer.resume()
+        resumed_at = time.perf_counter()
+        events = _events_until(trainer, "finished")
+        steps = [e for e in events if e[0] == "step"]
+        assert steps and steps[0][-1] >= resumed_at  # training went on after the pause...
+        assert all(e[3] <= 2.5 for e in steps)  # ...on a clock without the 2.8 s frozen
+        assert resumed_at - paused_at >= 2.5
+    finally:
+        trainer.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pausing freezes the child with SIGSTOP (Linux)")
+def test_stop_and_close_work_on_a_paused_trainer():
+    from napari_unet._trainer_process import TrainerProcess
+
+    trainer = TrainerProcess()
+    try:
+        _events_until(trainer, "ready")
+        _tiny_job(trainer, budget=600.0)
+        _events_until(trainer, "step")
+        assert trainer.pause()
+        trainer.stop()  # thaws it: the stop flag is shared, and the model must come back
+        assert not trainer.paused
+        _events_until(trainer, "finished")
+        _tiny_job(trainer, budget=600.0)
+        _events_until(trainer, "step")
+        assert trainer.pause()
+        start = time.perf_counter()
+    finally:
+        trainer.close()
+    assert time.perf_counter() - start < 5 and not trainer.process.is_alive()

@@ -1,9 +1,12 @@
 """The widget in a real viewer: sample with scribbles -> Train -> preview -> Stop -> correct -> retrain -> export."""
 
+import sys
+
 import numpy as np
 import pytest
 
 from napari_unet import io
+from napari_unet._layer_data import camera
 from napari_unet._sample_data import sample_paths
 from napari_unet.metrics import dice
 
@@ -80,6 +83,25 @@ def test_train_preview_stop_correct_retrain_export(widget, qtbot, tmp_path):
     saved = w.save_model(tmp_path / "model.pt")
     w.model = None
     assert w.load_model(saved).summary["total_steps"] == w.model.summary["total_steps"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the trainer is frozen with SIGSTOP (Linux)")
+def test_training_on_the_cpu_waits_while_the_view_moves(widget, qtbot):
+    viewer, w = widget
+    with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
+        assert w.train()
+    assert w.device_name.startswith("CPU")  # the CI machine has no GPU
+    trainer = w._trainer
+    camera(viewer).zoom *= 1.5  # the user zooms...
+    assert trainer.paused
+    steps = len(w.losses)
+    qtbot.waitUntil(lambda: not trainer.paused, timeout=5_000)  # ...and rests: training goes on
+    qtbot.waitUntil(lambda: len(w.losses) > steps, timeout=TIMEOUT_MS)
+    camera(viewer).center = (100, 100)  # moving again, then Stop before the view rests
+    assert trainer.paused
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.stop()
+    assert not trainer.paused and w.model is not None
 
 
 def test_predict_all_open_images(widget, qtbot):
