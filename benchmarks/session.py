@@ -3,10 +3,12 @@
     xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/session.py first-preview
     xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/session.py long --rounds 20
 
-first-preview: opens napari with the nuclei sample (520 x 696) and its scribbles, adds
-  the widget and presses Train (a) at once, while the trainer process is still
-  starting (cold), and (b) four more times with the trainer ready (warm); prints the
-  seconds from Train to the first preview on screen (the ``preview_updated`` signal);
+first-preview: opens napari with the nuclei sample (520 x 696) and its scribbles (which
+  starts the trainer process), adds the widget (--menu-delay s later) and presses Train
+  (a) at once, while the trainer process may still be starting (cold; --as-demo starts
+  it before napari is imported, as ``napari-unet demo`` does), and (b) four more times
+  with the trainer ready (warm); prints the seconds from Train to the first preview on
+  screen (the ``preview_updated`` signal);
   then (c) with a new trainer started --delays seconds before Train (the user painting
   for that long after opening the widget) and, as in a new session, no prediction layer yet.
 long: --rounds rounds of Train (--budget s) + Predict in one viewer; after each
@@ -33,11 +35,22 @@ def _wait(signal, timeout_s: float = 300.0) -> float:
     return time.perf_counter() - start
 
 
-def _open():
+def _open(as_demo: bool = False, menu_delay: float = 0.0):
+    """Viewer, sample with scribbles (which starts the trainer) and widget.
+
+    as_demo: start the trainer before napari is imported, as ``napari-unet demo`` does.
+    menu_delay: seconds between opening the sample and opening the widget (the user's way
+    through the Plugins menu)."""
+    if as_demo:
+        from napari_unet._trainer_process import prestart
+
+        prestart()
     import napari
 
     viewer = napari.Viewer(show=True)
     viewer.open_sample("napari-unet", "nuclei_scribbles")
+    if menu_delay:
+        _idle(menu_delay)
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
     return viewer, widget
 
@@ -52,7 +65,7 @@ def _idle(seconds: float) -> None:
 
 
 def first_preview(args):
-    viewer, w = _open()
+    viewer, w = _open(args.as_demo, args.menu_delay)
     w.time_budget.value = 5
     rows = []
     for i in range(1 + args.warm):
@@ -60,7 +73,8 @@ def first_preview(args):
         start = time.perf_counter()
         w.train()
         _wait(w.signals.preview_updated)
-        rows.append(("cold (trainer starting)" if i == 0 else "warm", time.perf_counter() - start))
+        cold = f"cold: Train the instant the widget opens ({'demo' if args.as_demo else f'{args.menu_delay:g} s after the sample'})"
+        rows.append((cold if i == 0 else "warm", time.perf_counter() - start))
         _wait(w.signals.training_finished)
     for delay in args.delays:  # a new trainer, as when the widget opens, then Train after `delay` s
         w.close_trainer()
@@ -106,6 +120,10 @@ def main(argv=None):
     ap.add_argument("--warm", type=int, default=4, help="first-preview: warm repeats")
     ap.add_argument("--delays", type=float, nargs="*", default=[2, 4, 6],
                     help="first-preview: seconds between starting a new trainer and Train")
+    ap.add_argument("--as-demo", action="store_true",
+                    help="first-preview: start the trainer before importing napari, as `napari-unet demo` does")
+    ap.add_argument("--menu-delay", type=float, default=0.0,
+                    help="first-preview: seconds between opening the sample (which starts the trainer) and the widget")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--budget", type=int, default=5, help="long: training seconds per round (the widget allows >= 5)")
     args = ap.parse_args(argv)

@@ -32,7 +32,13 @@ def make_nuclei():
 
 
 def make_nuclei_scribbles():
-    """napari sample 'nuclei_scribbles': the image plus an annotation Labels layer to train on."""
+    """napari sample 'nuclei_scribbles': the image plus an annotation Labels layer to train on.
+
+    Starts the trainer process too (no torch import here): this sample is opened to train.
+    """
+    from ._trainer_process import prestart
+
+    prestart()
     paths = sample_paths()
     return [
         (_read(paths["image"]), {"name": "nuclei", "colormap": "gray"}, "image"),

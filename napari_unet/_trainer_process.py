@@ -48,6 +48,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 
 CAN_PAUSE = sys.platform.startswith("linux")  # and a parent death kills a frozen child (PR_SET_PDEATHSIG)
 
@@ -77,6 +78,7 @@ class TrainerProcess:
         # message, reading ends with EOFError instead of waiting forever.
         events_out.close()
         self._reader = EventReader(self.events)
+        _LIVE.add(self)
 
     def is_alive(self) -> bool:
         """True while the child runs or events it sent are still to be polled."""
@@ -208,6 +210,28 @@ def _thaw_all_at_exit() -> None:
     would never end: thaw them first. Registered on the first pause, after multiprocessing's
     own exit function, so it runs before it (atexit runs last-registered first)."""
     atexit.register(lambda: [_thaw(p) for p in list(_FROZEN.values())])
+
+
+_LIVE = weakref.WeakSet()  # every TrainerProcess of this process
+_PRESTARTED: list = []  # at most one, started before any widget asked for it
+
+
+def prestart() -> None:
+    """Start a trainer now, for the widget that will open next (``take_prestarted``).
+
+    Called where a user is about to train: ``napari-unet demo`` before it builds the viewer,
+    and the sample with scribbles when it opens. The child's Python and torch import (1.5 s
+    here) then overlap napari's start or the user's way to the widget, instead of the wait
+    for the first preview. Nothing happens if a trainer of this process is alive already.
+    """
+    if not any(t.process.is_alive() for t in list(_LIVE)):
+        _PRESTARTED[:] = [TrainerProcess()]
+
+
+def take_prestarted() -> "TrainerProcess | None":
+    """The trainer ``prestart`` started, if it is still alive (once)."""
+    trainer = _PRESTARTED.pop() if _PRESTARTED else None
+    return trainer if trainer is not None and trainer.process.is_alive() else None
 
 
 def _discard_unread(q, timeout: float = 0.2) -> None:

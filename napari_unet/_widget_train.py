@@ -29,10 +29,10 @@ class TrainActions:
     pause_while_view_moves = True  # see _on_view_changed
 
     def _ensure_trainer(self):
-        from ._trainer_process import TrainerProcess
+        from ._trainer_process import TrainerProcess, take_prestarted
 
         if self._trainer is None or not self._trainer.is_alive():
-            self._trainer = TrainerProcess()
+            self._trainer = take_prestarted() or TrainerProcess()
         return self._trainer
 
     @property

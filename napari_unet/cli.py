@@ -389,10 +389,15 @@ def run_demo(args) -> int:
 
 
 def _open_viewer_demo() -> int:
-    try:
-        import napari
-    except ImportError:
-        raise UserInputError("napari is not installed; pip install 'napari-unet[all]' or use demo --headless") from None
+    import importlib.util
+
+    if importlib.util.find_spec("napari") is None:
+        raise UserInputError("napari is not installed; pip install 'napari-unet[all]' or use demo --headless")
+    from ._trainer_process import prestart
+
+    prestart()  # torch loads in the trainer while napari loads and builds its window
+    import napari
+
     viewer = napari.Viewer(title="napari-unet demo")
     viewer.open_sample("napari-unet", "nuclei_scribbles")
     viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")

@@ -104,6 +104,23 @@ def test_training_on_the_cpu_waits_while_the_view_moves(widget, qtbot):
     assert not trainer.paused and w.model is not None
 
 
+def test_the_sample_with_scribbles_starts_the_trainer_the_widget_then_uses(make_napari_viewer):
+    from napari_unet import _trainer_process
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "nuclei_scribbles")  # the user opens it to train
+    assert len(_trainer_process._PRESTARTED) == 1
+    started = _trainer_process._PRESTARTED[0]
+    assert started.process.is_alive() and started.can_pause  # started on the main thread
+    _, w = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    try:
+        assert w._trainer is started and not _trainer_process._PRESTARTED  # taken, not a second one
+        viewer.open_sample("napari-unet", "nuclei_scribbles")  # again: the widget's trainer is alive
+        assert not _trainer_process._PRESTARTED
+    finally:
+        w.close_trainer()
+
+
 def test_predict_all_open_images(widget, qtbot):
     viewer, w = widget
     w.time_budget.value = 5
