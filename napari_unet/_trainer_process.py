@@ -81,8 +81,12 @@ class TrainerProcess:
         _LIVE.add(self)
 
     def is_alive(self) -> bool:
-        """True while the child runs or events it sent are still to be polled."""
-        return self.process.is_alive() or not self._reader.done()
+        """True while the child process runs (a dead one is replaced, not sent jobs)."""
+        return self.process.is_alive()
+
+    def ended(self) -> bool:
+        """True once the child is gone and every event it sent has been polled."""
+        return not self.process.is_alive() and self._reader.done()
 
     @property
     def paused(self) -> bool:

@@ -152,7 +152,7 @@ class TrainActions:
             return
         for event in self._trainer.poll():
             getattr(self, f"_on_{event[0]}")(*event[1:])
-        if self.is_training and not self._trainer.is_alive():
+        if self.is_training and self._trainer.ended():  # not before its last events are handled
             self._end_training("the training process stopped unexpectedly; your layers and the last "
                                "model are kept. Press Train to try again")
 

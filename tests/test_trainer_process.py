@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent('''
     kinds, deadline = [], time.time() + 120
     while "finished" not in kinds and "error" not in kinds and time.time() < deadline:
         kinds += [e[0] for e in trainer.poll()]
-        if not trainer.is_alive():
+        if trainer.ended():
             break
         time.sleep(0.05)
     trainer.close()
@@ -51,7 +51,7 @@ def test_trainer_and_all_its_threads_only_use_cpu_the_viewer_leaves_idle():
     trainer = TrainerProcess()
     try:
         deadline, kinds = time.time() + 120, []
-        while "ready" not in kinds and time.time() < deadline and trainer.is_alive():
+        while "ready" not in kinds and time.time() < deadline and not trainer.ended():
             kinds += [e[0] for e in trainer.poll()]
             time.sleep(0.05)
         assert "ready" in kinds
@@ -134,7 +134,7 @@ def test_event_reader_hands_over_whole_messages_and_never_blocks_on_a_partial_on
 
 def _events_until(trainer, kind, seconds=120):
     events, deadline = [], time.time() + seconds
-    while kind not in [e[0] for e in events] and time.time() < deadline and trainer.is_alive():
+    while kind not in [e[0] for e in events] and time.time() < deadline and not trainer.ended():
         events += [(*e, time.perf_counter()) for e in trainer.poll()]
         time.sleep(0.02)
     assert kind in [e[0] for e in events], events
