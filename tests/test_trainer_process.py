@@ -197,3 +197,25 @@ def test_stop_and_close_work_on_a_paused_trainer():
     finally:
         trainer.close()
     assert time.perf_counter() - start < 5 and not trainer.process.is_alive()
+
+
+EXIT_WHILE_PAUSED = textwrap.dedent('''
+    import time
+    from napari_unet._trainer_process import TrainerProcess
+
+    trainer = TrainerProcess()
+    while not any(e[0] == "ready" for e in trainer.poll()):
+        time.sleep(0.05)
+    assert trainer.pause()
+    print(trainer.process.pid, flush=True)  # and exit without close(), as after a crash in napari
+''')
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pausing freezes the child with SIGSTOP (Linux)")
+def test_exit_with_a_paused_trainer_ends_it(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(EXIT_WHILE_PAUSED)
+    # multiprocessing terminates and joins daemon children at exit: a frozen one would never end
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert not os.path.exists(f"/proc/{int(proc.stdout)}")
