@@ -219,3 +219,32 @@ def test_exit_with_a_paused_trainer_ends_it(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert not os.path.exists(f"/proc/{int(proc.stdout)}")
+
+
+def _gone_or_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pausing freezes the child with SIGSTOP (Linux)")
+def test_a_paused_trainer_dies_with_a_killed_viewer(tmp_path):
+    import signal
+
+    script = tmp_path / "script.py"
+    script.write_text(EXIT_WHILE_PAUSED + "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert not _gone_or_zombie(child)
+        parent.send_signal(signal.SIGKILL)  # no atexit, no close(): only the parent-death signal
+        parent.wait(10)
+        deadline = time.time() + 10
+        while not _gone_or_zombie(child) and time.time() < deadline:
+            time.sleep(0.05)
+        assert _gone_or_zombie(child)
+    finally:
+        parent.kill()
+        parent.stdout.close()
