@@ -93,7 +93,7 @@ def test_close_does_not_wait_for_a_preview_the_child_never_reads(tmp_path):
 
 
 def test_previews_carry_probabilities_only_for_a_whole_2d_image():
-    from napari_unet._trainer_process import _send_preview
+    from napari_unet._trainer_child import _send_preview
 
     class Collect(list):
         put = list.append
