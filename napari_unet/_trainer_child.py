@@ -70,8 +70,6 @@ def _yield_cpu_to_viewer() -> None:
     it at once. nice 10 alone still let a training step hold both cores of a 2-core laptop
     for tens of ms while napari redrew. Elsewhere, nice 10 (macOS) or nothing (Windows).
     """
-    import os
-
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         return

@@ -179,9 +179,14 @@ class EventReader:
         self._thread.start()
 
     def _read(self, connection) -> None:
-        with contextlib.suppress(EOFError, OSError):  # the sender is gone (or we closed the pipe)
-            while True:
+        while True:
+            try:
                 self._inbox.put(connection.recv())
+            except (EOFError, OSError):  # the sender is gone (or we closed the pipe)
+                return
+            except Exception as exc:  # noqa: BLE001 - a message that does not unpickle (it was read whole)
+                self._inbox.put(("notice", f"a message from the trainer could not be read and was skipped "
+                                           f"({exc!r})"))
 
     def poll(self, max_events: int = 100) -> list:
         """Messages read so far, oldest first (non-blocking)."""

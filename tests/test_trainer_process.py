@@ -110,6 +110,21 @@ def test_previews_carry_probabilities_only_for_a_whole_2d_image():
     assert window[3].max() == 1 and plane[3].max() == 1  # the labels are there
 
 
+def test_event_reader_skips_a_message_that_does_not_unpickle_with_a_notice():
+    import multiprocessing as mp
+
+    from napari_unet._trainer_process import EventReader
+
+    receiver, sender = mp.Pipe(duplex=False)
+    reader = EventReader(receiver)
+    sender.send_bytes(b"not a pickle")
+    sender.send(("step", 2))
+    sender.close()
+    reader.join(10)
+    (kind, message), step = reader.poll()
+    assert kind == "notice" and "could not be read" in message and step == ("step", 2)
+
+
 def test_event_reader_hands_over_whole_messages_and_never_blocks_on_a_partial_one():
     import multiprocessing as mp
     import struct
