@@ -165,52 +165,50 @@ def _tiny_job(trainer, budget):
                   None, {"depth": 1, "width": 4}, None, False)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pausing freezes the child with SIGSTOP (Linux)")
-def test_paused_trainer_sends_nothing_and_its_time_budget_waits():
+def _pause_mid_job(trainer, budget):
+    """Start a tiny job, wait for its first step, then freeze the trainer."""
+    _tiny_job(trainer, budget)
+    _events_until(trainer, "step")
+    assert trainer.pause() and trainer.paused
+
+
+@pytest.fixture
+def trainer():
     from napari_unet._trainer_process import TrainerProcess
 
     trainer = TrainerProcess()
-    try:
-        _events_until(trainer, "ready")
-        _tiny_job(trainer, budget=2.0)
-        _events_until(trainer, "step")
-        assert trainer.pause() and trainer.paused
-        time.sleep(0.3)  # events already in the pipe still arrive
-        trainer.poll()
-        paused_at = time.perf_counter()
-        time.sleep(2.5)  # longer than the whole budget
-        assert trainer.poll() == []  # frozen: not one step
-        assert open(f"/proc/{trainer.process.pid}/stat").read().split(") ")[1][0] == "T"
-        trainer.resume()
-        resumed_at = time.perf_counter()
-        events = _events_until(trainer, "finished")
-        steps = [e for e in events if e[0] == "step"]
-        assert steps and steps[0][-1] >= resumed_at  # training went on after the pause...
-        assert all(e[3] <= 2.5 for e in steps)  # ...on a clock without the 2.8 s frozen
-        assert resumed_at - paused_at >= 2.5
-    finally:
-        trainer.close()
+    _events_until(trainer, "ready")
+    yield trainer
+    trainer.close()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pausing freezes the child with SIGSTOP (Linux)")
-def test_stop_and_close_work_on_a_paused_trainer():
-    from napari_unet._trainer_process import TrainerProcess
+def test_paused_trainer_sends_nothing_and_its_time_budget_waits(trainer):
+    _pause_mid_job(trainer, budget=2.0)
+    time.sleep(0.3)  # events already in the pipe still arrive
+    trainer.poll()
+    paused_at = time.perf_counter()
+    time.sleep(2.5)  # longer than the whole budget
+    assert trainer.poll() == []  # frozen: not one step
+    assert open(f"/proc/{trainer.process.pid}/stat").read().split(") ")[1][0] == "T"
+    trainer.resume()
+    resumed_at = time.perf_counter()
+    events = _events_until(trainer, "finished")
+    steps = [e for e in events if e[0] == "step"]
+    assert steps and steps[0][-1] >= resumed_at  # training went on after the pause...
+    assert all(e[3] <= 2.5 for e in steps)  # ...on a clock without the 2.8 s frozen
+    assert resumed_at - paused_at >= 2.5
 
-    trainer = TrainerProcess()
-    try:
-        _events_until(trainer, "ready")
-        _tiny_job(trainer, budget=600.0)
-        _events_until(trainer, "step")
-        assert trainer.pause()
-        trainer.stop()  # thaws it: the stop flag is shared, and the model must come back
-        assert not trainer.paused
-        _events_until(trainer, "finished")
-        _tiny_job(trainer, budget=600.0)
-        _events_until(trainer, "step")
-        assert trainer.pause()
-        start = time.perf_counter()
-    finally:
-        trainer.close()
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pausing freezes the child with SIGSTOP (Linux)")
+def test_stop_and_close_work_on_a_paused_trainer(trainer):
+    _pause_mid_job(trainer, budget=600.0)
+    trainer.stop()  # thaws it: the stop flag is shared, and the model must come back
+    assert not trainer.paused
+    _events_until(trainer, "finished")
+    _pause_mid_job(trainer, budget=600.0)
+    start = time.perf_counter()
+    trainer.close()
     assert time.perf_counter() - start < 5 and not trainer.process.is_alive()
 
 
