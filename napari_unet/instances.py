@@ -76,7 +76,7 @@ def _objects_of_class(mask: np.ndarray, min_size: int, h: float, smooth: float, 
         distance = ndi.distance_transform_edt(mask, sampling=spacing)
         if smooth > 0:
             distance = ndi.gaussian_filter(distance, smooth if spacing is None else smooth / spacing)
-        seeds = measure.label(morphology.h_maxima(distance, h) & mask)
+        seeds = measure.label(h_maxima(distance, h) & mask)
         labels = segmentation.watershed(-distance, seeds, mask=mask)
         # a component whose maximum was lower than h gets no seed: keep it whole
         unseeded = mask & (labels == 0)
@@ -87,3 +87,29 @@ def _objects_of_class(mask: np.ndarray, min_size: int, h: float, smooth: float, 
         labels = measure.label(mask)
     labels = morphology.remove_small_objects(labels, max_size=min_size - 1) if min_size > 1 else labels
     return segmentation.relabel_sequential(labels.astype(np.int32))[0]
+
+
+def h_maxima(image: np.ndarray, h: float) -> np.ndarray:
+    """``skimage.morphology.h_maxima(image, h)`` for an image >= 0, one component of image > 0 at a time.
+
+    The same uint8 mask, faster: the grey reconstruction inside h_maxima sorts every pixel,
+    and the smoothed distance map is > 0 on about a third of a nuclei field. Components are
+    independent: any path between two of them crosses a 0, where the reconstruction is capped
+    at 0, and each component, padded with one 0, reaches 0 on its own when its top is h high.
+    Where the components' boxes add up to more than 0.8 of the image (one component filling
+    it: 2x slower in pieces), the whole image is reconstructed at once instead. Nuclei field
+    520 x 696: 0.15 -> 0.05 s; a predicted 2048^2 field (boxes 0.52 of it): 3.5 -> 0.7 s.
+    """
+    footprint = np.ones((3,) * image.ndim, bool)  # h_maxima's connectivity
+    components, _ = ndi.label(image > 0, structure=footprint)
+    boxes = ndi.find_objects(components)
+    if sum(np.prod([s.stop - s.start for s in box]) for box in boxes) > 0.8 * image.size:
+        return morphology.h_maxima(image, h)  # boxes that overlap or fill the image: no gain
+    out = np.zeros(image.shape, np.uint8)
+    for i, box in enumerate(boxes, start=1):
+        inside = components[box] == i
+        crop = np.pad(np.where(inside, image[box], 0), 1)  # the 0 around it, as in the whole image
+        peaks = morphology.h_maxima(crop, h)[(slice(1, -1),) * image.ndim]
+        out[box][inside] = peaks[inside]
+    return out
+

@@ -51,3 +51,39 @@ def test_semantic_labels_are_argmax():
     p = np.zeros((3, 2, 2), np.float32)
     p[0, 0, 0] = p[1, 0, 1] = p[2, 1, 0] = p[2, 1, 1] = 1
     assert semantic_labels(p).tolist() == [[0, 1], [2, 2]]
+
+
+def _smoothed_distance(mask, sigma):
+    from scipy import ndimage as ndi
+
+    return ndi.gaussian_filter(ndi.distance_transform_edt(mask), sigma)
+
+
+def test_h_maxima_by_component_matches_scikit_image():
+    import pytest
+    from scipy import ndimage as ndi
+    from skimage import morphology
+
+    from napari_unet._sample_data import sample_paths
+    from napari_unet.instances import h_maxima
+    from napari_unet.io import read_image
+
+    rng = np.random.default_rng(0)
+    nuclei = read_image(sample_paths()["mask"])[:200, :300] > 0
+    blobs_3d = ndi.gaussian_filter(rng.random((12, 60, 70)), 3) > 0.55
+    edge = np.zeros((60, 60), bool)
+    edge[:20, :25] = True  # touches the image border: the 0 around it is padding
+    plateau = np.zeros((30, 30))
+    plateau[5:15, 5:15] = 1.4  # no 0 inside its box, top 1.4: only the padding makes it h high
+    plateau[7:13, 7:13] = 0.5
+    cases = [_smoothed_distance(nuclei, 2), _smoothed_distance(nuclei, 0), _smoothed_distance(blobs_3d, 1),
+             _smoothed_distance(edge, 2), plateau,
+             _smoothed_distance(ndi.gaussian_filter(rng.random((80, 90)), 2) > 0.5, 1)]  # one big component
+    for image in cases:
+        for h in (0.5, 1.0, 2.0):
+            expected = morphology.h_maxima(image, h)
+            np.testing.assert_array_equal(h_maxima(image, h), expected)
+    assert morphology.h_maxima(cases[0], 1.0).sum() > 5  # the comparison is not between empty masks
+    with pytest.raises(AssertionError):  # and it can fail: without the padding the plateau's top is lost
+        np.testing.assert_array_equal(morphology.h_maxima(plateau[5:15, 5:15], 1.0),
+                                      morphology.h_maxima(plateau, 1.0)[5:15, 5:15])
