@@ -38,13 +38,13 @@ def _wait(signal, timeout_s: float = 300.0) -> float:
 def _open(as_demo: bool = False, menu_delay: float = 0.0):
     """Viewer, sample with scribbles (which starts the trainer) and widget.
 
-    as_demo: start the trainer before napari is imported, as ``napari-unet demo`` does.
+    as_demo: open them as ``napari-unet demo`` does (the trainer starts before napari is imported).
     menu_delay: seconds between opening the sample and opening the widget (the user's way
     through the Plugins menu)."""
     if as_demo:
-        from napari_unet._trainer_process import prestart
+        from napari_unet import demo
 
-        prestart()
+        return demo.open_viewer()
     import napari
 
     viewer = napari.Viewer(show=True)
@@ -73,7 +73,8 @@ def first_preview(args):
         start = time.perf_counter()
         w.train()
         _wait(w.signals.preview_updated)
-        cold = f"cold: Train the instant the widget opens ({'demo' if args.as_demo else f'{args.menu_delay:g} s after the sample'})"
+        how = "demo" if args.as_demo else f"{args.menu_delay:g} s after the sample"
+        cold = f"cold: Train the instant the widget opens ({how})"
         rows.append((cold if i == 0 else "warm", time.perf_counter() - start))
         _wait(w.signals.training_finished)
     for delay in args.delays:  # a new trainer, as when the widget opens, then Train after `delay` s

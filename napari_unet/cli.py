@@ -367,42 +367,9 @@ def _predict_on_cluster(model, image, axes, out: Path, args):
 
 
 def run_demo(args) -> int:
-    if not args.headless:
-        return _open_viewer_demo()
-    from . import io, train
-    from ._sample_data import sample_paths
+    from . import demo
 
-    paths = sample_paths()
-    image, scribbles, truth = (io.read_image(paths[k]) for k in ("image", "scribbles", "mask"))
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config = train.TrainConfig(time_budget=args.time_budget, device=args.device)
-    model = _run_fit(train.fit([image], [scribbles], config, unet_config=None))
-    io.save_model(model, out_dir / "model.pt")
-    ns = argparse.Namespace(tile_size=512, instances=True, min_size=30, probabilities=None, axes=None,
-                            dask_scheduler=None)
-    predict_file(model, paths["image"], out_dir / "nuclei_masks.tif", ns)
-    pred = io.read_image(out_dir / "nuclei_masks.tif") > 0
-    dice = 2 * np.sum(pred & (truth > 0)) / max(pred.sum() + (truth > 0).sum(), 1)
-    _log(f"foreground Dice against the sample's mask: {dice:.3f}; files in {out_dir}/")
-    return 0
-
-
-def _open_viewer_demo() -> int:
-    import importlib.util
-
-    if importlib.util.find_spec("napari") is None:
-        raise UserInputError("napari is not installed; pip install 'napari-unet[all]' or use demo --headless")
-    from ._trainer_process import prestart
-
-    prestart()  # torch loads in the trainer while napari loads and builds its window
-    import napari
-
-    viewer = napari.Viewer(title="napari-unet demo")
-    viewer.open_sample("napari-unet", "nuclei_scribbles")
-    viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
-    napari.run()
-    return 0
+    return demo.run(args)
 
 
 if __name__ == "__main__":

@@ -190,3 +190,24 @@ def test_file_faults_notify_and_keep_everything(widget, qtbot, tmp_path):
     assert w.load_model(bad) is None  # not a model: a message, the current model stays
     assert w.model is model and len(viewer.layers) == 3
     assert not list(tmp_path.glob("**/*.part*"))
+
+
+def test_demo_opens_the_sample_and_a_widget_on_the_started_trainer(make_napari_viewer, monkeypatch):
+    import napari
+
+    from napari_unet import _trainer_process, demo
+
+    started_before_viewer = []
+
+    def viewer_factory(**kwargs):
+        started_before_viewer.extend(_trainer_process._PRESTARTED)
+        return make_napari_viewer(**kwargs)
+
+    monkeypatch.setattr(napari, "Viewer", viewer_factory)
+    viewer, widget = demo.open_viewer()
+    try:
+        assert {"nuclei", "nuclei annotations"} <= {layer.name for layer in viewer.layers}
+        assert viewer.title == "napari-unet demo"
+        assert len(started_before_viewer) == 1 and widget._trainer is started_before_viewer[0]
+    finally:
+        widget.close_trainer()
