@@ -10,6 +10,8 @@ is the class (1-based, as in semantic labels) of object ``i + 1``.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,32 +47,113 @@ def instance_labels(probabilities: np.ndarray, *, min_size: int = 30, h: float =
 
 
 def instances_from_semantic(semantic: np.ndarray, n_classes: int, *, min_size: int = 30, h: float = 1.0,
-                            smooth: float = 2.0, split: bool = True, spacing=None) -> Instances:
+                            smooth: float = 2.0, split: bool = True, spacing=None, out=None) -> Instances:
     """Objects from (H, W) (or (Z, H, W)) semantic labels (0 = background, k = class k); see instance_labels.
+
+    out: an integer array of semantic's shape to write the ids into (it is zeroed first and
+    returned as ``labels``); a new uint32 array when None.
 
     spacing: per-axis pixel spacing of volumes, e.g. a model's voxel_size (z, y, x): distances
     (and the smoothing) are then measured in units of the finest axis, so objects in stacks with
     coarse z steps are split as they are in space, not as they are in voxels.
+    Memory beyond the output: a few bytes per pixel for the whole plane (the class mask, its
+    clusters as int32), float64 maps only for one block of clusters at a time (see _objects_of_class).
     """
-    out = np.zeros(semantic.shape, np.uint32)
+    if out is None:
+        out = np.zeros(semantic.shape, np.uint32)
+    elif out.shape != semantic.shape:
+        raise ValueError(f"out has shape {out.shape}, the labels need {semantic.shape}")
+    else:
+        out[...] = 0
     classes: list[int] = []
     if spacing is not None:
         spacing = np.asarray(spacing, float) / min(spacing)
     for k in range(1, n_classes + 1):
-        objects = _objects_of_class(semantic == k, min_size, h, smooth, split, spacing)
-        n = int(objects.max())
-        if n:
-            out[objects > 0] = objects[objects > 0] + len(classes)
-            classes.extend([k] * n)
+        n = _objects_of_class(semantic == k, out, len(classes), min_size, h, smooth, split, spacing)
+        classes.extend([k] * n)
     return Instances(out, np.asarray(classes, dtype=np.int64))
 
 
-def _objects_of_class(mask: np.ndarray, min_size: int, h: float, smooth: float, split: bool,
-                      spacing=None) -> np.ndarray:
-    """Binary mask (H, W) or (Z, H, W) -> labelled objects of the same shape, int32, ids 1..N consecutive."""
+BLOCK_PIXELS = 1024**2  # clusters are split a block of about this many pixels at a time
+
+
+def _objects_of_class(mask: np.ndarray, out: np.ndarray, offset: int, min_size: int, h: float, smooth: float,
+                      split: bool, spacing=None) -> int:
+    """Write the objects of a binary mask (H, W) or (Z, H, W) into ``out`` as ids offset+1..offset+N; return N.
+
+    The split of one object depends only on the mask within the reach of the smoothing (and
+    one pixel for the distance map), so the holes are filled over the whole mask, the mask is
+    grouped into clusters of components closer than twice that reach, and the clusters are
+    split a block at a time (those whose box starts in the block, cut out together with
+    the other clusters zeroed): the same objects as splitting the whole mask at once (tested),
+    with the float64 distance maps and the watershed's arrays only a block in size.
+    """
+    if not mask.any():
+        return 0
+    mask = ndi.binary_fill_holes(mask)
+    reach = _reach(smooth, spacing, mask.ndim) if split else (0,) * mask.ndim
+    grown = ndi.maximum_filter(mask, size=[2 * r + 1 for r in reach]) if split else mask
+    clusters, n_clusters = _label_compact(grown)
+    del grown
+    owner, regions = _group_into_blocks(clusters, n_clusters)
+
+    def split_group(g: int) -> np.ndarray:
+        region = regions[g - 1]
+        return _split_region(mask[region] & (owner[clusters[region]] == g), min_size, h, smooth, split, spacing)
+
+    n = 0
+    # scipy's and scikit-image's loops release the GIL: 2 threads give 1.6x on 2 cores
+    with ThreadPoolExecutor(max_workers=min(len(regions), os.cpu_count() or 1)) as pool:
+        for region, objects in zip(regions, pool.map(split_group, range(1, len(regions) + 1))):
+            found = objects > 0
+            out[region][found] = objects[found] + (offset + n)
+            n += int(objects.max())
+    return n
+
+
+def _group_into_blocks(clusters: np.ndarray, n_clusters: int) -> tuple[np.ndarray, list[tuple]]:
+    """Clusters grouped by the block (BLOCK_PIXELS) their box starts in.
+
+    Returns owner: (n_clusters + 1,) int32, the group (1-based) of each cluster id; and
+    regions: each group's box (slices), the union of its clusters' boxes.
+    """
+    boxes = ndi.find_objects(clusters)
+    block = max(1, round(BLOCK_PIXELS ** (1 / clusters.ndim)))
+    groups: dict[tuple, list[int]] = {}
+    for i, box in enumerate(boxes, start=1):
+        groups.setdefault(tuple(s.start // block for s in box), []).append(i)
+    owner = np.zeros(n_clusters + 1, np.int32)
+    regions = []
+    for g, members in enumerate(groups.values(), start=1):
+        owner[members] = g
+        regions.append(tuple(slice(min(boxes[i - 1][a].start for i in members),
+                                   max(boxes[i - 1][a].stop for i in members)) for a in range(clusters.ndim)))
+    return owner, regions
+
+
+def _label_compact(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components as uint16 when fewer than 65536 (half the memory of int32), else int32."""
+    structure = np.ones((3,) * mask.ndim, bool)
+    for dtype in (np.uint16, np.int32):
+        labels = np.empty(mask.shape, dtype)
+        try:
+            return labels, ndi.label(mask, structure=structure, output=labels)
+        except RuntimeError:  # scipy: "insufficient bit-depth in requested output type"
+            continue
+    raise AssertionError("unreachable: int32 holds every component count of an array numpy can index")
+
+
+def _reach(smooth: float, spacing, ndim: int) -> tuple[int, ...]:
+    """Per axis, in pixels: how far one object's split can look (gaussian_filter's radius, + 1)."""
+    sigmas = np.full(ndim, smooth, float) if spacing is None else smooth / np.asarray(spacing, float)
+    return tuple(int(4.0 * s + 0.5) + 1 for s in sigmas)  # gaussian_filter's default truncate = 4
+
+
+def _split_region(mask: np.ndarray, min_size: int, h: float, smooth: float, split: bool,
+                  spacing=None) -> np.ndarray:
+    """Binary mask (holes filled) -> labelled objects of the same shape, int32, ids 1..N consecutive."""
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
-    mask = ndi.binary_fill_holes(mask)
     mask = morphology.remove_small_objects(mask, max_size=min_size - 1) if min_size > 1 else mask
     if split:
         distance = ndi.distance_transform_edt(mask, sampling=spacing)

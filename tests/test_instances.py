@@ -87,3 +87,53 @@ def test_h_maxima_by_component_matches_scikit_image():
     with pytest.raises(AssertionError):  # and it can fail: without the padding the plateau's top is lost
         np.testing.assert_array_equal(morphology.h_maxima(plateau[5:15, 5:15], 1.0),
                                       morphology.h_maxima(plateau, 1.0)[5:15, 5:15])
+
+
+def _same_partition(a, b):
+    """Same foreground, and ids of a map one to one onto ids of b."""
+    assert ((a > 0) == (b > 0)).all()
+    pairs = np.unique(np.stack([a[a > 0], b[a > 0]]), axis=1)
+    return len(np.unique(pairs[0])) == pairs.shape[1] == len(np.unique(pairs[1]))
+
+
+def _whole_at_once(mask, spacing=None, split=True, min_size=30):
+    from scipy import ndimage as ndi
+
+    from napari_unet.instances import _split_region
+
+    sp = None if spacing is None else np.asarray(spacing, float) / min(spacing)
+    return _split_region(ndi.binary_fill_holes(mask), min_size, 1.0, 2.0, split, sp)
+
+
+def test_blocks_of_clusters_give_the_objects_of_the_whole_mask(monkeypatch):
+    from scipy import ndimage as ndi
+
+    from napari_unet import instances
+    from napari_unet._sample_data import sample_paths
+    from napari_unet.io import read_image
+
+    monkeypatch.setattr(instances, "BLOCK_PIXELS", 16**2)  # many blocks even in a small field
+    nuclei = read_image(sample_paths()["mask"]) > 0
+    nuclei = np.tile(nuclei[:260, :350], (1, 2))  # touching nuclei cut by the seam, at block edges too
+    nuclei[100:104, :] = False  # a cut through many nuclei: fragments near each other
+    blobs = ndi.gaussian_filter(np.random.default_rng(1).random((10, 50, 60)), (1, 3, 3)) > 0.53
+    for mask, spacing, split in [(nuclei, None, True), (nuclei, None, False), (blobs, (3.0, 1.0, 1.0), True)]:
+        found = instances.instances_from_semantic(mask.astype(np.uint8), 1, spacing=spacing, split=split)
+        expected = _whole_at_once(mask, spacing, split, 30)
+        assert found.labels.max() == expected.max() > 5
+        assert _same_partition(found.labels, expected)
+    # and a comparison that can fail: the clusters split without their surroundings differ
+    monkeypatch.setattr(instances, "_reach", lambda smooth, spacing, ndim: (0,) * ndim)
+    found = instances.instances_from_semantic(nuclei.astype(np.uint8), 1).labels
+    assert not _same_partition(found, _whole_at_once(nuclei))
+
+
+def test_classes_are_numbered_after_each_other_with_blocks(monkeypatch):
+    from napari_unet import instances
+
+    monkeypatch.setattr(instances, "BLOCK_PIXELS", 16**2)
+    sem = disks([(20, 20), (20, 60)], 8) + disks([(60, 20), (60, 60)], 8, value=2)
+    result = instances.instances_from_semantic(sem, 2)
+    assert sorted(np.unique(result.labels).tolist()) == [0, 1, 2, 3, 4]
+    assert result.classes.tolist() == [1, 1, 2, 2]
+    assert result.classes[result.labels[60, 60] - 1] == 2 and result.classes[result.labels[20, 60] - 1] == 1
