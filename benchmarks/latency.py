@@ -13,9 +13,10 @@ and second 8-s window), so conditions measured one after the other compare drift
 training. Here every block starts from an empty painted layer, and while Train runs, blocks
 with the trainer running alternate with blocks with the trainer process frozen (SIGSTOP):
 same layers, same widget, same moment of the session; the only difference is training's CPU
-use. Three training conditions: as shipped (the widget freezes a CPU trainer while the view
-moves, so under ``--interaction all`` it hardly runs), never paused (the widget before it
-did that), and frozen throughout. Blocks with no training at all come before Train is pressed and after it has stopped.
+use. Four training conditions: as shipped (the widget freezes a CPU trainer while the view
+moves, so under ``--interaction all`` it hardly runs), paused by holding still after the
+step in progress (how it pauses on macOS and Windows, where it cannot be frozen), never
+paused (the widget before it did that), and frozen throughout. Blocks with no training at all come before Train is pressed and after it has stopped.
 Also counts training steps and live previews that reached the screen in each block.
 """
 
@@ -131,11 +132,14 @@ def main():
     widget.time_budget.value = int(4 * args.rounds * args.seconds) + 60
     widget.train()
     pid = widget._trainer.process.pid
-    shipped, never_paused, frozen = [], [], []
+    shipped, held, never_paused, frozen = [], [], [], []
     try:
         for _ in range(args.rounds):
             widget.pause_while_view_moves = True
             shipped.append(block())
+            widget._trainer.can_freeze = False  # pause as on macOS / Windows: hold after the step
+            held.append(block())
+            widget._trainer.can_freeze = True
             widget.pause_while_view_moves = False
             never_paused.append(block())
             os.kill(pid, signal.SIGSTOP)
@@ -148,6 +152,7 @@ def main():
     finally:
         os.kill(pid, signal.SIGCONT)
     rows["training (as shipped: paused while the view moves)"] = shipped
+    rows["training, paused by holding still between steps (macOS, Windows)"] = held
     rows["training, never paused"] = never_paused
     rows["training, trainer frozen throughout (SIGSTOP)"] = frozen
     rows["viewer untouched, training"] = untouched

@@ -23,12 +23,18 @@ class _Sender:
         self.connection.send(event)
 
 
-def serve(jobs, events_out, stop_flag, previews=None, paused_seconds=None, pausable=False) -> None:
-    """Child main loop: run jobs until "quit"."""
+def serve(jobs, events_out, stop_flag, previews=None, paused_seconds=None, freezable=False, hold=None) -> None:
+    """Child main loop: run jobs until "quit".
+
+    paused_seconds: shared double, the seconds the parent kept this process frozen (SIGSTOP).
+    freezable: the parent may freeze this process (then it must die with the parent, frozen or not).
+    hold: shared byte the parent sets to ask for a pause where it cannot freeze (checked between steps).
+    """
     events = _Sender(events_out)
-    if pausable:
+    if freezable:
         _die_with_parent()
-    _yield_cpu_to_viewer()
+    _yield_cpu_to_viewer()  # first: threads started later inherit it
+    _exit_when_parent_exits()
     import torch  # noqa: F401  (import now, so the first Train starts at once)
 
     from napari_unet import train  # noqa: F401
@@ -40,15 +46,59 @@ def serve(jobs, events_out, stop_flag, previews=None, paused_seconds=None, pausa
         if job[0] == "quit":
             return
         if job[0] == "train":
-            _run_training(job[1:], events, stop_flag, previews, _clock(paused_seconds))
+            _run_training(job[1:], events, stop_flag, previews, _Clock(paused_seconds), hold)
             _latest(previews, {})()  # preview changes that came too late for this job must not leak into the next
 
 
-def _clock(paused_seconds):
-    """Seconds that leave out the time the parent kept this process frozen (``pause``)."""
-    if paused_seconds is None:
-        return time.perf_counter
-    return lambda: time.perf_counter() - paused_seconds.value
+class _Clock:
+    """Seconds of training time: perf_counter less the time this process was paused, frozen by
+    the parent (``paused_seconds``, counted there) or holding still on request (``held``)."""
+
+    def __init__(self, paused_seconds=None):
+        self.frozen = paused_seconds
+        self.held = 0.0
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self.held - (self.frozen.value if self.frozen is not None else 0.0)
+
+
+MAX_HOLD_S = 10.0  # a hold the parent forgot to lift (it never should) costs at most this per step
+
+
+def _hold_while_asked(hold, stop_flag, clock: _Clock) -> None:
+    """Between two training steps: wait while the parent asks for a pause (``hold``), not
+    counting the wait as training time; Stop, a dead parent or MAX_HOLD_S end the wait."""
+    if hold is None or not hold.value:
+        return
+    import multiprocessing as mp
+
+    parent = mp.parent_process()
+    start = time.perf_counter()
+    while hold.value and not stop_flag.is_set() and time.perf_counter() - start < MAX_HOLD_S:
+        if parent is not None and not parent.is_alive():
+            break
+        time.sleep(0.02)  # 50 checks a second: the view rests 0.2 s before the hold is lifted
+    clock.held += time.perf_counter() - start
+
+
+def _exit_when_parent_exits() -> None:
+    """End this process when the parent's does, however it ends (killed, crashed).
+
+    An idle child waits on its job queue, whose pipe this process holds both ends of, so
+    it would never see the parent go and stay forever, with torch's memory. A thread waits
+    on the parent's sentinel instead (any platform; a frozen child is the parent-death
+    signal's job, see _die_with_parent)."""
+    import multiprocessing as mp
+    import threading
+
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        parent.join()
+        os._exit(0)
+    threading.Thread(target=watch, daemon=True, name="napari-unet-parent-watch").start()
 
 
 def _die_with_parent() -> None:
@@ -140,13 +190,14 @@ def _latest(previews, current: dict):
     return source
 
 
-def _run_training(job, events, stop_flag, previews=None, clock=time.perf_counter) -> None:
+def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) -> None:
     from napari_unet import io, train
     from napari_unet.predict import predict_probabilities
     from napari_unet.errors import UserInputError
     from napari_unet.model import UNetConfig
 
     images, annotations, cfg, init, unet_cfg, preview, preview_window, want_instances, preview_tag = job
+    clock = clock or _Clock()
     model = None
     try:
         init_model = io.model_from_dict(init) if init else None
@@ -167,6 +218,7 @@ def _run_training(job, events, stop_flag, previews=None, clock=time.perf_counter
             elif isinstance(event, train.Preview):
                 _send_preview(events, event.probabilities, want_instances, event.step, event.elapsed,
                               event.window, event.tag)
+            _hold_while_asked(hold, stop_flag, clock)
             if stop_flag.is_set():
                 gen.close()  # leaves the model usable (eval mode, summary updated)
                 break

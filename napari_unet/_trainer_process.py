@@ -28,11 +28,14 @@ Protocol (plain tuples of numpy arrays / numbers / dicts, so they pickle):
 No Qt or napari here: a thread reads the events as they come and the GUI polls them
 (``poll``) with a QTimer.
 
-The GUI may freeze the child (``pause``, SIGSTOP, Linux) while the user pans or zooms, and
-thaw it (``resume``) when the view rests. The frozen time is left out of the child's
-training clock, so the time budget is spent training. Every call that touches something
-shared with the child (its stop Event, a join) resumes it first, and events are read in a
-thread: a child frozen in the middle of a message blocks that thread, never the GUI.
+The GUI may pause the child (``pause``) while the user pans or zooms, and resume it when
+the view rests. On Linux, for a child started from the main thread, pausing freezes it
+(SIGSTOP: at once, mid-step); elsewhere it asks the child to hold still, which it does
+after the step in progress (``_trainer_child._hold_while_asked``). Either way the paused
+time is left out of the child's training clock, so the time budget is spent training.
+Every call that touches something shared with the child (its stop Event, a join) resumes
+it first, and events are read in a thread: a child frozen in the middle of a message
+blocks that thread, never the GUI. The child ends when this process does, however it ends.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ import weakref
 
 from . import _trainer_child
 
-CAN_PAUSE = sys.platform.startswith("linux")  # and a parent death kills a frozen child (PR_SET_PDEATHSIG)
+CAN_FREEZE = sys.platform.startswith("linux")  # and a parent death kills a frozen child (PR_SET_PDEATHSIG)
 
 
 class TrainerProcess:
@@ -66,13 +69,15 @@ class TrainerProcess:
         # seconds the child was frozen, for its training clock; no lock: the child reads it
         # and could be frozen while holding one
         self.paused_seconds = ctx.RawValue("d", 0.0)
+        self.hold = ctx.RawValue("b", 0)  # 1: pause after this step (where the child is not frozen)
         self._paused_since = None
+        self._frozen = False
         # the child's parent-death signal fires when the thread that started it ends: only the
         # main thread lives as long as the process
-        self.can_pause = CAN_PAUSE and threading.current_thread() is threading.main_thread()
+        self.can_freeze = CAN_FREEZE and threading.current_thread() is threading.main_thread()
         self.process = ctx.Process(target=_trainer_child.serve,
                                    args=(self.jobs, events_out, self.stop_flag, self.previews, self.paused_seconds,
-                                         self.can_pause),
+                                         self.can_freeze, self.hold),
                                    daemon=True, name="napari-unet-trainer")
         with _main_module_hidden():
             self.process.start()
@@ -95,28 +100,38 @@ class TrainerProcess:
         return self._paused_since is not None
 
     def pause(self) -> bool:
-        """Freeze the child until ``resume`` (Linux; elsewhere nothing happens). True if frozen now.
+        """Pause the child's training until ``resume``; True if paused now.
 
-        For a few seconds at most, e.g. while the user moves the view: the child's events stop
-        coming, and a job's time budget does not count the frozen time.
+        Frozen at once where it can be (``can_freeze``), else after the step in progress. For a
+        few seconds at most, e.g. while the user moves the view: the child's events stop
+        coming, and a job's time budget does not count the paused time.
         """
-        if not self.can_pause or self._paused_since is not None or not self.process.is_alive():
+        if self._paused_since is not None or not self.process.is_alive():
             return self._paused_since is not None
-        _thaw_all_at_exit()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.process.pid, signal.SIGSTOP)
-            self._paused_since = time.perf_counter()
+        if self.can_freeze:
+            _thaw_all_at_exit()
+            try:
+                os.kill(self.process.pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                return False
+            self._frozen = True
             _FROZEN[self.process.pid] = self.process
-        return self._paused_since is not None
+        else:
+            self.hold.value = 1  # the child counts its own wait
+        self._paused_since = time.perf_counter()
+        return True
 
     def resume(self) -> None:
-        """Thaw the child frozen by ``pause`` (nothing if it is not)."""
+        """Resume the child paused by ``pause`` (nothing if it is not)."""
         if self._paused_since is None:
             return
-        # before it runs again: its clock must never see the frozen time
-        self.paused_seconds.value += time.perf_counter() - self._paused_since
+        self.hold.value = 0
+        if self._frozen:
+            # before it runs again: its clock must never see the frozen time
+            self.paused_seconds.value += time.perf_counter() - self._paused_since
+            self._frozen = False
+            _thaw(self.process)
         self._paused_since = None
-        _thaw(self.process)
 
     def train(self, images, annotations, train_config: dict, init_model: dict | None,
               unet_config: dict | None, preview_image, instances: bool,
@@ -210,7 +225,7 @@ _FROZEN = {}  # pid -> process, children frozen now
 def _thaw(process) -> None:
     """SIGCONT to a child we may have frozen (no-op if it has ended)."""
     _FROZEN.pop(process.pid, None)
-    if CAN_PAUSE and process.pid is not None and process.exitcode is None:
+    if CAN_FREEZE and process.pid is not None and process.exitcode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(process.pid, signal.SIGCONT)
 

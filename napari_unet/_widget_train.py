@@ -181,7 +181,8 @@ class TrainActions:
 
         The viewer redraws at every move, and a CPU trainer, even under SCHED_IDLE, made the
         worst 5 % of frames 6-9 ms later while making 0-3 steps in 12 s of it
-        (benchmarks/latency.py); frozen, it costs nothing, and its time budget does not run.
+        (benchmarks/latency.py); paused (frozen on Linux, elsewhere holding still after the
+        step in progress), it costs nothing, and its time budget does not run.
         """
         if self.is_training:
             if self.pause_while_view_moves and self.device_name.startswith("CPU"):

@@ -172,25 +172,35 @@ def _pause_mid_job(trainer, budget):
     assert trainer.pause() and trainer.paused
 
 
-@pytest.fixture
-def trainer():
+@pytest.fixture(params=["freeze", "hold"])
+def trainer(request):
+    """A ready trainer that pauses by freezing (SIGSTOP, Linux) or by holding still between steps."""
     from napari_unet._trainer_process import TrainerProcess
 
+    if request.param == "freeze" and not sys.platform.startswith("linux"):
+        pytest.skip("freezing the child (SIGSTOP) is Linux-only; elsewhere it holds still")
     trainer = TrainerProcess()
+    trainer.can_freeze = request.param == "freeze"
     _events_until(trainer, "ready")
     yield trainer
     trainer.close()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pausing freezes the child with SIGSTOP (Linux)")
+def _state(pid: int) -> str:
+    """The process state letter: T stopped, S sleeping, R running (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(") ", 1)[1][0]
+
+
 def test_paused_trainer_sends_nothing_and_its_time_budget_waits(trainer):
     _pause_mid_job(trainer, budget=2.0)
-    time.sleep(0.3)  # events already in the pipe still arrive
+    time.sleep(0.3)  # events already in the pipe (and the step in progress) still arrive
     trainer.poll()
     paused_at = time.perf_counter()
     time.sleep(2.5)  # longer than the whole budget
-    assert trainer.poll() == []  # frozen: not one step
-    assert open(f"/proc/{trainer.process.pid}/stat").read().split(") ")[1][0] == "T"
+    assert trainer.poll() == []  # paused: not one step
+    if sys.platform.startswith("linux"):  # frozen, or asleep holding still: either way no CPU
+        assert _state(trainer.process.pid) == ("T" if trainer.can_freeze else "S")
     trainer.resume()
     resumed_at = time.perf_counter()
     events = _events_until(trainer, "finished")
@@ -200,7 +210,6 @@ def test_paused_trainer_sends_nothing_and_its_time_budget_waits(trainer):
     assert resumed_at - paused_at >= 2.5
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pausing freezes the child with SIGSTOP (Linux)")
 def test_stop_and_close_work_on_a_paused_trainer(trainer):
     _pause_mid_job(trainer, budget=600.0)
     trainer.stop()  # thaws it: the stop flag is shared, and the model must come back
@@ -258,6 +267,42 @@ def test_a_paused_trainer_dies_with_a_killed_viewer(tmp_path):
         while not _gone_or_zombie(child) and time.time() < deadline:
             time.sleep(0.05)
         assert _gone_or_zombie(child)
+    finally:
+        parent.kill()
+        parent.stdout.close()
+
+
+ORPHANED = textwrap.dedent('''
+    import threading, time
+    from napari_unet._trainer_process import TrainerProcess
+
+    box = []  # started off the main thread: not freezable, no parent-death signal
+    starter = threading.Thread(target=lambda: box.append(TrainerProcess()))
+    starter.start()
+    starter.join()
+    trainer = box[0]
+    while not any(e[0] == "ready" for e in trainer.poll()):
+        time.sleep(0.05)
+    print(trainer.process.pid, trainer.can_freeze, flush=True)
+    time.sleep(600)
+''')
+
+
+def test_an_idle_trainer_ends_with_a_killed_viewer(tmp_path):
+    """An idle child waits on its job queue, whose pipe it holds both ends of: without its
+    watch on the parent it stayed forever after napari was killed (any platform)."""
+    script = tmp_path / "script.py"
+    script.write_text(ORPHANED)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pid, freezable = parent.stdout.readline().split()
+        assert freezable == "False" and not _gone_or_zombie(int(pid))
+        parent.kill()
+        parent.wait(10)
+        deadline = time.time() + 10
+        while not _gone_or_zombie(int(pid)) and time.time() < deadline:
+            time.sleep(0.05)
+        assert _gone_or_zombie(int(pid))
     finally:
         parent.kill()
         parent.stdout.close()

@@ -111,7 +111,7 @@ def test_the_sample_with_scribbles_starts_the_trainer_the_widget_then_uses(make_
     viewer.open_sample("napari-unet", "nuclei_scribbles")  # the user opens it to train
     assert len(_trainer_process._PRESTARTED) == 1
     started = _trainer_process._PRESTARTED[0]
-    assert started.process.is_alive() and started.can_pause  # started on the main thread
+    assert started.process.is_alive() and started.can_freeze  # started on the main thread
     _, w = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
     try:
         assert w._trainer is started and not _trainer_process._PRESTARTED  # taken, not a second one
