@@ -137,3 +137,16 @@ def test_classes_are_numbered_after_each_other_with_blocks(monkeypatch):
     assert sorted(np.unique(result.labels).tolist()) == [0, 1, 2, 3, 4]
     assert result.classes.tolist() == [1, 1, 2, 2]
     assert result.classes[result.labels[60, 60] - 1] == 2 and result.classes[result.labels[20, 60] - 1] == 1
+
+
+def test_cluster_map_is_uint16_when_it_fits_and_int32_past_65535_clusters():
+    from napari_unet.instances import _label_compact
+
+    few = np.zeros((20, 20), bool)
+    few[2:5, 2:5] = few[10:12, 10:15] = True
+    labels, n = _label_compact(few)
+    assert labels.dtype == np.uint16 and n == 2 and labels[3, 3] != labels[11, 11]
+    dots = np.zeros((600, 600), bool)
+    dots[::2, ::2] = True  # 90000 separate pixels
+    labels, n = _label_compact(dots)
+    assert labels.dtype == np.int32 and n == 90000 and labels.max() == 90000
