@@ -20,6 +20,7 @@ Sections (each prints one JSON line, also appended to --out):
            uint16: Mpx/s and peak GPU memory.
   volume   a 3D model on the synthetic volume of volumes.py for 10 s: Mvox/s and Dice.
   compile  the network alone under torch.compile (default mode), same sizes as `net`.
+  wide     wider networks and larger patches as the GPU default: `loop` and `budget` for each.
 """
 
 from __future__ import annotations
@@ -131,19 +132,20 @@ def field(args, split, index):
     return paths[index].stem, image, truth, simulate_scribbles(truth, seed=index)
 
 
-def section_loop(args, state):
+def section_loop(args, state, width=None, **train_cfg):
     from napari_unet import train
     from napari_unet.model import SegmentationModel, UNetConfig
 
     _, image, _, scribbles = field(args, "train", 0)
-    cfg = train.TrainConfig(time_budget=10, device=args.device)
-    events = list(train.fit([image], [scribbles], cfg))
+    cfg = train.TrainConfig(time_budget=10, device=args.device, **train_cfg)
+    unet = UNetConfig(width=width) if width else UNetConfig()
+    events = list(train.fit([image], [scribbles], cfg, unet_config=unet))
     times = [e.elapsed for e in events if isinstance(e, train.Step)]
     skip = min(20, len(times) // 4)
     rate = (len(times) - 1 - skip) / (times[-1] - times[skip])
     used = events[-1].summary["rounds"][-1]
     batch, patch = used["batch_size"], used["patch_size"]
-    net = SegmentationModel.new(UNetConfig()).net.to(state["device"], memory_format=torch.channels_last)
+    net = SegmentationModel.new(unet).net.to(state["device"], memory_format=torch.channels_last)
     flops = step_flops(net, torch.randn(batch, 1, patch, patch, device=state["device"]))
     out = {"steps": len(times), "steps/s": rate, "Mpx/s": rate * batch * patch**2 / 1e6,
            "net TFLOP/s": rate * flops / 1e12}
@@ -152,10 +154,11 @@ def section_loop(args, state):
     return out
 
 
-def quality(args, **cfg) -> dict:
+def quality(args, width=None, **cfg) -> dict:
     from napari_unet import train
     from napari_unet.instances import instance_labels
     from napari_unet.metrics import dice, instance_f1
+    from napari_unet.model import UNetConfig
     from napari_unet.predict import predict_probabilities
 
     n = len([p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks")])
@@ -163,7 +166,8 @@ def quality(args, **cfg) -> dict:
     for i in range(n):
         name, image, truth, scribbles = field(args, args.split, i)
         t = time.perf_counter()
-        model = train.train([image], [scribbles], train.TrainConfig(device=args.device, **cfg))
+        unet = UNetConfig(width=width) if width else None
+        model = train.train([image], [scribbles], train.TrainConfig(device=args.device, **cfg), unet_config=unet)
         labels = instance_labels(predict_probabilities(model, image)).labels
         secs.append(time.perf_counter() - t)
         dices.append(dice(labels, truth))
@@ -180,6 +184,17 @@ def section_parity(args, state):
 
 def section_budget(args, state):
     return quality(args, time_budget=5.0)
+
+
+def section_wide(args, state):
+    """Candidates for a GPU default with more work per step (26.5 % of the bf16 peak for the
+    network alone at width 64, 256^2): the real loop's rate and the 5-s quality of each."""
+    for width, batch, patch in [(16, 32, 256), (32, 32, 256), (64, 32, 256), (64, 16, 256)]:
+        cfg = {"batch_size": batch, "patch_size": patch}
+        emit(args, {"section": "wide", "width": width, "batch": batch, "patch": patch,
+                    "loop": section_loop(args, state, width=width, **cfg),
+                    "budget 5 s": quality(args, width=width, time_budget=5.0, **cfg)})
+    return None
 
 
 def section_predict(args, state):
@@ -244,7 +259,7 @@ def main(argv=None):
                 "threads": torch.get_num_threads()})
     sections = {"peak": section_peak, "net": section_net, "loop": section_loop, "parity": section_parity,
                 "budget": section_budget, "predict": section_predict, "volume": section_volume,
-                "compile": lambda a, s: section_net(a, s, compiled=True)}
+                "compile": lambda a, s: section_net(a, s, compiled=True), "wide": section_wide}
     for key in args.sections:
         t = time.perf_counter()
         try:
