@@ -56,8 +56,8 @@ def instances_from_semantic(semantic: np.ndarray, n_classes: int, *, min_size: i
     spacing: per-axis pixel spacing of volumes, e.g. a model's voxel_size (z, y, x): distances
     (and the smoothing) are then measured in units of the finest axis, so objects in stacks with
     coarse z steps are split as they are in space, not as they are in voxels.
-    Memory beyond the output: a few bytes per pixel for the whole plane (the class mask, its
-    clusters as int32), float64 maps only for one block of clusters at a time (see _objects_of_class).
+    Memory beyond the output: 4 bytes per pixel for the whole plane (the class mask, its
+    clusters as uint16), float64 maps only for one block of clusters at a time (see _objects_of_class).
     """
     if out is None:
         out = np.zeros(semantic.shape, np.uint32)
