@@ -46,14 +46,24 @@ class _PlaneWriter:
         self.out, self.key = out, key
         self.free = [i for i, k in enumerate(key) if isinstance(k, slice)]
 
-    def __setitem__(self, index, value):
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.out.shape[i] for i in self.free)
+
+    def _key(self, index) -> tuple:
         index = index if isinstance(index, tuple) else (index,)
         if index and index[0] is Ellipsis:
             index = (slice(None),) * (len(self.free) - len(index) + 1) + index[1:]
         key = list(self.key)
         for i, k in zip(self.free, index):
             key[i] = k
-        self.out[tuple(key)] = value
+        return tuple(key)
+
+    def __getitem__(self, index):
+        return self.out[self._key(index)]
+
+    def __setitem__(self, index, value):
+        self.out[self._key(index)] = value
 
 
 def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = False, min_size: int = 30,
@@ -90,12 +100,10 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
             release_freed_memory()  # the prediction's buffers, before the instance step's
 
             spacing = cfg.voxel_size if cfg.spatial_dims == 3 else None
-            in_place = out[key] if isinstance(out, np.ndarray) else None  # a view: no second uint32 plane
-            found = instances_from_semantic(target, cfg.n_classes, min_size=min_size, spacing=spacing,
-                                            out=in_place)
-            if in_place is None:
-                out[key] = found.labels
-            classes = found.classes
+            # written where they go, a block at a time: no second uint32 plane in memory
+            plane = out[key] if isinstance(out, np.ndarray) else _PlaneWriter(out, key)
+            classes = instances_from_semantic(target, cfg.n_classes, min_size=min_size, spacing=spacing,
+                                              out=plane).classes
         yield PlaneDone(index, i + 1, len(planes), classes)
     yield predict.LabelsDone(out)
 

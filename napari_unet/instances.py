@@ -50,8 +50,9 @@ def instances_from_semantic(semantic: np.ndarray, n_classes: int, *, min_size: i
                             smooth: float = 2.0, split: bool = True, spacing=None, out=None) -> Instances:
     """Objects from (H, W) (or (Z, H, W)) semantic labels (0 = background, k = class k); see instance_labels.
 
-    out: an integer array of semantic's shape to write the ids into (it is zeroed first and
-    returned as ``labels``); a new uint32 array when None.
+    out: where to write the ids, of semantic's shape: an integer numpy array, or anything that
+    takes numpy-style slicing (a zarr array, a plane of one), written a block at a time. It is
+    zeroed first and returned as ``labels``; a new uint32 array when None.
 
     spacing: per-axis pixel spacing of volumes, e.g. a model's voxel_size (z, y, x): distances
     (and the smoothing) are then measured in units of the finest axis, so objects in stacks with
@@ -61,8 +62,8 @@ def instances_from_semantic(semantic: np.ndarray, n_classes: int, *, min_size: i
     """
     if out is None:
         out = np.zeros(semantic.shape, np.uint32)
-    elif out.shape != semantic.shape:
-        raise ValueError(f"out has shape {out.shape}, the labels need {semantic.shape}")
+    elif tuple(out.shape) != semantic.shape:
+        raise ValueError(f"out has shape {tuple(out.shape)}, the labels need {semantic.shape}")
     else:
         out[...] = 0
     classes: list[int] = []
@@ -106,7 +107,12 @@ def _objects_of_class(mask: np.ndarray, out: np.ndarray, offset: int, min_size: 
     with ThreadPoolExecutor(max_workers=min(len(regions), os.cpu_count() or 1)) as pool:
         for region, objects in zip(regions, pool.map(split_group, range(1, len(regions) + 1))):
             found = objects > 0
-            out[region][found] = objects[found] + (offset + n)
+            if isinstance(out, np.ndarray):
+                out[region][found] = objects[found] + (offset + n)
+            else:  # read, fill in, write back (regions of two groups may overlap, never their objects)
+                part = np.asarray(out[region])
+                part[found] = objects[found] + (offset + n)
+                out[region] = part
             n += int(objects.max())
     return n
 
