@@ -150,3 +150,20 @@ def test_cluster_map_is_uint16_when_it_fits_and_int32_past_65535_clusters():
     dots[::2, ::2] = True  # 90000 separate pixels
     labels, n = _label_compact(dots)
     assert labels.dtype == np.int32 and n == 90000 and labels.max() == 90000
+
+
+def test_objects_written_into_a_zarr_array_where_block_regions_overlap(tmp_path, monkeypatch):
+    import zarr
+
+    from napari_unet import instances
+
+    monkeypatch.setattr(instances, "BLOCK_PIXELS", 16**2)
+    sem = np.zeros((70, 120), np.uint8)
+    sem[8:21, 30:43] = 1  # a blob, first in raster order...
+    sem[10:54, 96:104] = sem[46:54, 10:104] = 1  # ...inside the box of an "_|" far from it, split later
+    expected = instances.instances_from_semantic(sem, 1)
+    out = zarr.open_array(str(tmp_path / "o.zarr"), mode="w", shape=sem.shape, chunks=(16, 16), dtype="u4")
+    found = instances.instances_from_semantic(sem, 1, out=out)
+    assert expected.labels[14, 36] > 0 and expected.labels.max() >= 2
+    np.testing.assert_array_equal(out[:], expected.labels)
+    assert found.classes.tolist() == expected.classes.tolist()
