@@ -12,8 +12,6 @@ travels to the workers as a plain dict of tensors and is rebuilt once per worker
 
 from __future__ import annotations
 
-import ctypes
-import sys
 import uuid
 from dataclasses import dataclass
 from functools import partial
@@ -95,6 +93,7 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
                 yield event
         classes = None
         if instances:
+            from ._memory import release_freed_memory
             from .instances import instances_from_semantic
 
             release_freed_memory()  # the prediction's buffers, before the instance step's
@@ -106,19 +105,6 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
                                               out=plane).classes
         yield PlaneDone(index, i + 1, len(planes), classes)
     yield predict.LabelsDone(out)
-
-
-def release_freed_memory() -> None:
-    """Give memory freed by Python back to the system (glibc's malloc_trim; a no-op elsewhere).
-
-    glibc keeps freed blocks up to 32 MiB (the prediction's block buffers) in its heaps for
-    reuse; after predicting an 8192^2 plane that is 0.4 GiB the instance step cannot use.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # musl or another libc: nothing to trim
-            pass
 
 
 def plane_value_ranges(image, axes: str, model) -> np.ndarray:

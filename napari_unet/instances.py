@@ -18,6 +18,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import measure, morphology, segmentation
 
+from ._memory import release_freed_memory
+
 
 @dataclass
 class Instances:
@@ -114,11 +116,12 @@ def _objects_of_class(mask: np.ndarray, out: np.ndarray, offset: int, min_size: 
                 part[found] = objects[found] + (offset + n)
                 out[region] = part
             n += int(objects.max())
+            release_freed_memory()
     return n
 
 
 def _group_into_blocks(clusters: np.ndarray, n_clusters: int) -> tuple[np.ndarray, list[tuple]]:
-    """Clusters grouped by the block (BLOCK_PIXELS) their box starts in.
+    """Clusters grouped by the block (BLOCK_PIXELS) their box starts in; one larger than a block alone.
 
     Returns owner: (n_clusters + 1,) int32, the group (1-based) of each cluster id; and
     regions: each group's box (slices), the union of its clusters' boxes.
@@ -127,7 +130,10 @@ def _group_into_blocks(clusters: np.ndarray, n_clusters: int) -> tuple[np.ndarra
     block = max(1, round(BLOCK_PIXELS ** (1 / clusters.ndim)))
     groups: dict[tuple, list[int]] = {}
     for i, box in enumerate(boxes, start=1):
-        groups.setdefault(tuple(s.start // block for s in box), []).append(i)
+        size = np.prod([s.stop - s.start for s in box])
+        # a cluster larger than a block goes alone: with others its region would be larger still
+        key = ("alone", i) if size > BLOCK_PIXELS else tuple(s.start // block for s in box)
+        groups.setdefault(key, []).append(i)
     owner = np.zeros(n_clusters + 1, np.int32)
     regions = []
     for g, members in enumerate(groups.values(), start=1):
