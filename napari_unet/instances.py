@@ -60,7 +60,8 @@ def instances_from_semantic(semantic: np.ndarray, n_classes: int, *, min_size: i
     (and the smoothing) are then measured in units of the finest axis, so objects in stacks with
     coarse z steps are split as they are in space, not as they are in voxels.
     Memory beyond the output: 4 bytes per pixel for the whole plane (the class mask, its
-    clusters as uint16), float64 maps only for one block of clusters at a time (see _objects_of_class).
+    clusters as uint16); the distance maps and the watershed's arrays only for a block of
+    clusters, or one cluster larger than a block, at a time (see _objects_of_class).
     """
     if out is None:
         out = np.zeros(semantic.shape, np.uint32)
@@ -89,7 +90,9 @@ def _objects_of_class(mask: np.ndarray, out: np.ndarray, offset: int, min_size: 
     grouped into clusters of components closer than twice that reach, and the clusters are
     split a block at a time (those whose box starts in the block, cut out together with
     the other clusters zeroed): the same objects as splitting the whole mask at once (tested),
-    with the float64 distance maps and the watershed's arrays only a block in size.
+    with the float64 distance maps and the watershed's arrays the size of a block, or of the
+    box of a cluster larger than one (nuclei touching in a chain across the image, confluent
+    tissue: up to the whole plane, as before).
     """
     if not mask.any():
         return 0
