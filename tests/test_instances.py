@@ -167,3 +167,33 @@ def test_objects_written_into_a_zarr_array_where_block_regions_overlap(tmp_path,
     assert expected.labels[14, 36] > 0 and expected.labels.max() >= 2
     np.testing.assert_array_equal(out[:], expected.labels)
     assert found.classes.tolist() == expected.classes.tolist()
+
+
+def test_h_maxima_of_a_large_component_in_pieces_is_the_same(monkeypatch):
+    from scipy import ndimage as ndi
+
+    from napari_unet import instances
+    from napari_unet._sample_data import sample_paths
+    from napari_unet.io import read_image
+
+    rng = np.random.default_rng(2)
+    chain = np.zeros((60, 400), bool)  # nuclei of all sizes 2-12 px apart, some touching, some specks
+    yy, xx = np.mgrid[:60, :400]
+    x = 8
+    while x < 390:
+        r = rng.choice([1.5, 3, 6, 9, 12])
+        chain |= (yy - 30 - rng.integers(-8, 9)) ** 2 + (xx - x - r) ** 2 <= r * r
+        x += int(2 * r) + int(rng.integers(-2, 13))
+    nuclei = read_image(sample_paths()["mask"])[:200, :300] > 0
+    cases = [_smoothed_distance(chain, 2), _smoothed_distance(chain, 1), _smoothed_distance(nuclei, 2),
+             _smoothed_distance(ndi.gaussian_filter(rng.random((12, 40, 50)), 2) > 0.5, 1)]
+    for image in cases:
+        for h in (0.5, 1.0, 2.0):
+            monkeypatch.setattr(instances, "LARGE_COMPONENT", 10**9)
+            expected = instances.h_maxima(image, h)
+            monkeypatch.setattr(instances, "LARGE_COMPONENT", 64)  # every component in pieces
+            np.testing.assert_array_equal(instances.h_maxima(image, h), expected)
+    _, n = ndi.label(cases[0] > 0, structure=np.ones((3, 3)))
+    _, pieces = ndi.label(cases[0] > 0.5, structure=np.ones((3, 3)))
+    assert n < 5 < pieces  # the chain is one long component (what needs pieces), in many pieces
+    assert instances.h_maxima(cases[0], 1.0).sum() > 10
