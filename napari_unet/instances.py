@@ -233,8 +233,7 @@ def _h_maxima_in_pieces(image: np.ndarray, h: float) -> np.ndarray:
     - lower x below its piece's top: the top is reachable inside the piece, which says so
       alone too; so a piece whose top is at least 1.5 h is answered by itself;
     - the top of a piece lower than 1.5 h: a maximum unless the component of f > top - h
-      around it (labelled over the whole image, 4 bytes a pixel; all of it if top < h)
-      holds something higher.
+      around it holds something higher (``_higher_reachable``), or the top is under h.
     """
     theta = h / 2
     footprint = np.ones((3,) * image.ndim, bool)
@@ -256,12 +255,26 @@ def _h_maxima_in_pieces(image: np.ndarray, h: float) -> np.ndarray:
 
 
 def _higher_reachable(image, pieces, j, box, top, h, resolution) -> bool:
-    """Whether a pixel higher than ``top`` (piece j's top) is reachable through image > top - h."""
+    """Whether a pixel higher than ``top`` (piece j's top) is reachable through image > top - h.
+
+    Looked for in a window around the piece that grows (x4) while the reachable part touches
+    its edge inside the image, so a speck beside a nucleus costs a small window, not a labelling
+    of the whole component."""
     level = top - h
-    if level < 0:  # through the 0 around the component too: anything in it
-        return bool(image.max() > top + resolution * abs(image.max()))
-    around, _ = ndi.label(image > level, structure=np.ones((3,) * image.ndim, bool))
-    at_top = np.argwhere((pieces[box] == j) & (image[box] == top))[0] + [s.start for s in box]
-    region = around == around[tuple(at_top)]
-    highest = image[region].max()
-    return bool(highest > top + resolution * abs(highest))
+    if level < 0:  # a top under h: something higher in the component, or the component, with the
+        return True  # 0 around it, less than h high, where scikit-image's h_maxima marks nothing
+    at_top = tuple(np.argwhere((pieces[box] == j) & (image[box] == top))[0] + [s.start for s in box])
+    structure = np.ones((3,) * image.ndim, bool)
+    margin = 16
+    while True:
+        window = tuple(slice(max(0, s.start - margin), min(n, s.stop + margin)) for s, n in zip(box, image.shape))
+        around, _ = ndi.label(image[window] > level, structure=structure)
+        region = around == around[tuple(c - w.start for c, w in zip(at_top, window))]
+        highest = image[window][region].max()
+        if highest > top + resolution * abs(highest):
+            return True
+        open_edges = [np.take(region, i, axis=a).any() for a, w in enumerate(window)
+                      for i, at_edge in ((0, w.start > 0), (-1, w.stop < image.shape[a])) if at_edge]
+        if not any(open_edges):  # all of it is in the window
+            return False
+        margin *= 4

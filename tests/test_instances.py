@@ -185,7 +185,13 @@ def test_h_maxima_of_a_large_component_in_pieces_is_the_same(monkeypatch):
         chain |= (yy - 30 - rng.integers(-8, 9)) ** 2 + (xx - x - r) ** 2 <= r * r
         x += int(2 * r) + int(rng.integers(-2, 13))
     nuclei = read_image(sample_paths()["mask"])[:200, :300] > 0
-    cases = [_smoothed_distance(chain, 2), _smoothed_distance(chain, 1), _smoothed_distance(nuclei, 2),
+    ridge = np.zeros((9, 300))
+    ridge[3:6, 5:295] = 0.5  # a low bump at one end, a high peak 250 px along a ridge of h/2 or less
+    ridge[4, 10], ridge[4, 260] = 1.2, 5.0
+    far_bump = ridge.copy()
+    far_bump[4, 260] = 1.1  # and the same with nothing higher along it
+    cases = [ridge, far_bump,
+             _smoothed_distance(chain, 2), _smoothed_distance(chain, 1), _smoothed_distance(nuclei, 2),
              _smoothed_distance(ndi.gaussian_filter(rng.random((12, 40, 50)), 2) > 0.5, 1)]
     for image in cases:
         for h in (0.5, 1.0, 2.0):
@@ -193,7 +199,8 @@ def test_h_maxima_of_a_large_component_in_pieces_is_the_same(monkeypatch):
             expected = instances.h_maxima(image, h)
             monkeypatch.setattr(instances, "LARGE_COMPONENT", 64)  # every component in pieces
             np.testing.assert_array_equal(instances.h_maxima(image, h), expected)
-    _, n = ndi.label(cases[0] > 0, structure=np.ones((3, 3)))
-    _, pieces = ndi.label(cases[0] > 0.5, structure=np.ones((3, 3)))
+    _, n = ndi.label(cases[2] > 0, structure=np.ones((3, 3)))
+    _, pieces = ndi.label(cases[2] > 0.5, structure=np.ones((3, 3)))
     assert n < 5 < pieces  # the chain is one long component (what needs pieces), in many pieces
-    assert instances.h_maxima(cases[0], 1.0).sum() > 10
+    assert instances.h_maxima(cases[2], 1.0).sum() > 10
+    assert instances.h_maxima(ridge, 1.0)[4, 10] == 0 and instances.h_maxima(far_bump, 1.0)[4, 10] == 1
