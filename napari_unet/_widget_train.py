@@ -190,7 +190,7 @@ class TrainActions:
             self._retarget.start()  # debounced: one update after the user stops moving for 200 ms
 
     def _retarget_preview(self) -> None:
-        """Send the trainer the plane and window now on screen, if they changed; thaw it."""
+        """Send the trainer the plane and window now on screen, if they changed; resume it."""
         if self._trainer is not None:
             self._trainer.resume()
         image = self._training_layer

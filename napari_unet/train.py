@@ -139,7 +139,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         (preview_image, preview_window, tag), e.g. when the user moved to another plane.
     preview_tag: the tag of the first preview image (returned in its Preview events).
     clock: seconds, for the time budget, previews and Step.elapsed; the trainer process passes
-        one that leaves out the time it was frozen (while the user moved the view).
+        one that leaves out the time it was paused (while the user moved the view).
     """
     config = config or TrainConfig()
     images, annotations = list(images), list(annotations)
