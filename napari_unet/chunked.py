@@ -86,7 +86,8 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
     for i, index in enumerate(planes):
         key = ax.label_plane_key(axes, index, spatial)
         view = ax.plane(image, axes, index, cfg.channel_axis, spatial)
-        target = np.zeros(np.shape(out[key]), np.uint8) if instances else _PlaneWriter(out, key)
+        # (the plane's shape from the writer: out[key] of a zarr output reads the plane)
+        target = _semantic_plane(_PlaneWriter(out, key).shape, out) if instances else _PlaneWriter(out, key)
         for event in predict.iter_predict_labels(model, view, target, block_size=block_size,
                                                  tile_size=tile_size, batch_size=batch_size):
             if isinstance(event, predict.TileProgress):
@@ -105,6 +106,17 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
                                               out=plane).classes
         yield PlaneDone(index, i + 1, len(planes), classes)
     yield predict.LabelsDone(out)
+
+
+def _semantic_plane(shape: tuple, out):
+    """Where a plane's semantic labels wait for the instance step: a uint8 numpy array, or, when
+    the output is not in memory either, a compressed in-memory zarr array (a few percent of a
+    byte a pixel: a 20000^2 plane is 400 MB as numpy)."""
+    if isinstance(out, np.ndarray):
+        return np.zeros(shape, np.uint8)
+    import zarr
+
+    return zarr.zeros(shape=shape, chunks=(1024,) * len(shape) if len(shape) == 2 else (8, 256, 256), dtype="u1")
 
 
 def plane_value_ranges(image, axes: str, model) -> np.ndarray:

@@ -11,14 +11,18 @@ is the class (1-based, as in semantic labels) of object ``i + 1``.
 from __future__ import annotations
 
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import ndimage as ndi
 from skimage import measure, morphology, segmentation
 
+from ._holes import HoleMap
 from ._memory import release_freed_memory
+from .hmaxima import h_maxima
 
 
 @dataclass
@@ -48,114 +52,231 @@ def instance_labels(probabilities: np.ndarray, *, min_size: int = 30, h: float =
                                    min_size=min_size, h=h, smooth=smooth, split=split)
 
 
-def instances_from_semantic(semantic: np.ndarray, n_classes: int, *, min_size: int = 30, h: float = 1.0,
+def instances_from_semantic(semantic, n_classes: int, *, min_size: int = 30, h: float = 1.0,
                             smooth: float = 2.0, split: bool = True, spacing=None, out=None) -> Instances:
     """Objects from (H, W) (or (Z, H, W)) semantic labels (0 = background, k = class k); see instance_labels.
 
-    out: where to write the ids, of semantic's shape: an integer numpy array, or anything that
-    takes numpy-style slicing (a zarr array, a plane of one), written a block at a time. It is
-    zeroed first and returned as ``labels``; a new uint32 array when None.
+    semantic: a numpy array, or anything numpy-style slicing reads from (a zarr array); it is
+    read a window at a time. out: where to write the ids, of semantic's shape: an integer numpy
+    array, or anything that takes numpy-style slicing (a zarr array, a plane of one), written a
+    window at a time. It is zeroed first and returned as ``labels``; a new uint32 array when None.
 
     spacing: per-axis pixel spacing of volumes, e.g. a model's voxel_size (z, y, x): distances
     (and the smoothing) are then measured in units of the finest axis, so objects in stacks with
     coarse z steps are split as they are in space, not as they are in voxels.
-    Memory beyond the output: 4 bytes per pixel for the whole plane (the class mask, its
-    clusters as uint16); the distance maps and the watershed's arrays only for a block of
-    clusters, or one cluster larger than a block, at a time (see _objects_of_class).
+    Memory beyond semantic and out: a window (``TILE_PIXELS`` with a margin) per core at a
+    time, or the box of a cluster of touching objects larger than a window (see
+    ``_walk_windows``), and the plane's background labels, compressed (``_holes.HoleMap``).
     """
+    shape = tuple(semantic.shape)
     if out is None:
-        out = np.zeros(semantic.shape, np.uint32)
-    elif tuple(out.shape) != semantic.shape:
-        raise ValueError(f"out has shape {tuple(out.shape)}, the labels need {semantic.shape}")
+        out = np.zeros(shape, np.uint32)
+    elif tuple(out.shape) != shape:
+        raise ValueError(f"out has shape {tuple(out.shape)}, the labels need {shape}")
     else:
         out[...] = 0
-    classes: list[int] = []
     if spacing is not None:
         spacing = np.asarray(spacing, float) / min(spacing)
-    for k in range(1, n_classes + 1):
-        n = _objects_of_class(semantic == k, out, len(classes), min_size, h, smooth, split, spacing)
-        classes.extend([k] * n)
+    params = _SplitParams(n_classes, min_size, h, smooth, split, spacing,
+                          _reach(smooth, spacing, len(shape)) if split else (0,) * len(shape))
+    classes: list[int] = []
+    for k, region, objects in _walk_windows(semantic, params):
+        if not objects.any():
+            continue
+        found = objects > 0
+        if isinstance(out, np.ndarray):
+            out[region][found] = objects[found] + len(classes)
+        else:  # read, fill in, write back (regions may overlap, never their objects)
+            part = np.asarray(out[region])
+            part[found] = objects[found] + len(classes)
+            out[region] = part
+        classes.extend([k] * int(objects.max()))
+        release_freed_memory()
     return Instances(out, np.asarray(classes, dtype=np.int64))
 
 
-BLOCK_PIXELS = 1024**2  # clusters are split a block of about this many pixels at a time
+TILE_PIXELS = 1024**2  # the plane is walked in tiles of about this many pixels, each read with a margin
 
 
-def _objects_of_class(mask: np.ndarray, out: np.ndarray, offset: int, min_size: int, h: float, smooth: float,
-                      split: bool, spacing=None) -> int:
-    """Write the objects of a binary mask (H, W) or (Z, H, W) into ``out`` as ids offset+1..offset+N; return N.
+@dataclass(frozen=True)
+class _SplitParams:
+    n_classes: int
+    min_size: int
+    h: float
+    smooth: float
+    split: bool
+    spacing: np.ndarray | None
+    reach: tuple  # per axis, pixels: how far one object's split looks (0: split=False)
 
-    The split of one object depends only on the mask within the reach of the smoothing (and
-    one pixel for the distance map), so the holes are filled over the whole mask, the mask is
-    grouped into clusters of components closer than twice that reach, and the clusters are
-    split a block at a time (those whose box starts in the block, cut out together with
-    the other clusters zeroed): the same objects as splitting the whole mask at once (tested),
-    with the float64 distance maps and the watershed's arrays the size of a block, or of the
-    box of a cluster larger than one (nuclei touching in a chain across the image, confluent
-    tissue: up to the whole plane, as before).
+
+def _walk_windows(semantic, p: _SplitParams):
+    """Yield (class k, region: global slices, objects: int32 ids 1..N in the region) for every cluster once.
+
+    A cluster is a connected component of the class mask (holes filled) grown by ``reach``:
+    objects closer than twice the reach. Its split depends only on the mask inside its box,
+    so it gives the same objects from any window that holds it whole (tested against the
+    whole plane at once). Each tile of the plane is read with a margin and splits the
+    clusters that lie in the window's exact zone and whose first pixel (raster order) lies
+    in the tile; a cluster that reaches the margin (chains of nuclei, confluent tissue) is
+    split afterwards in a window grown around it (``_find_large_cluster``), once.
     """
-    if not mask.any():
-        return 0
-    mask = ndi.binary_fill_holes(mask)
-    reach = _reach(smooth, spacing, mask.ndim) if split else (0,) * mask.ndim
-    grown = ndi.maximum_filter(mask, size=[2 * r + 1 for r in reach]) if split else mask
-    clusters, n_clusters = _label_compact(grown)
-    del grown
-    owner, regions = _group_into_blocks(clusters, n_clusters)
-
-    def split_group(g: int) -> np.ndarray:
-        region = regions[g - 1]
-        return _split_region(mask[region] & (owner[clusters[region]] == g), min_size, h, smooth, split, spacing)
-
-    n = 0
+    shape = tuple(semantic.shape)
+    side = max(1, round(TILE_PIXELS ** (1 / len(shape))))
+    margin = tuple(max(side // 4, 2 * (r + 1)) for r in p.reach)
+    tiles = [tuple(slice(i * side, min(i * side + side, n)) for i, n in zip(index, shape))
+             for index in np.ndindex(*[-(-n // side) for n in shape])]
+    fills = {k: _hole_filler(semantic, k, tiles) for k in range(1, p.n_classes + 1)}
+    seeds: list[tuple] = []
+    workers = min(len(tiles), os.cpu_count() or 1)
     # scipy's and scikit-image's loops release the GIL: 2 threads give 1.6x on 2 cores
-    with ThreadPoolExecutor(max_workers=min(len(regions), os.cpu_count() or 1)) as pool:
-        for region, objects in zip(regions, pool.map(split_group, range(1, len(regions) + 1))):
-            found = objects > 0
-            if isinstance(out, np.ndarray):
-                out[region][found] = objects[found] + (offset + n)
-            else:  # read, fill in, write back (regions of two groups may overlap, never their objects)
-                part = np.asarray(out[region])
-                part[found] = objects[found] + (offset + n)
-                out[region] = part
-            n += int(objects.max())
-            release_freed_memory()
-    return n
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for owned, found_seeds in _map_ahead(pool, partial(_split_tile, semantic, p, fills, margin), tiles, 2 * workers):
+            seeds.extend(found_seeds)
+            yield from owned
+        done: dict[int, list] = {}  # class -> [(box, grown mask)] of the large clusters found so far
+        splits: deque = deque()  # split on the pool while the next cluster is looked for
+        for k, point, box in seeds:
+            if any(_holds(b, m, point) for b, m in done.get(k, [])):
+                continue
+            region, mask, grown = _find_large_cluster(semantic, p, fills[k], k, point, box, margin, side)
+            done.setdefault(k, []).append((region, grown))
+            if mask is not None:
+                splits.append((k, region, pool.submit(_split_region, mask, p)))
+            while splits and (len(splits) > workers or splits[0][2].done()):
+                k_done, region_done, objects = splits.popleft()
+                yield k_done, region_done, objects.result()
+        for k, region, objects in splits:
+            yield k, region, objects.result()
 
 
-def _group_into_blocks(clusters: np.ndarray, n_clusters: int) -> tuple[np.ndarray, list[tuple]]:
-    """Clusters grouped by the block (BLOCK_PIXELS) their box starts in; one larger than a block alone.
-
-    Returns owner: (n_clusters + 1,) int32, the group (1-based) of each cluster id; and
-    regions: each group's box (slices), the union of its clusters' boxes.
-    """
-    boxes = ndi.find_objects(clusters)
-    block = max(1, round(BLOCK_PIXELS ** (1 / clusters.ndim)))
-    groups: dict[tuple, list[int]] = {}
-    for i, box in enumerate(boxes, start=1):
-        size = np.prod([s.stop - s.start for s in box])
-        # a cluster larger than a block goes alone: with others its region would be larger still
-        key = ("alone", i) if size > BLOCK_PIXELS else tuple(s.start // block for s in box)
-        groups.setdefault(key, []).append(i)
-    owner = np.zeros(n_clusters + 1, np.int32)
-    regions = []
-    for g, members in enumerate(groups.values(), start=1):
-        owner[members] = g
-        regions.append(tuple(slice(min(boxes[i - 1][a].start for i in members),
-                                   max(boxes[i - 1][a].stop for i in members)) for a in range(clusters.ndim)))
-    return owner, regions
+def _hole_filler(semantic, k: int, tiles: list[tuple]):
+    """A function (mask of class k in a window, window) -> the mask with the plane's holes filled."""
+    if len(tiles) == 1:  # the window is the plane
+        return lambda mask, window: ndi.binary_fill_holes(mask)
+    holes = HoleMap(semantic, k, tiles)
+    return lambda mask, window: mask | holes.holes(window)
 
 
-def _label_compact(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected components as uint16 when fewer than 65536 (half the memory of int32), else int32."""
-    structure = np.ones((3,) * mask.ndim, bool)
-    for dtype in (np.uint16, np.int32):
-        labels = np.empty(mask.shape, dtype)
-        try:
-            return labels, ndi.label(mask, structure=structure, output=labels)
-        except RuntimeError:  # scipy: "insufficient bit-depth in requested output type"
+def _map_ahead(pool, fn, items, ahead: int):
+    """``pool.map`` with at most ``ahead`` calls submitted and not yet consumed: bounded memory."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _window(box: tuple, margin: tuple, shape: tuple) -> tuple:
+    return tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(box, margin, shape))
+
+
+def _exact_zone(window: tuple, reach: tuple, shape: tuple) -> tuple:
+    """Where a cluster of a window's mask is one of the whole plane: per axis (lo, hi), window coordinates.
+
+    The grown mask is exact within ``reach`` of a cut edge of the window; a component whose
+    pixels and their neighbours lie in that zone is therefore a whole component."""
+    return tuple((0 if w.start == 0 else r + 1, (w.stop - w.start) - (0 if w.stop == n else r + 1))
+                 for w, r, n in zip(window, reach, shape))
+
+
+def _clusters(semantic, p: _SplitParams, fill, window: tuple, k: int):
+    """Class k's mask (holes filled) in ``window`` and its clusters: (mask, labels int32, boxes) or None."""
+    mask = np.asarray(semantic[window]) == k
+    if not mask.any():
+        return None
+    mask = fill(mask, window)  # the holes of the plane: a ring larger than the window holds one
+    grown = ndi.maximum_filter(mask, size=[2 * r + 1 for r in p.reach]) if any(p.reach) else mask
+    labels, _ = ndi.label(grown, structure=np.ones((3,) * mask.ndim, bool))
+    return mask, labels, ndi.find_objects(labels)
+
+
+def _first_pixel(labels: np.ndarray, i: int, box: tuple) -> tuple:
+    """The first pixel of component i (raster order), in the coordinates of ``labels``."""
+    slab = labels[(box[0].start,) + box[1:]] == i
+    rest = np.unravel_index(int(np.argmax(slab)), slab.shape)
+    return (box[0].start,) + tuple(int(r) + s.start for r, s in zip(rest, box[1:]))
+
+
+def _split_tile(semantic, p: _SplitParams, fills: dict, margin: tuple, tile: tuple):
+    """Split the clusters a tile owns; return ([(k, region, objects)], [(k, point, box)] seeds of large ones).
+
+    A seed is the first pixel of a part of a cluster that reaches the window's margin, when it
+    lies in the tile, with the box of that part (global coordinates)."""
+    shape = tuple(semantic.shape)
+    window = _window(tile, margin, shape)
+    offset = [w.start for w in window]
+    zone = _exact_zone(window, p.reach, shape)
+    core = tuple(slice(t.start - o, t.stop - o) for t, o in zip(tile, offset))
+    owned_results, seeds = [], []
+    for k in range(1, p.n_classes + 1):
+        found = _clusters(semantic, p, fills[k], window, k)
+        if found is None:
             continue
-    raise AssertionError("unreachable: int32 holds every component count of an array numpy can index")
+        mask, labels, boxes = found
+        owned = []
+        for i, box in enumerate(boxes, start=1):
+            first = _first_pixel(labels, i, box)
+            # the cluster's first pixel in the plane is the first of one of its parts in this
+            # window; a part that starts outside the tile leaves the cluster to another tile
+            if not all(c.start <= x < c.stop for x, c in zip(first, core)):
+                continue
+            if all(lo <= s.start and s.stop <= hi for s, (lo, hi) in zip(box, zone)):
+                owned.append(i)  # whole: the plane's cluster
+            else:
+                seeds.append((k, tuple(x + o for x, o in zip(first, offset)),
+                              tuple(slice(s.start + o, s.stop + o) for s, o in zip(box, offset))))
+        if owned:
+            region = tuple(slice(min(boxes[i - 1][a].start for i in owned), max(boxes[i - 1][a].stop for i in owned))
+                           for a in range(mask.ndim))
+            keep = np.zeros(len(boxes) + 1, bool)
+            keep[owned] = True
+            objects = _split_region(mask[region] & keep[labels[region]], p)
+            if objects.max() > 0:
+                owned_results.append((k, tuple(slice(s.start + o, s.stop + o) for s, o in zip(region, offset)),
+                                      objects))
+    return owned_results, seeds
+
+
+def _holds(box: tuple, grown: np.ndarray, point: tuple) -> bool:
+    if not all(s.start <= x < s.stop for x, s in zip(point, box)):
+        return False
+    return bool(grown[tuple(x - s.start for x, s in zip(point, box))])
+
+
+def _find_large_cluster(semantic, p: _SplitParams, fill, k: int, point: tuple, box: tuple, margin: tuple, side: int):
+    """The cluster of class k through ``point``, in a window grown until it holds it whole.
+
+    Returns (region, mask, grown): region, its box (global slices); mask: its objects' pixels
+    in the box, to split, or None when the tile of its first pixel split it already (it lay
+    whole in that tile's window); grown: its pixels in the box, to recognise it from its
+    other seeds."""
+    shape = tuple(semantic.shape)
+    window = _window(box, margin, shape)
+    while True:
+        mask, labels, boxes = _clusters(semantic, p, fill, window, k)
+        offset = [w.start for w in window]
+        i = int(labels[tuple(x - o for x, o in zip(point, offset))])
+        local = boxes[i - 1]
+        zone = _exact_zone(window, p.reach, shape)
+        low = [s.start < lo for s, (lo, _) in zip(local, zone)]
+        high = [s.stop > hi for s, (_, hi) in zip(local, zone)]
+        if not any(low + high):
+            break
+        # extend the window by its length beyond each side the cluster reaches
+        window = tuple(slice(max(0, w.start - (w.stop - w.start) * lo), min(n, w.stop + (w.stop - w.start) * hi))
+                       for w, lo, hi, n in zip(window, low, high, shape))
+    region = tuple(slice(s.start + o, s.stop + o) for s, o in zip(local, offset))
+    grown = labels[local] == i
+    first = tuple(x + o for x, o in zip(_first_pixel(labels, i, local), offset))
+    tile = tuple(slice(x // side * side, min(x // side * side + side, n)) for x, n in zip(first, shape))
+    owner_window = _window(tile, margin, shape)
+    owner_zone = _exact_zone(owner_window, p.reach, shape)
+    if all(lo <= s.start - w.start and s.stop - w.start <= hi
+           for s, w, (lo, hi) in zip(region, owner_window, owner_zone)):
+        return region, None, grown  # whole in its owner's window: split there
+    return region, mask[local] & grown, grown
 
 
 def _reach(smooth: float, spacing, ndim: int) -> tuple[int, ...]:
@@ -164,9 +285,9 @@ def _reach(smooth: float, spacing, ndim: int) -> tuple[int, ...]:
     return tuple(int(4.0 * s + 0.5) + 1 for s in sigmas)  # gaussian_filter's default truncate = 4
 
 
-def _split_region(mask: np.ndarray, min_size: int, h: float, smooth: float, split: bool,
-                  spacing=None) -> np.ndarray:
+def _split_region(mask: np.ndarray, p: _SplitParams) -> np.ndarray:
     """Binary mask (holes filled) -> labelled objects of the same shape, int32, ids 1..N consecutive."""
+    min_size, h, smooth, split, spacing = p.min_size, p.h, p.smooth, p.split, p.spacing
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
     mask = morphology.remove_small_objects(mask, max_size=min_size - 1) if min_size > 1 else mask
@@ -183,98 +304,8 @@ def _split_region(mask: np.ndarray, min_size: int, h: float, smooth: float, spli
             labels[extra > 0] = extra[extra > 0] + labels.max()
     else:
         labels = measure.label(mask)
-    labels = morphology.remove_small_objects(labels, max_size=min_size - 1) if min_size > 1 else labels
+    if min_size > 1:  # (a bool mask when there is one object: scikit-image warns on a single label)
+        small = labels.max() <= 1
+        kept = morphology.remove_small_objects(labels > 0 if small else labels, max_size=min_size - 1)
+        labels = labels * kept if small else kept
     return segmentation.relabel_sequential(labels.astype(np.int32))[0]
-
-
-LARGE_COMPONENT = 1024**2  # pixels in a component's box past which it is reconstructed in pieces
-
-
-def h_maxima(image: np.ndarray, h: float) -> np.ndarray:
-    """``skimage.morphology.h_maxima(image, h)`` for an image >= 0, one component of image > 0 at a time.
-
-    The same uint8 mask, faster: the grey reconstruction inside h_maxima sorts every pixel,
-    and the smoothed distance map is > 0 on about a third of a nuclei field. Components are
-    independent: any path between two of them crosses a 0, where the reconstruction is capped
-    at 0, and each component, padded with one 0, reaches 0 on its own when its top is h high.
-    Where the components' boxes add up to more than 0.8 of a small image (one component filling
-    it: 2x slower in pieces), the whole image is reconstructed at once instead. Nuclei field
-    520 x 696: 0.15 -> 0.05 s; a predicted 2048^2 field (boxes 0.52 of it): 3.5 -> 0.7 s.
-    A component larger than LARGE_COMPONENT (nuclei a few pixels apart in a chain across the
-    image) goes through ``_h_maxima_in_pieces``, whose memory is that of its largest piece.
-    """
-    footprint = np.ones((3,) * image.ndim, bool)  # h_maxima's connectivity
-    components, _ = ndi.label(image > 0, structure=footprint)
-    boxes = ndi.find_objects(components)
-    sizes = [int(np.prod([s.stop - s.start for s in box])) for box in boxes]
-    if image.size <= LARGE_COMPONENT and sum(sizes) > 0.8 * image.size:
-        return morphology.h_maxima(image, h)  # boxes that overlap or fill the image: no gain
-    out = np.zeros(image.shape, np.uint8)
-    for i, (box, size) in enumerate(zip(boxes, sizes), start=1):
-        inside = components[box] == i
-        crop = np.where(inside, image[box], 0)
-        peaks = _h_maxima_in_pieces(crop, h) if size > LARGE_COMPONENT else _h_maxima_padded(crop, h)
-        out[box][inside] = peaks[inside]
-    return out
-
-
-def _h_maxima_padded(image: np.ndarray, h: float) -> np.ndarray:
-    """scikit-image's h_maxima of ``image`` with a 0 all around it (as a component has in the image)."""
-    return morphology.h_maxima(np.pad(image, 1), h)[(slice(1, -1),) * image.ndim]
-
-
-def _h_maxima_in_pieces(image: np.ndarray, h: float) -> np.ndarray:
-    """``_h_maxima_padded`` of one component (image >= 0, 0 around it), piece by piece.
-
-    A pixel x is an h-maximum when nothing higher (beyond float resolution) is reachable
-    from it through pixels above f(x) - h. The pieces are the components of f > h/2:
-    - x with f(x) >= 1.5 h: all it can reach lies above h/2, inside its piece, so the
-      piece alone (others zeroed, padded) gives the same answer;
-    - lower x below its piece's top: the top is reachable inside the piece, which says so
-      alone too; so a piece whose top is at least 1.5 h is answered by itself;
-    - the top of a piece lower than 1.5 h: a maximum unless the component of f > top - h
-      around it holds something higher (``_higher_reachable``), or the top is under h.
-    """
-    theta = h / 2
-    footprint = np.ones((3,) * image.ndim, bool)
-    pieces, n = ndi.label(image > theta, structure=footprint)
-    out = np.zeros(image.shape, np.uint8)
-    if n == 0:
-        return _h_maxima_padded(image, h)  # all of it below h/2: small enough
-    resolution = 2 * np.finfo(np.float64).resolution  # scikit-image's tolerance, relative
-    for j, box in enumerate(ndi.find_objects(pieces), start=1):
-        inside = pieces[box] == j
-        values = image[box]
-        top = values[inside].max()
-        if top >= h + theta:
-            peaks = _h_maxima_padded(np.where(inside, values, 0), h)
-            out[box][inside & (peaks > 0)] = 1
-        elif not _higher_reachable(image, pieces, j, box, top, h, resolution):
-            out[box][inside & (values >= top - resolution * abs(top))] = 1
-    return out
-
-
-def _higher_reachable(image, pieces, j, box, top, h, resolution) -> bool:
-    """Whether a pixel higher than ``top`` (piece j's top) is reachable through image > top - h.
-
-    Looked for in a window around the piece that grows (x4) while the reachable part touches
-    its edge inside the image, so a speck beside a nucleus costs a small window, not a labelling
-    of the whole component."""
-    level = top - h
-    if level < 0:  # a top under h: something higher in the component, or the component, with the
-        return True  # 0 around it, less than h high, where scikit-image's h_maxima marks nothing
-    at_top = tuple(np.argwhere((pieces[box] == j) & (image[box] == top))[0] + [s.start for s in box])
-    structure = np.ones((3,) * image.ndim, bool)
-    margin = 16
-    while True:
-        window = tuple(slice(max(0, s.start - margin), min(n, s.stop + margin)) for s, n in zip(box, image.shape))
-        around, _ = ndi.label(image[window] > level, structure=structure)
-        region = around == around[tuple(c - w.start for c, w in zip(at_top, window))]
-        highest = image[window][region].max()
-        if highest > top + resolution * abs(highest):
-            return True
-        open_edges = [np.take(region, i, axis=a).any() for a, w in enumerate(window)
-                      for i, at_edge in ((0, w.start > 0), (-1, w.stop < image.shape[a])) if at_edge]
-        if not any(open_edges):  # all of it is in the window
-            return False
-        margin *= 4

@@ -53,42 +53,6 @@ def test_semantic_labels_are_argmax():
     assert semantic_labels(p).tolist() == [[0, 1], [2, 2]]
 
 
-def _smoothed_distance(mask, sigma):
-    from scipy import ndimage as ndi
-
-    return ndi.gaussian_filter(ndi.distance_transform_edt(mask), sigma)
-
-
-def test_h_maxima_by_component_matches_scikit_image():
-    import pytest
-    from scipy import ndimage as ndi
-    from skimage import morphology
-
-    from napari_unet._sample_data import sample_paths
-    from napari_unet.instances import h_maxima
-    from napari_unet.io import read_image
-
-    rng = np.random.default_rng(0)
-    nuclei = read_image(sample_paths()["mask"])[:200, :300] > 0
-    blobs_3d = ndi.gaussian_filter(rng.random((12, 60, 70)), 3) > 0.55
-    edge = np.zeros((60, 60), bool)
-    edge[:20, :25] = True  # touches the image border: the 0 around it is padding
-    plateau = np.zeros((30, 30))
-    plateau[5:15, 5:15] = 1.4  # no 0 inside its box, top 1.4: only the padding makes it h high
-    plateau[7:13, 7:13] = 0.5
-    cases = [_smoothed_distance(nuclei, 2), _smoothed_distance(nuclei, 0), _smoothed_distance(blobs_3d, 1),
-             _smoothed_distance(edge, 2), plateau,
-             _smoothed_distance(ndi.gaussian_filter(rng.random((80, 90)), 2) > 0.5, 1)]  # one big component
-    for image in cases:
-        for h in (0.5, 1.0, 2.0):
-            expected = morphology.h_maxima(image, h)
-            np.testing.assert_array_equal(h_maxima(image, h), expected)
-    assert morphology.h_maxima(cases[0], 1.0).sum() > 5  # the comparison is not between empty masks
-    with pytest.raises(AssertionError):  # and it can fail: without the padding the plateau's top is lost
-        np.testing.assert_array_equal(morphology.h_maxima(plateau[5:15, 5:15], 1.0),
-                                      morphology.h_maxima(plateau, 1.0)[5:15, 5:15])
-
-
 def _same_partition(a, b):
     """Same foreground, and ids of a map one to one onto ids of b."""
     assert ((a > 0) == (b > 0)).all()
@@ -99,108 +63,113 @@ def _same_partition(a, b):
 def _whole_at_once(mask, spacing=None, split=True, min_size=30):
     from scipy import ndimage as ndi
 
-    from napari_unet.instances import _split_region
+    from napari_unet.instances import _reach, _split_region, _SplitParams
 
     sp = None if spacing is None else np.asarray(spacing, float) / min(spacing)
-    return _split_region(ndi.binary_fill_holes(mask), min_size, 1.0, 2.0, split, sp)
+    params = _SplitParams(1, min_size, 1.0, 2.0, split, sp, _reach(2.0, sp, mask.ndim))
+    return _split_region(ndi.binary_fill_holes(mask), params)
 
 
-def test_blocks_of_clusters_give_the_objects_of_the_whole_mask(monkeypatch):
+def _ring(shape, centre, outer, inner, gap=False):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    d2 = (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2
+    ring = (d2 <= outer**2) & (d2 > inner**2)
+    if gap:  # a "C": its inside is no hole
+        ring[centre[0] - 3:centre[0] + 3, centre[1]:] = False
+    return ring
+
+
+class _Reads:
+    """A read-only array that records the size of every read."""
+
+    def __init__(self, array):
+        self.array, self.shape, self.dtype, self.largest = array, array.shape, array.dtype, 0
+
+    def __getitem__(self, key):
+        part = self.array[key]
+        self.largest = max(self.largest, part.size)
+        return part
+
+
+def test_windows_give_the_objects_of_the_whole_mask(monkeypatch):
     from scipy import ndimage as ndi
 
     from napari_unet import instances
     from napari_unet._sample_data import sample_paths
     from napari_unet.io import read_image
 
-    monkeypatch.setattr(instances, "BLOCK_PIXELS", 16**2)  # many blocks even in a small field
     nuclei = read_image(sample_paths()["mask"]) > 0
-    nuclei = np.tile(nuclei[:260, :350], (1, 2))  # touching nuclei cut by the seam, at block edges too
+    nuclei = np.tile(nuclei[:260, :350], (1, 2))  # touching nuclei cut by the seam, at tile edges too
     nuclei[100:104, :] = False  # a cut through many nuclei: fragments near each other
+    nuclei[:, 400:404] = True  # a bar the height of the field: one cluster larger than any window
+    nuclei |= _ring(nuclei.shape, (180, 150), 60, 50) | _ring(nuclei.shape, (130, 560), 60, 50, gap=True)
     blobs = ndi.gaussian_filter(np.random.default_rng(1).random((10, 50, 60)), (1, 3, 3)) > 0.53
-    for mask, spacing, split in [(nuclei, None, True), (nuclei, None, False), (blobs, (3.0, 1.0, 1.0), True)]:
-        found = instances.instances_from_semantic(mask.astype(np.uint8), 1, spacing=spacing, split=split)
-        expected = _whole_at_once(mask, spacing, split, 30)
-        assert found.labels.max() == expected.max() > 5
-        assert _same_partition(found.labels, expected)
+    calls = {"large": 0}
+    find_large = instances._find_large_cluster
+
+    def counted(*args):
+        calls["large"] += 1
+        return find_large(*args)
+
+    monkeypatch.setattr(instances, "_find_large_cluster", counted)
+    for tile in (16, 64, 4096):  # clusters larger than a window; most in their tile's window; one window
+        monkeypatch.setattr(instances, "TILE_PIXELS", tile**2)
+        calls["large"] = 0
+        for mask, spacing, split in [(nuclei, None, True), (nuclei, None, False), (blobs, (3.0, 1.0, 1.0), True)]:
+            if tile != 64 and mask.ndim == 3:
+                continue
+            found = instances.instances_from_semantic(mask.astype(np.uint8), 1, spacing=spacing, split=split)
+            expected = _whole_at_once(mask, spacing, split, 30)
+            assert found.labels.max() == expected.max() > 5
+            assert _same_partition(found.labels, expected)
+        assert (calls["large"] > 0) == (tile < 4096)
+    labels = instances.instances_from_semantic(nuclei.astype(np.uint8), 1).labels
+    assert labels[180, 150] > 0 and labels[130, 560] == 0  # the ring's hole filled, the C's inside not
     # and a comparison that can fail: the clusters split without their surroundings differ
+    monkeypatch.setattr(instances, "TILE_PIXELS", 16**2)
     monkeypatch.setattr(instances, "_reach", lambda smooth, spacing, ndim: (0,) * ndim)
     found = instances.instances_from_semantic(nuclei.astype(np.uint8), 1).labels
     assert not _same_partition(found, _whole_at_once(nuclei))
 
 
-def test_classes_are_numbered_after_each_other_with_blocks(monkeypatch):
-    from napari_unet import instances
-
-    monkeypatch.setattr(instances, "BLOCK_PIXELS", 16**2)
-    sem = disks([(20, 20), (20, 60)], 8) + disks([(60, 20), (60, 60)], 8, value=2)
-    result = instances.instances_from_semantic(sem, 2)
-    assert sorted(np.unique(result.labels).tolist()) == [0, 1, 2, 3, 4]
-    assert result.classes.tolist() == [1, 1, 2, 2]
-    assert result.classes[result.labels[60, 60] - 1] == 2 and result.classes[result.labels[20, 60] - 1] == 1
-
-
-def test_cluster_map_is_uint16_when_it_fits_and_int32_past_65535_clusters():
-    from napari_unet.instances import _label_compact
-
-    few = np.zeros((20, 20), bool)
-    few[2:5, 2:5] = few[10:12, 10:15] = True
-    labels, n = _label_compact(few)
-    assert labels.dtype == np.uint16 and n == 2 and labels[3, 3] != labels[11, 11]
-    dots = np.zeros((600, 600), bool)
-    dots[::2, ::2] = True  # 90000 separate pixels
-    labels, n = _label_compact(dots)
-    assert labels.dtype == np.int32 and n == 90000 and labels.max() == 90000
-
-
-def test_objects_written_into_a_zarr_array_where_block_regions_overlap(tmp_path, monkeypatch):
-    import zarr
-
-    from napari_unet import instances
-
-    monkeypatch.setattr(instances, "BLOCK_PIXELS", 16**2)
-    sem = np.zeros((70, 120), np.uint8)
-    sem[8:21, 30:43] = 1  # a blob, first in raster order...
-    sem[10:54, 96:104] = sem[46:54, 10:104] = 1  # ...inside the box of an "_|" far from it, split later
-    expected = instances.instances_from_semantic(sem, 1)
-    out = zarr.open_array(str(tmp_path / "o.zarr"), mode="w", shape=sem.shape, chunks=(16, 16), dtype="u4")
-    found = instances.instances_from_semantic(sem, 1, out=out)
-    assert expected.labels[14, 36] > 0 and expected.labels.max() >= 2
-    np.testing.assert_array_equal(out[:], expected.labels)
-    assert found.classes.tolist() == expected.classes.tolist()
-
-
-def test_h_maxima_of_a_large_component_in_pieces_is_the_same(monkeypatch):
-    from scipy import ndimage as ndi
-
+def test_the_plane_is_read_a_window_at_a_time(monkeypatch):
     from napari_unet import instances
     from napari_unet._sample_data import sample_paths
     from napari_unet.io import read_image
 
-    rng = np.random.default_rng(2)
-    chain = np.zeros((60, 400), bool)  # nuclei of all sizes 2-12 px apart, some touching, some specks
-    yy, xx = np.mgrid[:60, :400]
-    x = 8
-    while x < 390:
-        r = rng.choice([1.5, 3, 6, 9, 12])
-        chain |= (yy - 30 - rng.integers(-8, 9)) ** 2 + (xx - x - r) ** 2 <= r * r
-        x += int(2 * r) + int(rng.integers(-2, 13))
-    nuclei = read_image(sample_paths()["mask"])[:200, :300] > 0
-    ridge = np.zeros((9, 300))
-    ridge[3:6, 5:295] = 0.5  # a low bump at one end, a high peak 250 px along a ridge of h/2 or less
-    ridge[4, 10], ridge[4, 260] = 1.2, 5.0
-    far_bump = ridge.copy()
-    far_bump[4, 260] = 1.1  # and the same with nothing higher along it
-    cases = [ridge, far_bump,
-             _smoothed_distance(chain, 2), _smoothed_distance(chain, 1), _smoothed_distance(nuclei, 2),
-             _smoothed_distance(ndi.gaussian_filter(rng.random((12, 40, 50)), 2) > 0.5, 1)]
-    for image in cases:
-        for h in (0.5, 1.0, 2.0):
-            monkeypatch.setattr(instances, "LARGE_COMPONENT", 10**9)
-            expected = instances.h_maxima(image, h)
-            monkeypatch.setattr(instances, "LARGE_COMPONENT", 64)  # every component in pieces
-            np.testing.assert_array_equal(instances.h_maxima(image, h), expected)
-    _, n = ndi.label(cases[2] > 0, structure=np.ones((3, 3)))
-    _, pieces = ndi.label(cases[2] > 0.5, structure=np.ones((3, 3)))
-    assert n < 5 < pieces  # the chain is one long component (what needs pieces), in many pieces
-    assert instances.h_maxima(cases[2], 1.0).sum() > 10
-    assert instances.h_maxima(ridge, 1.0)[4, 10] == 0 and instances.h_maxima(far_bump, 1.0)[4, 10] == 1
+    monkeypatch.setattr(instances, "TILE_PIXELS", 64**2)
+    nuclei = (read_image(sample_paths()["mask"]) > 0).astype(np.uint8)
+    semantic = _Reads(nuclei)
+    found = instances.instances_from_semantic(semantic, 1)
+    assert found.labels.max() > 50
+    assert semantic.largest < nuclei.size / 2  # windows (the largest cluster is 216 x 179 px), not the plane
+    assert _same_partition(found.labels, _whole_at_once(nuclei > 0))
+
+
+def test_classes_are_numbered_after_each_other_with_windows(monkeypatch):
+    from napari_unet import instances
+
+    monkeypatch.setattr(instances, "TILE_PIXELS", 16**2)
+    sem = disks([(20, 20), (20, 60)], 8) + disks([(60, 20), (60, 60)], 8, value=2)
+    result = instances.instances_from_semantic(sem, 2)
+    assert sorted(np.unique(result.labels).tolist()) == [0, 1, 2, 3, 4]
+    assert sorted(result.classes.tolist()) == [1, 1, 2, 2]
+    for i in range(1, 5):
+        assert (sem[result.labels == i] == result.classes[i - 1]).all()
+
+
+def test_objects_written_into_a_zarr_array_where_regions_overlap(tmp_path, monkeypatch):
+    import zarr
+
+    from napari_unet import instances
+
+    monkeypatch.setattr(instances, "TILE_PIXELS", 16**2)
+    sem = np.zeros((70, 120), np.uint8)
+    sem[8:21, 30:43] = 1  # a blob, split in its tile's window...
+    sem[10:54, 96:104] = sem[46:54, 10:104] = 1  # ...inside the box of an "_|" larger than a window, split later
+    expected = instances.instances_from_semantic(sem, 1)
+    out = zarr.open_array(str(tmp_path / "o.zarr"), mode="w", shape=sem.shape, chunks=(16, 16), dtype="u4")
+    found = instances.instances_from_semantic(zarr.array(sem, chunks=(16, 16)), 1, out=out)
+    assert expected.labels[14, 36] > 0 and expected.labels.max() >= 2
+    np.testing.assert_array_equal(out[:], expected.labels)
+    assert found.classes.tolist() == expected.classes.tolist()
