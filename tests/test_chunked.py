@@ -66,7 +66,7 @@ def test_instances_into_zarr_match_numpy_block_by_block(model, tmp_path, monkeyp
 
     from napari_unet import instances
 
-    monkeypatch.setattr(instances, "BLOCK_PIXELS", 16**2)  # many blocks, overlapping regions
+    monkeypatch.setattr(instances, "TILE_PIXELS", 16**2)  # many windows, overlapping regions
     from scipy import ndimage as ndi
 
     rng = np.random.default_rng(4)  # smooth noise: the untrained model makes blobs of it
@@ -77,3 +77,43 @@ def test_instances_into_zarr_match_numpy_block_by_block(model, tmp_path, monkeyp
     _run(chunked.iter_predict_stack(model, stack, "TYX", out, instances=True, min_size=1, tile_size=64))
     assert expected.max() > 5
     np.testing.assert_array_equal(out[:], expected)
+
+
+class _Recorded:
+    """A zarr array that records the size of every read."""
+
+    def __init__(self, array):
+        self.array, self.shape, self.dtype, self.largest = array, array.shape, array.dtype, 0
+
+    def __getitem__(self, key):
+        part = self.array[key]
+        self.largest = max(self.largest, np.size(part))
+        return part
+
+    def __setitem__(self, key, value):
+        self.array[key] = value
+
+
+def test_instances_into_zarr_never_read_a_whole_plane(model, tmp_path, monkeypatch):
+    import zarr
+
+    from napari_unet import instances
+    from napari_unet._sample_data import sample_paths
+    from napari_unet.io import read_image
+
+    semantic = (read_image(sample_paths()["mask"]) > 0).astype(np.uint8)
+
+    def predicted(model, view, target, **kwargs):  # the prediction: the sample's nuclei
+        target[...] = semantic
+        yield from ()
+
+    monkeypatch.setattr(chunked.predict, "iter_predict_labels", predicted)
+    monkeypatch.setattr(instances, "TILE_PIXELS", 64**2)
+    out = _Recorded(zarr.open_array(str(tmp_path / "o.zarr"), mode="w", shape=semantic.shape, chunks=(64, 64),
+                                    dtype="u4"))
+    _run(chunked.iter_predict_stack(model, semantic, "YX", out, instances=True))
+    expected = instances.instances_from_semantic(semantic, 1).labels
+    assert expected.max() > 50
+    np.testing.assert_array_equal(out.array[:], expected)
+    # windows (the largest cluster's is 216 x 179 px); the output's plane was once read for its shape
+    assert 0 < out.largest < semantic.size / 2
