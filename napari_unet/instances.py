@@ -175,8 +175,9 @@ def _window(box: tuple, margin: tuple, shape: tuple) -> tuple:
 def _exact_zone(window: tuple, reach: tuple, shape: tuple) -> tuple:
     """Where a cluster of a window's mask is one of the whole plane: per axis (lo, hi), window coordinates.
 
-    The grown mask is exact within ``reach`` of a cut edge of the window; a component whose
-    pixels and their neighbours lie in that zone is therefore a whole component."""
+    The grown mask is that of the plane farther than ``reach`` from a cut edge of the window
+    (an image edge is no cut); a component whose pixels and their neighbours lie in that zone
+    is therefore a whole component of the plane's."""
     return tuple((0 if w.start == 0 else r + 1, (w.stop - w.start) - (0 if w.stop == n else r + 1))
                  for w, r, n in zip(window, reach, shape))
 
