@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import measure, morphology, segmentation
 
+from ._components import TiledComponents
 from ._holes import HoleMap
 from ._memory import release_freed_memory
 from .hmaxima import h_maxima
@@ -65,8 +66,10 @@ def instances_from_semantic(semantic, n_classes: int, *, min_size: int = 30, h: 
     (and the smoothing) are then measured in units of the finest axis, so objects in stacks with
     coarse z steps are split as they are in space, not as they are in voxels.
     Memory beyond semantic and out: a window (``TILE_PIXELS`` with a margin) per core at a
-    time, or the box of a cluster of touching objects larger than a window (see
-    ``_walk_windows``), and the plane's background labels, compressed (``_holes.HoleMap``).
+    time, or the box of a cluster of touching objects larger than a window, up to
+    ``LARGE_CLUSTER_PIXELS`` (a larger one, as in confluent tissue, is split a window at a
+    time: ``_split_giant_part``), and the plane's background labels, compressed
+    (``_holes.HoleMap``); see ``_walk_windows``.
     """
     shape = tuple(semantic.shape)
     if out is None:
@@ -80,22 +83,32 @@ def instances_from_semantic(semantic, n_classes: int, *, min_size: int = 30, h: 
     params = _SplitParams(n_classes, min_size, h, smooth, split, spacing,
                           _reach(smooth, spacing, len(shape)) if split else (0,) * len(shape))
     classes: list[int] = []
-    for k, region, objects in _walk_windows(semantic, params):
+    pieces = _ObjectKeys()
+    for k, region, objects, keys in _walk_windows(semantic, params):
         if not objects.any():
             continue
+        if keys is None:  # whole objects, new ids
+            n_new = int(objects.max())
+            ids = np.arange(n_new + 1) + len(classes)
+        else:  # pieces of objects, some begun in other tiles
+            ids, n_new = pieces.ids(keys, len(classes))
+        ids[0] = 0
         found = objects > 0
         if isinstance(out, np.ndarray):
-            out[region][found] = objects[found] + len(classes)
+            out[region][found] = ids[objects[found]]
         else:  # read, fill in, write back (regions may overlap, never their objects)
             part = np.asarray(out[region])
-            part[found] = objects[found] + len(classes)
+            part[found] = ids[objects[found]]
             out[region] = part
-        classes.extend([k] * int(objects.max()))
+        classes.extend([k] * n_new)
         release_freed_memory()
     return Instances(out, np.asarray(classes, dtype=np.int64))
 
 
 TILE_PIXELS = 1024**2  # the plane is walked in tiles of about this many pixels, each read with a margin
+# a cluster of touching objects whose window would be larger (confluent tissue) is split in
+# pieces, a tile's window at a time (_split_giant_part): splitting takes ~110 bytes a pixel
+LARGE_CLUSTER_PIXELS = 2048**2
 
 
 @dataclass(frozen=True)
@@ -117,8 +130,10 @@ def _walk_windows(semantic, p: _SplitParams):
     so it gives the same objects from any window that holds it whole (tested against the
     whole plane at once). Each tile of the plane is read with a margin and splits the
     clusters that lie in the window's exact zone and whose first pixel (raster order) lies
-    in the tile; a cluster that reaches the margin (chains of nuclei, confluent tissue) is
-    split afterwards in a window grown around it (``_find_large_cluster``), once.
+    in the tile; a cluster that reaches the margin (chains of nuclei) is split afterwards in a
+    window grown around it (``_find_large_cluster``), once. A cluster whose window would be
+    larger than ``LARGE_CLUSTER_PIXELS`` (confluent tissue: 8192^2 of touching nuclei took
+    9.3 GiB whole) is split in the windows of its tiles instead (``_split_giant_part``).
     """
     shape = tuple(semantic.shape)
     side = max(1, round(TILE_PIXELS ** (1 / len(shape))))
@@ -132,21 +147,31 @@ def _walk_windows(semantic, p: _SplitParams):
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for owned, found_seeds in _map_ahead(pool, partial(_split_tile, semantic, p, fills, margin), tiles, 2 * workers):
             seeds.extend(found_seeds)
-            yield from owned
+            yield from ((k, region, objects, None) for k, region, objects in owned)
         done: dict[int, list] = {}  # class -> [(box, grown mask)] of the large clusters found so far
+        giants: dict[int, _GiantClusters] = {}  # class -> its clusters too large for one window
         splits: deque = deque()  # split on the pool while the next cluster is looked for
         for k, point, box in seeds:
-            if any(_holds(b, m, point) for b, m in done.get(k, [])):
+            if any(_holds(b, m, point) for b, m in done.get(k, [])) or (k in giants and giants[k].add(point)):
                 continue
-            region, mask, grown = _find_large_cluster(semantic, p, fills[k], k, point, box, margin, side)
+            found = _find_large_cluster(semantic, p, fills[k], k, point, box, margin, side)
+            if found is None:  # its window grew past LARGE_CLUSTER_PIXELS: how large is it?
+                clusters = giants.setdefault(k, _GiantClusters(semantic, p, fills[k], k, tiles, margin))
+                if clusters.add(point):
+                    continue
+                found = _find_large_cluster(semantic, p, fills[k], k, point, clusters.box_of(point), margin, side)
+            region, mask, grown = found
             done.setdefault(k, []).append((region, grown))
             if mask is not None:
-                splits.append((k, region, pool.submit(_split_region, mask, p)))
+                splits.append((k, region, pool.submit(_split_region, mask, p, [r.start for r in region])))
             while splits and (len(splits) > workers or splits[0][2].done()):
                 k_done, region_done, objects = splits.popleft()
-                yield k_done, region_done, objects.result()
+                yield k_done, region_done, objects.result(), None
         for k, region, objects in splits:
-            yield k, region, objects.result()
+            yield k, region, objects.result(), None
+        for k, clusters in giants.items():
+            split_part = partial(_split_giant_part, semantic, p, fills[k], clusters, margin)
+            yield from _map_ahead(pool, split_part, clusters.tiles(), 2 * workers)
 
 
 def _hole_filler(semantic, k: int, tiles: list[tuple]):
@@ -233,7 +258,8 @@ def _split_tile(semantic, p: _SplitParams, fills: dict, margin: tuple, tile: tup
                            for a in range(mask.ndim))
             keep = np.zeros(len(boxes) + 1, bool)
             keep[owned] = True
-            objects = _split_region(mask[region] & keep[labels[region]], p)
+            origin = [s.start + o for s, o in zip(region, offset)]
+            objects = _split_region(mask[region] & keep[labels[region]], p, origin)
             if objects.max() > 0:
                 owned_results.append((k, tuple(slice(s.start + o, s.stop + o) for s, o in zip(region, offset)),
                                       objects))
@@ -249,13 +275,15 @@ def _holds(box: tuple, grown: np.ndarray, point: tuple) -> bool:
 def _find_large_cluster(semantic, p: _SplitParams, fill, k: int, point: tuple, box: tuple, margin: tuple, side: int):
     """The cluster of class k through ``point``, in a window grown until it holds it whole.
 
-    Returns (region, mask, grown): region, its box (global slices); mask: its objects' pixels
-    in the box, to split, or None when the tile of its first pixel split it already (it lay
-    whole in that tile's window); grown: its pixels in the box, to recognise it from its
-    other seeds."""
+    Returns None when the window would grow past ``LARGE_CLUSTER_PIXELS``, else (region, mask,
+    grown): region, its box (global slices); mask: its objects' pixels in the box, to split, or
+    None when the tile of its first pixel split it already (it lay whole in that tile's window);
+    grown: its pixels in the box, to recognise it from its other seeds."""
     shape = tuple(semantic.shape)
     window = _window(box, margin, shape)
     while True:
+        if np.prod([w.stop - w.start for w in window]) > LARGE_CLUSTER_PIXELS:
+            return None
         mask, labels, boxes = _clusters(semantic, p, fill, window, k)
         offset = [w.start for w in window]
         i = int(labels[tuple(x - o for x, o in zip(point, offset))])
@@ -280,14 +308,124 @@ def _find_large_cluster(semantic, p: _SplitParams, fill, k: int, point: tuple, b
     return region, mask[local] & grown, grown
 
 
+class _GiantClusters:
+    """Class k's clusters whose window (box and margin) is larger than ``LARGE_CLUSTER_PIXELS``.
+
+    They are found on a map of all of class k's clusters over the plane (the grown mask's
+    components, ``_components.TiledComponents``), built the first time a cluster outgrows
+    the limit. ``add(point)`` marks the cluster through ``point`` as giant if it is one."""
+
+    def __init__(self, semantic, p: _SplitParams, fill, k: int, tiles: list[tuple], margin: tuple):
+        self.k, self.margin, self.shape, self._tiles = k, margin, tuple(semantic.shape), tiles
+        structure = np.ones((3,) * len(self.shape), bool)  # the connectivity of _clusters
+        self.map = TiledComponents(partial(_grown_mask, semantic, p, fill, k), self.shape, tiles, structure)
+        self.is_giant = np.zeros(self.map.n + 1, bool)
+
+    def box_of(self, point: tuple) -> tuple:
+        return tuple(slice(int(a), int(b)) for a, b in self.map.boxes[self.map.component_at(point)])
+
+    def add(self, point: tuple) -> bool:
+        """Whether the cluster through ``point`` is too large for one window (then it is remembered)."""
+        window = _window(self.box_of(point), self.margin, self.shape)
+        if np.prod([w.stop - w.start for w in window]) <= LARGE_CLUSTER_PIXELS:
+            return False
+        self.is_giant[self.map.component_at(point)] = True
+        return True
+
+    def mask(self, window: tuple) -> np.ndarray:
+        """bool: the pixels of ``window`` in giant clusters."""
+        return self.map.lookup(window, self.is_giant)
+
+    def tiles(self) -> list[tuple]:
+        """The tiles that hold pixels of giant clusters (or may: those their boxes overlap)."""
+        boxes = self.map.boxes[self.is_giant]
+        return [t for t in self._tiles
+                if any(all(s.start < b[1] and b[0] < s.stop for s, b in zip(t, box)) for box in boxes)]
+
+
+def _grown_mask(semantic, p: _SplitParams, fill, k: int, window: tuple) -> np.ndarray:
+    """Class k's mask (holes filled) grown by the reach in ``window``, as over the whole plane
+    (read with a margin of the reach)."""
+    read = _window(window, p.reach, tuple(semantic.shape))
+    mask = fill(np.asarray(semantic[read]) == k, read)
+    grown = ndi.maximum_filter(mask, size=[2 * r + 1 for r in p.reach]) if any(p.reach) else mask
+    return grown[tuple(slice(w.start - r.start, w.stop - r.start) for w, r in zip(window, read))]
+
+
+def _split_giant_part(semantic, p: _SplitParams, fill, clusters: _GiantClusters, margin: tuple, tile: tuple):
+    """Split the giant clusters in a tile's window; return (k, tile, objects in the tile, their keys).
+
+    Each tile labels its own pixels, with the objects of its window's split; an object's key
+    is its first pixel in the window (raster order, as an index into the plane), which joins
+    the parts of an object that lies in several tiles. Where an object's split is the same in
+    the windows of its tiles (the background nearest to it lies inside them: objects well
+    under the margin, 256 px, across), they give it the same key; a larger one may be cut at
+    tile edges (tested: a disc of 140 px among nuclei, with margins of 32 px).
+
+    objects: int32 ids 1..N in the tile; keys: (N + 1,) int64 (keys[0] unused)."""
+    shape = tuple(semantic.shape)
+    window = _window(tile, margin, shape)
+    offset = [w.start for w in window]
+    mask = fill(np.asarray(semantic[window]) == clusters.k, window) & clusters.mask(window)
+    objects = _split_region(mask, p, offset)
+    ids, first = np.unique(objects, return_index=True)  # raster order: each object's first pixel
+    at = np.unravel_index(first, objects.shape)
+    keys = np.ravel_multi_index(tuple(a + o for a, o in zip(at, offset)), shape).astype(np.int64)
+    in_tile = objects[tuple(slice(t.start - o, t.stop - o) for t, o in zip(tile, offset))]
+    present, local = np.unique(in_tile, return_inverse=True)  # present[0] == 0 where background
+    if present[0] != 0:
+        present, local = np.concatenate([[0], present]), local + 1
+    return clusters.k, tile, local.reshape(in_tile.shape).astype(np.int32), keys[np.searchsorted(ids, present)]
+
+
+class _ObjectKeys:
+    """Ids given to the pieces of objects by their keys (``_split_giant_part``), sorted by key."""
+
+    def __init__(self):
+        self._keys = np.zeros(0, np.int64)
+        self._ids = np.zeros(0, np.int64)
+
+    def ids(self, keys: np.ndarray, n_before: int):
+        """(ids for keys (keys[0] unused), count of new ones): known keys keep their ids, new keys
+        get n_before + 1, + 2, ..."""
+        pos = np.searchsorted(self._keys, keys)
+        known = np.zeros(len(keys), bool)
+        inside = pos < len(self._keys)
+        known[inside] = self._keys[pos[inside]] == keys[inside]
+        known[0] = False  # background
+        ids = np.zeros(len(keys), np.int64)
+        ids[known] = self._ids[pos[known]]
+        new = ~known
+        new[0] = False
+        ids[new] = n_before + 1 + np.arange(new.sum())
+        order = np.argsort(np.concatenate([self._keys, keys[new]]), kind="stable")
+        self._keys = np.concatenate([self._keys, keys[new]])[order]
+        self._ids = np.concatenate([self._ids, ids[new]])[order]
+        return ids, int(new.sum())
+
+
+def _tie_break(shape: tuple, origin) -> np.ndarray:
+    """(shape) float64 below 1e-6 px, different for any two pixels, fixed by their place in the plane.
+
+    The watershed floods pixels of equal height in the order it reached them, and that order
+    depends on everything else it flooded: the whole plane or a window of it. Heights made
+    unequal by the pixel's position give the plane's object boundaries in any window."""
+    origin = origin if origin is not None else (0,) * len(shape)
+    axes = np.ogrid[tuple(slice(o, o + n) for o, n in zip(origin, shape))]
+    steps = (0.8191725133961645, 0.6710436067037893, 0.5497004779019703)[-len(shape):]  # irrational ratios
+    return (sum(a * s for a, s in zip(axes, steps)) % 1.0) * 1e-6
+
+
 def _reach(smooth: float, spacing, ndim: int) -> tuple[int, ...]:
     """Per axis, in pixels: how far one object's split can look (gaussian_filter's radius, + 1)."""
     sigmas = np.full(ndim, smooth, float) if spacing is None else smooth / np.asarray(spacing, float)
     return tuple(int(4.0 * s + 0.5) + 1 for s in sigmas)  # gaussian_filter's default truncate = 4
 
 
-def _split_region(mask: np.ndarray, p: _SplitParams) -> np.ndarray:
-    """Binary mask (holes filled) -> labelled objects of the same shape, int32, ids 1..N consecutive."""
+def _split_region(mask: np.ndarray, p: _SplitParams, origin=None) -> np.ndarray:
+    """Binary mask (holes filled) -> labelled objects of the same shape, int32, ids 1..N consecutive.
+
+    origin: the plane coordinates of ``mask``'s first pixel (None: zeros), for ``_tie_break``."""
     min_size, h, smooth, split, spacing = p.min_size, p.h, p.smooth, p.split, p.spacing
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
@@ -297,7 +435,11 @@ def _split_region(mask: np.ndarray, p: _SplitParams) -> np.ndarray:
         if smooth > 0:
             distance = ndi.gaussian_filter(distance, smooth if spacing is None else smooth / spacing)
         seeds = measure.label(h_maxima(distance, h) & mask)
-        labels = segmentation.watershed(-distance, seeds, mask=mask)
+        heights = _tie_break(mask.shape, origin)
+        heights -= distance  # flood from the distance maxima
+        del distance
+        labels = segmentation.watershed(heights, seeds, mask=mask)
+        del heights
         # a component whose maximum was lower than h gets no seed: keep it whole
         unseeded = mask & (labels == 0)
         if unseeded.any():

@@ -4,10 +4,7 @@ from scipy import ndimage as ndi
 
 from napari_unet._holes import HoleMap
 
-
-def _tiles(shape, side):
-    return [tuple(slice(i * side, min(i * side + side, n)) for i, n in zip(index, shape))
-            for index in np.ndindex(*[-(-n // side) for n in shape])]
+from .test_components import _tiles
 
 
 def _rings(shape):

@@ -173,3 +173,66 @@ def test_objects_written_into_a_zarr_array_where_regions_overlap(tmp_path, monke
     assert expected.labels[14, 36] > 0 and expected.labels.max() >= 2
     np.testing.assert_array_equal(out[:], expected.labels)
     assert found.classes.tolist() == expected.classes.tolist()
+
+
+def _comb(shape, radius, spacing, row_spacing):
+    """Rows of touching discs joined by a column of them at the left: one cluster over the plane
+    (confluent tissue), whose background reaches the border. 3D: such planes of balls, joined."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(0)
+    centres = np.zeros(shape, bool)
+    planes = slice(radius, None, spacing) if len(shape) == 3 else Ellipsis
+    centres[planes, radius::row_spacing, radius::spacing] = True
+    centres[planes, radius::spacing, radius] = True
+    if len(shape) == 3:  # and the planes joined at a corner
+        centres[radius::spacing, radius, radius] = True
+    distance, nearest = ndi.distance_transform_edt(~centres, return_indices=True)
+    radii = rng.uniform(radius, radius * 1.25, size=shape)[tuple(nearest)]  # each disc its own size
+    return distance <= radii
+
+
+def test_a_cluster_too_large_for_a_window_is_split_a_window_at_a_time(monkeypatch):
+    from scipy import ndimage as ndi
+
+    from napari_unet import instances
+
+    calls = {"giant": 0}
+    split_giant = instances._split_giant_part
+
+    def counted(*args):
+        calls["giant"] += 1
+        return split_giant(*args)
+
+    monkeypatch.setattr(instances, "_split_giant_part", counted)
+    comb = _comb((560, 720), 6, 12, 20)
+    comb3d = _comb((40, 100, 120), 7, 13, 20)
+    assert ndi.label(comb)[1] == 1 and ndi.label(comb3d, np.ones((3, 3, 3)))[1] == 1
+    # objects whole within half a margin (32 px in 2D) of their tile: the whole plane's
+    for mask, spacing, tile in [(comb, None, 256), (comb3d, None, 48)]:
+        monkeypatch.setattr(instances, "TILE_PIXELS", tile**mask.ndim)
+        monkeypatch.setattr(instances, "LARGE_CLUSTER_PIXELS", (tile * 3 // 2) ** mask.ndim)
+        calls["giant"] = 0
+        found = instances.instances_from_semantic(mask.astype(np.uint8), 1, spacing=spacing).labels
+        expected = _whole_at_once(mask, spacing)
+        assert calls["giant"] > 1  # the giant cluster went through windows
+        assert found.max() == expected.max() > 100
+        assert _same_partition(found, expected)
+
+
+def test_objects_larger_than_a_margin_in_a_giant_cluster_are_cut_at_tile_edges(monkeypatch):
+    from napari_unet import instances
+
+    monkeypatch.setattr(instances, "TILE_PIXELS", 128**2)  # margins of 32 px
+    monkeypatch.setattr(instances, "LARGE_CLUSTER_PIXELS", 256**2)
+    mask = _comb((300, 400), 6, 12, 20) | _ring((300, 400), (150, 200), 70, 0)  # a disc of 140 px in it
+    found = instances.instances_from_semantic(mask.astype(np.uint8), 1).labels
+    expected = _whole_at_once(mask)
+    np.testing.assert_array_equal(found > 0, expected > 0)  # no pixel lost
+    big = expected[150, 200]
+    pieces = np.unique(found[expected == big])
+    assert len(pieces) > 2 and all((expected[found == i] == big).all() for i in pieces)
+    # every other object is the whole plane's
+    pairs = np.unique(np.stack([found[mask], expected[mask]]), axis=1)
+    one_to_one = (np.bincount(pairs[0])[pairs[0]] == 1) & (np.bincount(pairs[1])[pairs[1]] == 1)
+    assert one_to_one.sum() == expected.max() - 1 > 200
