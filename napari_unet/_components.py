@@ -18,20 +18,20 @@ class TiledComponents:
 
     mask_of(window) -> bool array of the window (a tuple of slices); it must give the same
     value for a pixel whichever window holds it. structure: the connectivity, as in
-    ``scipy.ndimage.label`` (None: face-connected).
+    ``scipy.ndimage.label`` (None: face-connected). boxes: whether to find the components' boxes.
 
     Components are numbered 1..``n``; ``lookup(window, table)`` maps each pixel to a value of
-    its component; ``boxes[c]``: component c's box, (ndim, 2) global (start, stop).
+    its component; ``at_border[c]``: whether component c reaches the image border; ``boxes[c]`` (when asked for): component c's box, (ndim, 2) global (start, stop).
     """
 
-    def __init__(self, mask_of, shape: tuple, tiles: list[tuple], structure=None):
+    def __init__(self, mask_of, shape: tuple, tiles: list[tuple], structure=None, boxes: bool = False):
         import zarr
 
         self.shape = tuple(shape)
         side = tuple(t.stop - t.start for t in tiles[0])
         self._labels = zarr.zeros(shape=self.shape, chunks=side, dtype="i4")
         ndim = len(self.shape)
-        starts, stops, extras = [np.zeros((1, ndim), int)], [np.zeros((1, ndim), int)], []
+        starts, stops, extras, border = [np.zeros((1, ndim), int)], [np.zeros((1, ndim), int)], [], []
         n = 0
         for tile in tiles:
             ext = tuple(slice(t.start, min(t.stop + 1, s)) for t, s in zip(tile, self.shape))
@@ -39,23 +39,33 @@ class TiledComponents:
             labels[labels > 0] += n
             core = tuple(slice(0, t.stop - t.start) for t in tile)
             self._labels[tile] = labels[core]
-            extra = np.ones(labels.shape, bool)
-            extra[core] = False
-            if extra.any():
-                extras.append((ext, extra, labels[extra]))
-            box_start, box_stop = _boxes(labels[core], n, count, tile)
-            starts.append(box_start)
-            stops.append(box_stop)
+            for axis, t in enumerate(tile):
+                for end, at in ((0, t.start == 0), (-1, t.stop == self.shape[axis])):
+                    if at:  # a face of the image
+                        face = np.take(labels[core], end, axis=axis)
+                        border.append(face[face > 0])
+            for axis, (t, e) in enumerate(zip(tile, ext)):
+                if e.stop > t.stop:  # the extra slab on this axis: pixels of the next tile
+                    slab = tuple(slice(t.stop, t.stop + 1) if a == axis else w for a, w in enumerate(ext))
+                    extras.append((slab, np.take(labels, [-1], axis=axis)))
+            if boxes:
+                box_start, box_stop = _boxes(labels[core], n, count, tile)
+                starts.append(box_start)
+                stops.append(box_stop)
             n += count
         # the labels of a tile's extra pixels against those of the tiles the pixels belong to
         pairs = [np.zeros((2, 0), np.int64)]
-        for ext, extra, own in extras:
-            theirs = np.asarray(self._labels[ext])[extra]
+        for slab, own in extras:
+            theirs = np.asarray(self._labels[slab])
             both = (own > 0) & (theirs > 0)
             pairs.append(np.unique(np.stack([own[both], theirs[both]]).astype(np.int64), axis=1))
         self._component = _join(n, np.concatenate(pairs, axis=1))
         self.n = int(self._component.max())
-        self.boxes = _component_boxes(self._component, self.n, np.concatenate(starts), np.concatenate(stops))
+        self.at_border = np.zeros(self.n + 1, bool)
+        self.at_border[self._component[np.concatenate(border + [np.zeros(0, np.int64)])]] = True
+        self.at_border[0] = False
+        if boxes:
+            self.boxes = _component_boxes(self._component, self.n, np.concatenate(starts), np.concatenate(stops))
 
     def component_at(self, point: tuple) -> int:
         """The component of the pixel at ``point`` (0: outside the mask)."""
@@ -65,10 +75,11 @@ class TiledComponents:
         """``table[c]`` for each pixel of ``window`` (slices), c its component (0: outside the mask);
         read a tile's worth of rows at a time, so that only the result is the window's size."""
         out = np.empty([w.stop - w.start for w in window], table.dtype)
+        by_label = table[self._component]
         rows = self._labels.chunks[0]
         for y in range(window[0].start, window[0].stop, rows):
             band = (slice(y, min(y + rows, window[0].stop)),) + tuple(window[1:])
-            out[y - window[0].start:band[0].stop - window[0].start] = table[self._component[np.asarray(self._labels[band])]]
+            out[y - window[0].start:band[0].stop - window[0].start] = by_label[np.asarray(self._labels[band])]
         return out
 
 

@@ -20,13 +20,7 @@ class HoleMap:
     def __init__(self, semantic, k: int, tiles: list[tuple]):
         shape = tuple(semantic.shape)
         self.background = TiledComponents(lambda window: np.asarray(semantic[window]) != k, shape, tiles)
-        every = np.arange(self.background.n + 1)
-        outside = np.zeros(self.background.n + 1, bool)
-        for axis, n in enumerate(shape):
-            for at in (0, n - 1):
-                face = tuple(slice(at, at + 1) if a == axis else slice(0, m) for a, m in enumerate(shape))
-                outside[self.background.lookup(face, every)] = True
-        self.is_hole = ~outside
+        self.is_hole = ~self.background.at_border
         self.is_hole[0] = False  # not background
 
     def holes(self, window: tuple) -> np.ndarray:

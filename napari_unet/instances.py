@@ -318,7 +318,8 @@ class _GiantClusters:
     def __init__(self, semantic, p: _SplitParams, fill, k: int, tiles: list[tuple], margin: tuple):
         self.k, self.margin, self.shape, self._tiles = k, margin, tuple(semantic.shape), tiles
         structure = np.ones((3,) * len(self.shape), bool)  # the connectivity of _clusters
-        self.map = TiledComponents(partial(_grown_mask, semantic, p, fill, k), self.shape, tiles, structure)
+        self.map = TiledComponents(partial(_grown_mask, semantic, p, fill, k), self.shape, tiles, structure,
+                                   boxes=True)
         self.is_giant = np.zeros(self.map.n + 1, bool)
 
     def box_of(self, point: tuple) -> tuple:
@@ -405,15 +406,16 @@ class _ObjectKeys:
 
 
 def _tie_break(shape: tuple, origin) -> np.ndarray:
-    """(shape) float64 below 1e-6 px, different for any two pixels, fixed by their place in the plane.
+    """(shape) float64: a tilt of ~1e-11 px a pixel along each axis, fixed by the pixel's place in the plane.
 
     The watershed floods pixels of equal height in the order it reached them, and that order
-    depends on everything else it flooded: the whole plane or a window of it. Heights made
-    unequal by the pixel's position give the plane's object boundaries in any window."""
+    depends on everything else it flooded: the whole plane or a window of it. A tilt too small
+    to change any other decision (under 1e-5 px across 10^5 pixels) makes every two pixels
+    unequal, so any window gives the plane's object boundaries."""
     origin = origin if origin is not None else (0,) * len(shape)
     axes = np.ogrid[tuple(slice(o, o + n) for o, n in zip(origin, shape))]
-    steps = (0.8191725133961645, 0.6710436067037893, 0.5497004779019703)[-len(shape):]  # irrational ratios
-    return (sum(a * s for a, s in zip(axes, steps)) % 1.0) * 1e-6
+    steps = (1.0, 0.7548776662466927, 0.5698402909980532)  # no small integer combination of them is 0
+    return sum(a * (s * 1e-11) for a, s in zip(axes, steps))  # broadcasts to the whole shape
 
 
 def _reach(smooth: float, spacing, ndim: int) -> tuple[int, ...]:

@@ -25,7 +25,7 @@ def _masks():
 def test_components_over_tiles_are_those_of_the_whole_plane(side, full):
     for mask in _masks():
         structure = np.ones((3,) * mask.ndim, bool) if full else None
-        found = TiledComponents(lambda window: mask[window], mask.shape, _tiles(mask.shape, side), structure)
+        found = TiledComponents(lambda window: mask[window], mask.shape, _tiles(mask.shape, side), structure, boxes=True)
         ids = found.lookup(tuple(slice(0, n) for n in mask.shape), np.arange(found.n + 1))
         expected, n = ndi.label(mask, structure)
         assert found.n == n > 0
