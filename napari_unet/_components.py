@@ -21,7 +21,8 @@ class TiledComponents:
     ``scipy.ndimage.label`` (None: face-connected). boxes: whether to find the components' boxes.
 
     Components are numbered 1..``n``; ``lookup(window, table)`` maps each pixel to a value of
-    its component; ``at_border[c]``: whether component c reaches the image border; ``boxes[c]`` (when asked for): component c's box, (ndim, 2) global (start, stop).
+    its component; ``at_border[c]``: whether component c reaches the image border;
+    ``boxes[c]`` (when asked for): component c's box, (ndim, 2) global (start, stop).
     """
 
     def __init__(self, mask_of, shape: tuple, tiles: list[tuple], structure=None, boxes: bool = False):

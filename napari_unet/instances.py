@@ -106,9 +106,11 @@ def instances_from_semantic(semantic, n_classes: int, *, min_size: int = 30, h: 
 
 
 TILE_PIXELS = 1024**2  # the plane is walked in tiles of about this many pixels, each read with a margin
-# a cluster of touching objects whose window would be larger (confluent tissue) is split in
-# pieces, a tile's window at a time (_split_giant_part): splitting takes ~110 bytes a pixel
-LARGE_CLUSTER_PIXELS = 2048**2
+# Per dimension: a cluster of touching objects whose window would be larger (confluent tissue)
+# is split in the windows of its tiles (_split_giant_part), else whole. Splitting takes ~110
+# bytes a pixel: 0.5 GiB in 2D; 1.8 GiB in 3D, where tiles (102^3) have margins of only 25
+# voxels, so objects over ~20 voxels across would often be cut at tile edges.
+LARGE_CLUSTER_PIXELS = {2: 2048**2, 3: 256**3}
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def _walk_windows(semantic, p: _SplitParams):
     in the tile; a cluster that reaches the margin (chains of nuclei) is split afterwards in a
     window grown around it (``_find_large_cluster``), once. A cluster whose window would be
     larger than ``LARGE_CLUSTER_PIXELS`` (confluent tissue: 8192^2 of touching nuclei took
-    9.3 GiB whole) is split in the windows of its tiles instead (``_split_giant_part``).
+    9.0 GiB whole) is split in the windows of its tiles instead (``_split_giant_part``).
     """
     shape = tuple(semantic.shape)
     side = max(1, round(TILE_PIXELS ** (1 / len(shape))))
@@ -282,7 +284,7 @@ def _find_large_cluster(semantic, p: _SplitParams, fill, k: int, point: tuple, b
     shape = tuple(semantic.shape)
     window = _window(box, margin, shape)
     while True:
-        if np.prod([w.stop - w.start for w in window]) > LARGE_CLUSTER_PIXELS:
+        if np.prod([w.stop - w.start for w in window]) > LARGE_CLUSTER_PIXELS[len(shape)]:
             return None
         mask, labels, boxes = _clusters(semantic, p, fill, window, k)
         offset = [w.start for w in window]
@@ -328,7 +330,7 @@ class _GiantClusters:
     def add(self, point: tuple) -> bool:
         """Whether the cluster through ``point`` is too large for one window (then it is remembered)."""
         window = _window(self.box_of(point), self.margin, self.shape)
-        if np.prod([w.stop - w.start for w in window]) <= LARGE_CLUSTER_PIXELS:
+        if np.prod([w.stop - w.start for w in window]) <= LARGE_CLUSTER_PIXELS[len(self.shape)]:
             return False
         self.is_giant[self.map.component_at(point)] = True
         return True

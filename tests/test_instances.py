@@ -211,7 +211,7 @@ def test_a_cluster_too_large_for_a_window_is_split_a_window_at_a_time(monkeypatc
     # objects whole within half a margin (32 px in 2D) of their tile: the whole plane's
     for mask, spacing, tile in [(comb, None, 256), (comb3d, None, 48)]:
         monkeypatch.setattr(instances, "TILE_PIXELS", tile**mask.ndim)
-        monkeypatch.setattr(instances, "LARGE_CLUSTER_PIXELS", (tile * 3 // 2) ** mask.ndim)
+        monkeypatch.setattr(instances, "LARGE_CLUSTER_PIXELS", {mask.ndim: (tile * 3 // 2) ** mask.ndim})
         calls["giant"] = 0
         found = instances.instances_from_semantic(mask.astype(np.uint8), 1, spacing=spacing).labels
         expected = _whole_at_once(mask, spacing)
@@ -224,7 +224,7 @@ def test_objects_larger_than_a_margin_in_a_giant_cluster_are_cut_at_tile_edges(m
     from napari_unet import instances
 
     monkeypatch.setattr(instances, "TILE_PIXELS", 128**2)  # margins of 32 px
-    monkeypatch.setattr(instances, "LARGE_CLUSTER_PIXELS", 256**2)
+    monkeypatch.setattr(instances, "LARGE_CLUSTER_PIXELS", {2: 256**2})
     mask = _comb((300, 400), 6, 12, 20) | _ring((300, 400), (150, 200), 70, 0)  # a disc of 140 px in it
     found = instances.instances_from_semantic(mask.astype(np.uint8), 1).labels
     expected = _whole_at_once(mask)
