@@ -6,10 +6,10 @@ A synthetic SIDE x SIDE semantic plane: rows of touching discs (radius 10-12.5 p
 own size) joined by a column of them at the left, so that every nucleus touches the next
 and the background still reaches the border (no hole to fill). Two ways to its instances,
 each in a fresh process, side by side: napari-unet's `instances_from_semantic` (windows; a
-cluster this large is split a tile's window at a time) and the baseline, the same split of
-the whole mask at once (what napari-unet did with any cluster larger than a window before:
-its box was split whole). Prints wall seconds, peak resident memory (the plane itself,
-64 MiB as uint8, included) and whether the two give the same objects.
+cluster this large is split a tile's window at a time), reading the plane from a zarr array
+and writing the ids into one, and the baseline, the same split of the whole mask at once
+(what napari-unet did with any cluster larger than a window before: its box was split
+whole). Prints wall seconds, peak resident memory and whether the two give the same objects.
 """
 
 from __future__ import annotations
@@ -39,20 +39,27 @@ def confluent_plane(side: int, seed: int = 0) -> np.ndarray:
 
 
 def run(mode: str, plane: str, out: str) -> None:
-    """One way to the instances of the plane in ``plane`` (.npy), saved to ``out`` (.npy)."""
-    semantic = np.load(plane)
+    """One way to the instances of the plane in ``plane`` (.zarr), written to ``out`` (.zarr).
+
+    The windows read the plane and write the ids a window at a time (zarr arrays on disk, as
+    `napari-unet predict IMG.zarr --out OUT.zarr` does); the baseline needs them whole."""
+    import zarr
+
+    semantic = zarr.open_array(plane, mode="r")
     if mode == "windows":
         from napari_unet.instances import instances_from_semantic
 
-        labels = instances_from_semantic(semantic, 1).labels
+        ids = zarr.open_array(out, mode="w", shape=semantic.shape, chunks=semantic.chunks, dtype="u4")
+        instances_from_semantic(semantic, 1, out=ids)
     else:
+        semantic = semantic[:]
         from scipy import ndimage as ndi
 
         from napari_unet.instances import _reach, _split_region, _SplitParams
 
         params = _SplitParams(1, 30, 1.0, 2.0, True, None, _reach(2.0, None, 2))
         labels = _split_region(ndi.binary_fill_holes(semantic == 1), params)
-    np.save(out, labels)
+        zarr.open_array(out, mode="w", shape=labels.shape, chunks=(1024, 1024), dtype="u4")[:] = labels
 
 
 def same_objects(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int]:
@@ -66,6 +73,7 @@ def same_objects(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int]:
 
 
 def main(argv=None):
+    import zarr
     from scipy import ndimage as ndi
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,16 +84,16 @@ def main(argv=None):
     if args._run:
         return run(*args._run)
     with tempfile.TemporaryDirectory() as tmp:
-        plane = Path(tmp) / "plane.npy"
+        plane = Path(tmp) / "plane.zarr"
         semantic = confluent_plane(args.side)
-        np.save(plane, semantic)
+        zarr.open_array(plane, mode="w", shape=semantic.shape, chunks=(1024, 1024), dtype="u1")[:] = semantic
         print(f"{args.side}^2 confluent plane: {ndi.label(semantic)[1]} cluster(s), {semantic.mean():.0%} nuclei")
         del semantic
         results = {}
         for mode in ["windows"] + ([] if args.no_baseline else ["whole mask"]):
-            out = Path(tmp) / f"{mode.replace(' ', '_')}.npy"
+            out = Path(tmp) / f"{mode.replace(' ', '_')}.zarr"
             wall, rss = timed_process([sys.executable, __file__, "--", mode, plane, out])
-            results[mode] = np.load(out)
+            results[mode] = zarr.open_array(out, mode="r")[:]
             print(f"{mode:>10}: {wall:7.1f} s  peak {rss:5.2f} GiB  {results[mode].max()} objects", flush=True)
         if len(results) == 2:
             n_windows, n_whole, same = same_objects(results["windows"], results["whole mask"])

@@ -125,7 +125,9 @@ class _SplitParams:
 
 
 def _walk_windows(semantic, p: _SplitParams):
-    """Yield (class k, region: global slices, objects: int32 ids 1..N in the region) for every cluster once.
+    """Yield (class k, region: global slices, objects: int32 ids 1..N in the region, keys) for every cluster once.
+
+    keys is None where the objects are whole, else those of ``_split_giant_part``.
 
     A cluster is a connected component of the class mask (holes filled) grown by ``reach``:
     objects closer than twice the reach. Its split depends only on the mask inside its box,
