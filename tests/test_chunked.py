@@ -64,9 +64,9 @@ def test_instances_are_numbered_per_plane(model):
 def test_instances_into_zarr_match_numpy_block_by_block(model, tmp_path, monkeypatch):
     import zarr
 
-    from napari_unet import instances
+    from napari_unet import _windows
 
-    monkeypatch.setattr(instances, "TILE_PIXELS", 16**2)  # many windows, overlapping regions
+    monkeypatch.setattr(_windows, "TILE_PIXELS", 16**2)  # many windows, overlapping regions
     from scipy import ndimage as ndi
 
     rng = np.random.default_rng(4)  # smooth noise: the untrained model makes blobs of it
@@ -97,7 +97,7 @@ class _Recorded:
 def test_instances_into_zarr_never_read_a_whole_plane(model, tmp_path, monkeypatch):
     import zarr
 
-    from napari_unet import instances
+    from napari_unet import _windows, instances
     from napari_unet._sample_data import sample_paths
     from napari_unet.io import read_image
 
@@ -108,7 +108,7 @@ def test_instances_into_zarr_never_read_a_whole_plane(model, tmp_path, monkeypat
         yield from ()
 
     monkeypatch.setattr(chunked.predict, "iter_predict_labels", predicted)
-    monkeypatch.setattr(instances, "TILE_PIXELS", 64**2)
+    monkeypatch.setattr(_windows, "TILE_PIXELS", 64**2)
     out = _Recorded(zarr.open_array(str(tmp_path / "o.zarr"), mode="w", shape=semantic.shape, chunks=(64, 64),
                                     dtype="u4"))
     _run(chunked.iter_predict_stack(model, semantic, "YX", out, instances=True))

@@ -3,8 +3,9 @@
 import subprocess
 import sys
 
-ENGINE = ["model", "data", "augment", "losses", "train", "predict", "instances", "hmaxima", "_holes", "chunked",
-          "io", "cli", "metrics", "scribbles", "device", "_layer_data", "_trainer_process", "_trainer_child", "demo"]
+ENGINE = ["model", "data", "augment", "losses", "train", "predict", "instances", "_split", "_windows", "_components",
+          "hmaxima", "_holes", "chunked", "io", "cli", "metrics", "scribbles", "device", "_layer_data",
+          "_trainer_process", "_trainer_child", "demo"]
 
 
 def modules_after(code: str) -> set[str]:

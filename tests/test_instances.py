@@ -63,7 +63,7 @@ def _same_partition(a, b):
 def _whole_at_once(mask, spacing=None, split=True, min_size=30):
     from scipy import ndimage as ndi
 
-    from napari_unet.instances import _reach, _split_region, _SplitParams
+    from napari_unet._split import _reach, _split_region, _SplitParams
 
     sp = None if spacing is None else np.asarray(spacing, float) / min(spacing)
     params = _SplitParams(1, min_size, 1.0, 2.0, split, sp, _reach(2.0, sp, mask.ndim))
@@ -94,7 +94,7 @@ class _Reads:
 def test_windows_give_the_objects_of_the_whole_mask(monkeypatch):
     from scipy import ndimage as ndi
 
-    from napari_unet import instances
+    from napari_unet import _windows, instances
     from napari_unet._sample_data import sample_paths
     from napari_unet.io import read_image
 
@@ -105,17 +105,17 @@ def test_windows_give_the_objects_of_the_whole_mask(monkeypatch):
     nuclei |= _ring(nuclei.shape, (180, 150), 60, 50) | _ring(nuclei.shape, (130, 560), 60, 50, gap=True)
     blobs = ndi.gaussian_filter(np.random.default_rng(1).random((10, 50, 60)), (1, 3, 3)) > 0.53
     calls = {"large": 0}
-    find_large = instances._find_large_cluster
+    find_large = _windows._find_large_cluster
 
     def counted(*args):
         calls["large"] += 1
         return find_large(*args)
 
-    monkeypatch.setattr(instances, "_find_large_cluster", counted)
+    monkeypatch.setattr(_windows, "_find_large_cluster", counted)
     cases = [(nuclei, None, True), (nuclei, None, False), (blobs, (3.0, 1.0, 1.0), True)]
     # clusters larger than a window; most in their tile's window; one window
     for tile, tile_cases in [(24, cases[:1]), (64, cases), (4096, cases[:2])]:
-        monkeypatch.setattr(instances, "TILE_PIXELS", tile**2)
+        monkeypatch.setattr(_windows, "TILE_PIXELS", tile**2)
         calls["large"] = 0
         for mask, spacing, split in tile_cases:
             found = instances.instances_from_semantic(mask.astype(np.uint8), 1, spacing=spacing, split=split)
@@ -126,18 +126,18 @@ def test_windows_give_the_objects_of_the_whole_mask(monkeypatch):
     labels = instances.instances_from_semantic(nuclei.astype(np.uint8), 1).labels
     assert labels[180, 150] > 0 and labels[130, 560] == 0  # the ring's hole filled, the C's inside not
     # and a comparison that can fail: the clusters split without their surroundings differ
-    monkeypatch.setattr(instances, "TILE_PIXELS", 24**2)
+    monkeypatch.setattr(_windows, "TILE_PIXELS", 24**2)
     monkeypatch.setattr(instances, "_reach", lambda smooth, spacing, ndim: (0,) * ndim)
     found = instances.instances_from_semantic(nuclei.astype(np.uint8), 1).labels
     assert not _same_partition(found, _whole_at_once(nuclei))
 
 
 def test_the_plane_is_read_a_window_at_a_time(monkeypatch):
-    from napari_unet import instances
+    from napari_unet import _windows, instances
     from napari_unet._sample_data import sample_paths
     from napari_unet.io import read_image
 
-    monkeypatch.setattr(instances, "TILE_PIXELS", 64**2)
+    monkeypatch.setattr(_windows, "TILE_PIXELS", 64**2)
     nuclei = (read_image(sample_paths()["mask"]) > 0).astype(np.uint8)
     semantic = _Reads(nuclei)
     found = instances.instances_from_semantic(semantic, 1)
@@ -147,9 +147,9 @@ def test_the_plane_is_read_a_window_at_a_time(monkeypatch):
 
 
 def test_classes_are_numbered_after_each_other_with_windows(monkeypatch):
-    from napari_unet import instances
+    from napari_unet import _windows, instances
 
-    monkeypatch.setattr(instances, "TILE_PIXELS", 16**2)
+    monkeypatch.setattr(_windows, "TILE_PIXELS", 16**2)
     sem = disks([(20, 20), (20, 60)], 8) + disks([(60, 20), (60, 60)], 8, value=2)
     result = instances.instances_from_semantic(sem, 2)
     assert sorted(np.unique(result.labels).tolist()) == [0, 1, 2, 3, 4]
@@ -161,9 +161,9 @@ def test_classes_are_numbered_after_each_other_with_windows(monkeypatch):
 def test_objects_written_into_a_zarr_array_where_regions_overlap(tmp_path, monkeypatch):
     import zarr
 
-    from napari_unet import instances
+    from napari_unet import _windows, instances
 
-    monkeypatch.setattr(instances, "TILE_PIXELS", 16**2)
+    monkeypatch.setattr(_windows, "TILE_PIXELS", 16**2)
     sem = np.zeros((70, 120), np.uint8)
     sem[8:21, 30:43] = 1  # a blob, split in its tile's window...
     sem[10:54, 96:104] = sem[46:54, 10:104] = 1  # ...inside the box of an "_|" larger than a window, split later
@@ -195,23 +195,23 @@ def _comb(shape, radius, spacing, row_spacing):
 def test_a_cluster_too_large_for_a_window_is_split_a_window_at_a_time(monkeypatch):
     from scipy import ndimage as ndi
 
-    from napari_unet import instances
+    from napari_unet import _windows, instances
 
     calls = {"giant": 0}
-    split_giant = instances._split_giant_part
+    split_giant = _windows._split_giant_part
 
     def counted(*args):
         calls["giant"] += 1
         return split_giant(*args)
 
-    monkeypatch.setattr(instances, "_split_giant_part", counted)
+    monkeypatch.setattr(_windows, "_split_giant_part", counted)
     comb = _comb((560, 720), 6, 12, 20)
     comb3d = _comb((40, 100, 120), 7, 13, 20)
     assert ndi.label(comb)[1] == 1 and ndi.label(comb3d, np.ones((3, 3, 3)))[1] == 1
     # objects whole within half a margin (32 px in 2D) of their tile: the whole plane's
     for mask, spacing, tile in [(comb, None, 256), (comb3d, None, 48)]:
-        monkeypatch.setattr(instances, "TILE_PIXELS", tile**mask.ndim)
-        monkeypatch.setattr(instances, "LARGE_CLUSTER_PIXELS", {mask.ndim: (tile * 3 // 2) ** mask.ndim})
+        monkeypatch.setattr(_windows, "TILE_PIXELS", tile**mask.ndim)
+        monkeypatch.setattr(_windows, "LARGE_CLUSTER_PIXELS", {mask.ndim: (tile * 3 // 2) ** mask.ndim})
         calls["giant"] = 0
         found = instances.instances_from_semantic(mask.astype(np.uint8), 1, spacing=spacing).labels
         expected = _whole_at_once(mask, spacing)
@@ -221,10 +221,10 @@ def test_a_cluster_too_large_for_a_window_is_split_a_window_at_a_time(monkeypatc
 
 
 def test_objects_larger_than_a_margin_in_a_giant_cluster_are_cut_at_tile_edges(monkeypatch):
-    from napari_unet import instances
+    from napari_unet import _windows, instances
 
-    monkeypatch.setattr(instances, "TILE_PIXELS", 128**2)  # margins of 32 px
-    monkeypatch.setattr(instances, "LARGE_CLUSTER_PIXELS", {2: 256**2})
+    monkeypatch.setattr(_windows, "TILE_PIXELS", 128**2)  # margins of 32 px
+    monkeypatch.setattr(_windows, "LARGE_CLUSTER_PIXELS", {2: 256**2})
     mask = _comb((300, 400), 6, 12, 20) | _ring((300, 400), (150, 200), 70, 0)  # a disc of 140 px in it
     found = instances.instances_from_semantic(mask.astype(np.uint8), 1).labels
     expected = _whole_at_once(mask)
