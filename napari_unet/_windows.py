@@ -102,7 +102,18 @@ def _map_ahead(pool, fn, items, ahead: int):
         yield pending.popleft().result()
 
 
+def _too_large(window: tuple) -> bool:
+    """Whether a window is past ``LARGE_CLUSTER_PIXELS``: its cluster is split in pieces."""
+    return np.prod([w.stop - w.start for w in window]) > LARGE_CLUSTER_PIXELS[len(window)]
+
+
+def _grow(mask: np.ndarray, reach: tuple) -> np.ndarray:
+    """The mask grown by ``reach`` pixels per axis: its components are the clusters."""
+    return ndi.maximum_filter(mask, size=[2 * r + 1 for r in reach]) if any(reach) else mask
+
+
 def _window(box: tuple, margin: tuple, shape: tuple) -> tuple:
+    """``box`` (slices) widened by ``margin`` per axis, within the plane."""
     return tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(box, margin, shape))
 
 
@@ -122,8 +133,7 @@ def _clusters(semantic, p: _SplitParams, fill, window: tuple, k: int):
     if not mask.any():
         return None
     mask = fill(mask, window)  # the holes of the plane: a ring larger than the window holds one
-    grown = ndi.maximum_filter(mask, size=[2 * r + 1 for r in p.reach]) if any(p.reach) else mask
-    labels, _ = ndi.label(grown, structure=np.ones((3,) * mask.ndim, bool))
+    labels, _ = ndi.label(_grow(mask, p.reach), structure=np.ones((3,) * mask.ndim, bool))
     return mask, labels, ndi.find_objects(labels)
 
 
@@ -191,7 +201,7 @@ def _find_large_cluster(semantic, p: _SplitParams, fill, k: int, point: tuple, b
     shape = tuple(semantic.shape)
     window = _window(box, margin, shape)
     while True:
-        if np.prod([w.stop - w.start for w in window]) > LARGE_CLUSTER_PIXELS[len(shape)]:
+        if _too_large(window):
             return None
         mask, labels, boxes = _clusters(semantic, p, fill, window, k)
         offset = [w.start for w in window]
@@ -236,8 +246,7 @@ class _GiantClusters:
 
     def add(self, point: tuple) -> bool:
         """Whether the cluster through ``point`` is too large for one window (then it is remembered)."""
-        window = _window(self.box_of(point), self.margin, self.shape)
-        if np.prod([w.stop - w.start for w in window]) <= LARGE_CLUSTER_PIXELS[len(self.shape)]:
+        if not _too_large(_window(self.box_of(point), self.margin, self.shape)):
             return False
         self.is_giant[self.map.component_at(point)] = True
         return True
@@ -257,8 +266,7 @@ def _grown_mask(semantic, p: _SplitParams, fill, k: int, window: tuple) -> np.nd
     """Class k's mask (holes filled) grown by the reach in ``window``, as over the whole plane
     (read with a margin of the reach)."""
     read = _window(window, p.reach, tuple(semantic.shape))
-    mask = fill(np.asarray(semantic[read]) == k, read)
-    grown = ndi.maximum_filter(mask, size=[2 * r + 1 for r in p.reach]) if any(p.reach) else mask
+    grown = _grow(fill(np.asarray(semantic[read]) == k, read), p.reach)
     return grown[tuple(slice(w.start - r.start, w.stop - r.start) for w, r in zip(window, read))]
 
 
