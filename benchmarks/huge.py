@@ -29,7 +29,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared/data/bbbc039"
 def build_zarr(path: Path, side: int):
     import zarr
 
-    from napari_unet import io
+    from napari_unet.engine import io
 
     fields = [io.read_image(p) for p in sorted((DATA / "train").glob("*.tif")) if not p.stem.endswith("_masks")]
     fh, fw = fields[0].shape
@@ -48,8 +48,9 @@ def build_zarr(path: Path, side: int):
 def main(argv=None):
     import torch
 
-    from napari_unet import io
-    from napari_unet.model import SegmentationModel, UNetConfig
+    from napari_unet.engine import io
+    from napari_unet.engine.config import UNetConfig
+    from napari_unet.engine.model import SegmentationModel
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--side", type=int, default=20000)

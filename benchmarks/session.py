@@ -42,7 +42,7 @@ def _open(as_demo: bool = False, menu_delay: float = 0.0):
     menu_delay: seconds between opening the sample and opening the widget (the user's way
     through the Plugins menu)."""
     if as_demo:
-        from napari_unet import demo
+        from napari_unet._qt import demo
 
         return demo.open_viewer()
     import napari

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet import cli, io, predict, train
+from napari_unet import cli
+from napari_unet.engine import io, predict, train
 from napari_unet.errors import UserInputError
-from napari_unet.model import SegmentationModel, UNetConfig
+from napari_unet.engine.config import UNetConfig
+from napari_unet.engine.model import SegmentationModel
 from tests.conftest import make_blobs, scribbles_from
 
 SMALL = dict(depth=2, width=8)

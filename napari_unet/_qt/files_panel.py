@@ -1,0 +1,165 @@
+"""The widget's file actions: save / load model, export masks, autosave and restore.
+
+A mixin of ``UNetWidget`` (it uses ``self.viewer``, ``self.model``, ``self.status``, ...),
+kept apart so each file stays readable. Autosave (see ``autosave``): the annotations
+when training starts, annotations and model when it ends; restore: when an image
+whose autosave exists is opened, its annotations come back as a layer, and the model
+too if none is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserInputError
+from .notify import notify
+
+
+class FileActions:
+    """save_model, load_model, export_masks, autosave, restore_autosave, keep_replaced_model."""
+
+    def save_model(self, path=None):
+        """Save the current model (a file dialog when no path is given)."""
+        if self.model is None:
+            notify("no model to save yet: press Train first", error=True)
+            return None
+        path = path or _ask_path("Save model", "model.pt", "napari-unet model (*.pt)", save=True)
+        if not path:
+            return None
+        from ..engine import io
+
+        names, cfg = self._names(), self.model.config
+        cfg.class_names = (names + cfg.class_names[len(names):])[: cfg.n_classes]  # the widget's names win
+        try:
+            out = io.save_model(self.model, path)
+        except UserInputError as exc:
+            notify(str(exc), error=True)
+            return None
+        notify(f"model saved to {out}")
+        return out
+
+    def load_model(self, path=None):
+        """Load a model file; its class names appear in the widget."""
+        path = path or _ask_path("Load model", "", "napari-unet model (*.pt)", save=False)
+        if not path:
+            return None
+        from ..engine import io
+
+        try:
+            model = io.load_model(path)
+        except UserInputError as exc:
+            notify(str(exc), error=True)
+            return None
+        self.model = model
+        self.class_names.value = ", ".join(model.config.class_names)
+        self.use_3d.value = model.config.spatial_dims == 3
+        steps = model.summary.get("total_steps", "?")
+        self.status.value = f"loaded {Path(path).name}: {model.config.n_classes} class(es), {steps} steps"
+        return model
+
+    def export_masks(self, path=None):
+        """Write the current prediction (or, if ticked, every prediction into a folder)."""
+        from ..engine import io
+
+        preds = [lay for lay in self.viewer.layers if lay.name.endswith(" prediction")]
+        image = self.image_combo.value
+        if not self.export_all.value:
+            preds = [lay for lay in preds if image is not None and lay.name == f"{image.name} prediction"]
+        if not preds:
+            notify("no prediction to export yet: press Train or Predict first", error=True)
+            return []
+        if path is None:
+            path = _ask_path("Export masks", f"{preds[0].name[:-11]}_masks.tif",
+                             "Masks (*.tif *.png *.npy *.zarr)", save=True, folder=len(preds) > 1)
+            if not path:
+                return []
+        try:
+            if len(preds) == 1 and not Path(path).is_dir():
+                written = [io.write_mask(path, preds[0].data)]
+            else:
+                Path(path).mkdir(parents=True, exist_ok=True)
+                written = [io.write_mask(Path(path) / f"{lay.name[:-11]}_masks.tif", lay.data) for lay in preds]
+        except UserInputError as exc:
+            notify(str(exc), error=True)
+            return []
+        notify(f"wrote {len(written)} mask file(s)")
+        return written
+
+
+    # ---- autosave ------------------------------------------------------------------------------
+    def autosave_folder(self, image_layer) -> Path:
+        from ..engine import autosave
+
+        source = getattr(getattr(image_layer, "source", None), "path", None)
+        return autosave.folder_for(image_layer.name, source)
+
+    def autosave(self, pairs, model=None) -> list[Path]:
+        """Save each pair's annotations (and the model, into the first pair's folder). Never raises."""
+        from ..engine import autosave
+
+        written = []
+        for i, (image, ann_layer) in enumerate(pairs):
+            try:
+                written += autosave.save(self.autosave_folder(image), np.asarray(ann_layer.data),
+                                         model if i == 0 else None)
+            except (UserInputError, OSError) as exc:
+                notify(f"autosave failed ({exc}); use Save model and export your annotations", error=True)
+        return written
+
+    def keep_replaced_model(self, image_layer, new_dims: int) -> None:
+        """Before a new 3D (2D) model replaces a 2D (3D) one, save the old one in the autosave folder."""
+        from ..engine import io
+
+        dims = self.model.config.spatial_dims
+        path = self.autosave_folder(image_layer) / f"model-{dims}d.pt"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            io.save_model(self.model, path)
+            notify(f"training a new {new_dims}D U-Net; the {dims}D model is kept in {path}")
+        except (UserInputError, OSError) as exc:
+            notify(f"could not keep the {dims}D model ({exc}); use Save model", error=True)
+
+    def restore_autosave(self, layer) -> bool:
+        """Bring back an image's autosaved annotations (and model, if none is loaded)."""
+        from napari.layers import Image
+
+        from ..engine import autosave
+        from .layers import labels_shape
+
+        if not isinstance(layer, Image) or f"{layer.name} annotations" in self.viewer.layers:
+            return False
+        folder = self.autosave_folder(layer)
+        try:
+            shape = labels_shape(layer)
+        except UserInputError:
+            return False
+        ann = autosave.load_annotations(folder, shape)
+        if ann is None:
+            return False
+        self.viewer.add_labels(ann, name=f"{layer.name} annotations",
+                               scale=tuple(layer.scale[-ann.ndim:]), translate=tuple(layer.translate[-ann.ndim:]))
+        restored = "annotations"
+        path = autosave.model_path(folder)
+        if self.model is None and path is not None:
+            from ..engine import io
+
+            try:
+                self.model = io.load_model(path)
+                self.use_3d.value = self.model.config.spatial_dims == 3
+                restored += " and model"
+            except UserInputError:
+                pass
+        notify(f"restored the {restored} autosaved in {folder}")
+        return True
+
+
+def _ask_path(title: str, default: str, filters: str, save: bool, folder: bool = False):
+    from qtpy.QtWidgets import QFileDialog
+
+    if folder:
+        return QFileDialog.getExistingDirectory(None, title) or None
+    getter = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+    path, _ = getter(None, title, default, filters)
+    return path or None

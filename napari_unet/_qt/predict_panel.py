@@ -1,0 +1,200 @@
+"""The widget's prediction side: showing predictions, corrections, Predict.
+
+A mixin of ``UNetWidget`` (it uses ``self.viewer``, ``self.model``, ``self.output_mode``,
+...), kept apart so each file stays readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..engine import data
+from ..errors import UserInputError
+from .layers import compact_ids, geometry, image_array
+from .notify import notify
+
+_IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr"}
+
+
+class PredictActions:
+    """_show_prediction, use_corrections, predict."""
+
+    # ---- showing predictions ---------------------------------------------------------------
+    def _show_prediction(self, image_layer, labels, probabilities=None, classes=None, *, select=True) -> None:
+        """Show ``labels`` in "<image> prediction" (made if missing); ``select``: make it the active
+        layer if it is new (previews do not: the user may be painting on another layer)."""
+        name = f"{image_layer.name} prediction"
+        if isinstance(labels, np.ndarray):
+            labels = compact_ids(labels)
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            layer.data = labels
+        else:
+            active = self.viewer.layers.selection.active
+            layer = self.viewer.add_labels(labels, name=name, opacity=0.5, **geometry(image_layer, labels.ndim))
+            if not select and active is not None:
+                self.viewer.layers.selection.active = active
+        if isinstance(labels, np.ndarray):  # lazy (zarr) predictions are not corrected in place
+            self.last_prediction[image_layer.name] = np.array(labels, copy=True)
+        if probabilities is not None and self.show_probabilities.value:
+            fg = np.asarray(probabilities[1:], np.float32).max(0)
+            pname = f"{image_layer.name} probabilities"
+            if pname in self.viewer.layers:
+                self.viewer.layers[pname].data = fg
+            else:
+                self.viewer.add_image(fg, name=pname, colormap="magma", opacity=0.5, contrast_limits=(0, 1),
+                                      **geometry(image_layer, 2))
+        if classes is not None:
+            self.instance_classes[image_layer.name] = classes
+
+    # ---- corrections ---------------------------------------------------------------------------
+    def use_corrections(self):
+        """Turn edits of "<image> prediction" (and, if ticked, the whole prediction) into annotations.
+
+        Returns the number of annotation pixels written.
+        """
+        image = self._require_image()
+        if image is None:
+            return 0
+        pred_name = f"{image.name} prediction"
+        if pred_name not in self.viewer.layers or image.name not in self.last_prediction:
+            notify("no prediction to correct yet: press Train or Predict first", error=True)
+            return 0
+        ann_layer = self.annotation_combo.value or self.new_annotations()
+        pred = np.asarray(self.viewer.layers[pred_name].data)
+        shown = self.last_prediction[image.name]
+        to_annotation = self._prediction_to_annotation(image.name, pred)
+        changed = pred != shown
+        if self.accept_all.value:
+            changed = changed | (np.asarray(ann_layer.data) == data.UNLABELED)
+        new = np.array(ann_layer.data, copy=True)
+        new[changed] = to_annotation[changed]
+        ann_layer.data = new
+        self.last_prediction[image.name] = pred.copy()
+        n = int(changed.sum())
+        notify(f"{n} pixels added to '{ann_layer.name}'; press Train to continue from the current model")
+        return n
+
+    def _prediction_to_annotation(self, image_name: str, pred: np.ndarray) -> np.ndarray:
+        classes = None if self.output_mode.value == "semantic" else self.instance_classes.get(image_name)
+        return data.prediction_to_annotations(pred, self.output_mode.value == "instances", classes)
+
+    # ---- prediction ------------------------------------------------------------------------------
+    def predict(self):
+        """Predict the current image, all open images, or a folder, in a background thread."""
+        if self.model is None:
+            notify("no model yet: press Train or Load model first", error=True)
+            return None
+        from napari.layers import Image
+        from napari.qt.threading import create_worker
+
+        target = self.predict_target.value
+        if target == "folder":
+            folder = Path(self.folder.value)
+            if not folder.is_dir():
+                notify(f"{folder} is not a folder; choose one with images", error=True)
+                return None
+            jobs = [("file", p, None) for p in sorted(folder.iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES
+                    and not p.stem.endswith("_masks")]
+        else:
+            layers = [self.image_combo.value] if target == "current image" else \
+                [lay for lay in self.viewer.layers if isinstance(lay, Image) and not lay.name.endswith(" probabilities")]
+            try:
+                jobs = [("layer", lay, self._axes(lay)) for lay in layers if lay is not None]
+            except UserInputError as exc:
+                notify(str(exc), error=True)
+                return None
+        if not jobs:
+            notify("nothing to predict: no images found", error=True)
+            return None
+        from ..engine import autosave
+
+        worker = create_worker(predict_jobs, self.model, jobs, self.output_mode.value == "instances",
+                               autosave.cache_root() / "predictions")
+        worker.yielded.connect(self._on_predicted)
+        worker.errored.connect(lambda exc: notify(f"prediction failed: {exc}", error=True))
+        worker.finished.connect(self._on_prediction_finished)
+        self.predict_button.enabled = False
+        self.status.value = f"predicting {len(jobs)} image(s)..."
+        self._predict_worker = worker
+        worker.start()
+        return worker
+
+    def _on_predicted(self, result):
+        if isinstance(result, float):  # progress
+            self.progress.value = int(1000 * result)
+            return
+        self.progress.value = int(1000 * result.done / result.total)
+        if result.error is not None:
+            notify(result.error, error=True)
+        elif result.layer is not None and result.layer.name in self.viewer.layers:
+            self._show_prediction(result.layer, result.labels, result.probabilities, result.classes)
+
+    def _on_prediction_finished(self):
+        self.predict_button.enabled = True
+        self.status.value = "prediction done"
+        self.signals.prediction_finished.emit()
+
+
+@dataclass
+class JobResult:
+    """One image of a Predict run is done: ``layer`` (an image layer) or ``path`` (a file, its mask
+    written beside it); ``error``: a one-line message instead of a result."""
+
+    done: int
+    total: int
+    layer: object = None
+    path: Path | None = None
+    labels: object = None
+    probabilities: np.ndarray | None = None
+    classes: np.ndarray | None = None
+    error: str | None = None
+
+
+def predict_jobs(model, jobs, want_instances, store_folder=None):
+    """Background generator (a napari thread worker): yields progress (float 0..1) and a JobResult
+    per image.
+
+    jobs: [("layer", image layer, axes) | ("file", path, None)]. Each image goes through
+    ``pipeline.iter_predict_image``, as in the CLI: a single in-memory 2D image keeps its
+    probabilities (for display); images backed by dask/zarr are written block by block into a
+    zarr store in ``store_folder`` and returned lazily (semantic labels), never loaded whole.
+    """
+    from ..engine import io, pipeline
+    from ..engine import layout as ax
+
+    for i, (kind, target, axes) in enumerate(jobs):
+        layer, path = (target, None) if kind == "layer" else (None, target)
+        try:
+            image = image_array(target) if kind == "layer" else io.read_image(target, lazy=True)
+            axes = ax.check_axes(axes or ax.guess_axes(image.shape, model.config.in_channels), image.shape)
+            lazy = not isinstance(image, np.ndarray)
+            single_2d = model.config.spatial_dims == 2 and ax.is_single_plane(axes)
+            out = _label_store(store_folder, ax.labels_shape(image.shape, axes)) if lazy else None
+            result = None
+            for event in pipeline.iter_predict_image(model, image, axes, out, instances=want_instances and not lazy,
+                                                     probabilities=single_2d and not lazy):
+                if isinstance(event, pipeline.Progress):
+                    yield (i + event.fraction) / len(jobs)
+                else:
+                    result = event
+            if kind == "file":
+                io.write_mask(target.with_name(f"{target.stem}_masks.tif"), result.labels)
+            yield JobResult(i + 1, len(jobs), layer, path, result.labels, result.probabilities, result.classes)
+        except UserInputError as exc:
+            yield JobResult(i + 1, len(jobs), layer, path, error=str(exc))
+
+
+def _label_store(folder: Path, shape: tuple):
+    """A new uint8 zarr array of ``shape`` in ``folder``, for the labels of an image larger than memory."""
+    import tempfile
+
+    import zarr
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = tempfile.mkdtemp(prefix="prediction-", suffix=".zarr", dir=folder)
+    chunks = (1,) * (len(shape) - 2) + tuple(min(1024, n) for n in shape[-2:])
+    return zarr.open_array(path, mode="w", shape=shape, chunks=chunks, dtype=np.uint8)

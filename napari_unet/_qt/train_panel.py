@@ -1,0 +1,304 @@
+"""The widget's training side: Train/Stop, the trainer's events, live previews.
+
+A mixin of ``UNetWidget`` (it uses ``self.viewer``, ``self.model``, ``self.use_3d``,
+``self._trainer``, ...), kept apart so each file stays readable. Training runs in a
+separate process (``trainer.process``); a QTimer drains its events on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import layout as ax
+from ..errors import UserInputError
+from .layers import compact_ids, image_array, labels_shape, plane_on_screen, visible_window, voxel_size
+from .notify import notify
+
+PREVIEW_EVERY_S = 2.0
+PREVIEW_MAX_SIDE = 768  # live previews of larger images cover the visible part, at most this square
+PREVIEW_MAX_SIDE_3D = 384  # 3D models preview a slab of 9 planes: a smaller window costs the same
+FIRST_PREVIEW_S = 0.5
+
+
+class TrainActions:
+    """train, stop, close_trainer and the handlers of trainer events."""
+
+    pause_while_view_moves = True  # see _on_view_changed
+
+    def _ensure_trainer(self):
+        from ..trainer.process import TrainerProcess, take_prestarted
+
+        if self._trainer is None or not self._trainer.is_alive():
+            self._trainer = take_prestarted() or TrainerProcess()
+        return self._trainer
+
+    @property
+    def is_training(self) -> bool:
+        return self._training_layer is not None
+
+    def _training_pairs(self):
+        """[(image layer, annotation layer)], the current pair first; raises UserInputError."""
+        image, ann = self.image_combo.value, self.annotation_combo.value
+        if image is None:
+            raise UserInputError("no image layer: open an image first")
+        if ann is None:
+            raise UserInputError("no annotation layer: press 'New annotations' and paint 1 = background, 2 = object")
+        pairs = [(image, ann)]
+        if self.all_images.value:
+            from napari.layers import Image
+
+            for layer in self.viewer.layers:
+                other = f"{layer.name} annotations"
+                if isinstance(layer, Image) and layer is not image and other in self.viewer.layers:
+                    pairs.append((layer, self.viewer.layers[other]))
+        return pairs
+
+    def _training_data(self, pairs):
+        """The training set of every pair (``pipeline.training_set``, as the CLI builds it).
+
+        Annotations are copied: painting during training cannot change what training reads.
+        """
+        from ..engine import pipeline
+
+        sources = [(image_array(image), np.array(ann.data, copy=True), self._axes(image)) for image, ann in pairs]
+        continued = self._continued_model()
+        return pipeline.training_set(sources, self._spatial(), continued.config.n_classes if continued else None)
+
+    def _continued_model(self):
+        """The model Train continues from: the current one, unless it is 2D and 3D is ticked (or vice versa)."""
+        if self.model is None or (self.model.config.spatial_dims == 3) == bool(self.use_3d.value):
+            return self.model
+        return None
+
+    def _on_screen(self, image, axes):
+        """(plane, window): the plane on screen and, for large images, the visible part to preview."""
+        plane = plane_on_screen(image, axes, self.viewer.dims.point)
+        max_side = PREVIEW_MAX_SIDE if self._spatial() == "YX" else PREVIEW_MAX_SIDE_3D
+        return plane, visible_window(image, labels_shape(image, axes)[-2:], max_side)
+
+    def _preview_request(self, image, axes, plane, window):
+        """What the trainer previews: the plane (a slab around it for 3D models), tagged
+        (plane, index of the plane in the slab)."""
+        from ..engine.pipeline import preview_pixels
+        from ..trainer.protocol import PreviewRequest
+
+        pixels, k = preview_pixels(image_array(image), axes, plane, ax.layout_of(axes), self._spatial())
+        return PreviewRequest(pixels, window, (plane, k))
+
+    def train(self):
+        """Start training in the background on a snapshot of the chosen layers."""
+        if self.is_training:
+            notify("training is already running; press Stop first")
+            return False
+        try:
+            pairs = self._training_pairs()
+            found = self._training_data(pairs)
+            image = pairs[0][0]
+            axes = self._axes(image)
+            preview = self._preview_request(image, axes, *self._on_screen(image, axes))
+            self._preview_plane = preview.tag[0]
+        except UserInputError as exc:
+            notify(str(exc), error=True)
+            return False
+        from ..engine import io
+        from ..engine.config import TrainConfig, UNetConfig
+        from ..trainer.protocol import TrainJob
+
+        self.autosave(pairs)
+        if self.model is not None and self._continued_model() is None:
+            self.keep_replaced_model(image, len(self._spatial()))
+        init = io.model_to_dict(self.model) if self._continued_model() is not None else None
+        unet = UNetConfig(class_names=self._names(), channel_axis=found.layout, spatial_dims=len(self._spatial()),
+                          voxel_size=voxel_size(image, axes))
+        config = TrainConfig(time_budget=float(self.time_budget.value), steps=None, preview_every=PREVIEW_EVERY_S,
+                             first_preview=FIRST_PREVIEW_S)
+        self._job = TrainJob(found.images, found.annotations, config, init, unet, preview,
+                             self.output_mode.value == "instances")
+        self._ensure_trainer().train(self._job)
+        self._training_layer = image
+        self._add_preview_layer(image, axes)
+        self._preview_target = (preview.tag[0], preview.window)
+        self._training_pairs_snapshot = pairs
+        self.losses = []
+        self.progress.value = 0
+        self.status.value = "starting..."
+        self.train_button.enabled, self.stop_button.enabled = False, True
+        self._timer.start()
+        return True
+
+    def stop(self):
+        """Stop training at the next step; the model trained so far is kept."""
+        if self._trainer is not None and self.is_training:
+            self._trainer.stop()
+            self.status.value = "stopping..."
+
+    def _poll(self) -> None:
+        """Drain trainer events (GUI thread, every 50 ms while training)."""
+        from ..trainer import protocol
+
+        if self._trainer is None:
+            return
+        handlers = {protocol.TrainerReady: lambda event: None, protocol.Notice: self._on_notice,
+                    protocol.TrainingStarted: self._on_started, protocol.Step: self._on_step,
+                    protocol.PreviewLabels: self._on_preview, protocol.TrainingFinished: self._on_finished,
+                    protocol.TrainingFailed: self._on_error}
+        for event in self._trainer.poll():
+            handlers[type(event)](event)
+        if self.is_training and self._trainer.ended():  # not before its last events are handled
+            self._end_training("the training process stopped unexpectedly; your layers and the last "
+                               "model are kept. Press Train to try again")
+
+    def _on_notice(self, event) -> None:
+        notify(event.message)
+
+    def _on_started(self, event) -> None:
+        self.device_name = event.device
+        self.status.value = f"training on {event.device}, {event.annotated_pixels} annotated pixels"
+
+    def _on_step(self, event) -> None:
+        self.losses.append(event.loss)
+        budget = self._job.config.time_budget
+        self.progress.value = int(1000 * min(event.elapsed / budget, 1.0))
+        rate = event.step / max(event.elapsed, 1e-6)
+        self.status.value = (f"{self.device_name} | step {event.step} | loss {event.loss:.3f} | "
+                             f"{event.elapsed:.0f}/{budget:.0f} s | {rate:.1f} steps/s")
+        if event.step % 5 == 0:
+            self.loss_plot.set_values(self.losses)
+
+    def _on_view_changed(self, event=None) -> None:
+        """The user pans, zooms or moves to another plane: training on the CPU waits till they rest.
+
+        The viewer redraws at every move, and a CPU trainer, even under SCHED_IDLE, made the
+        worst 5 % of frames 6-9 ms later while making 0-3 steps in 12 s of it
+        (benchmarks/latency.py); paused (frozen on Linux, elsewhere holding still after the
+        step in progress), it costs nothing, and its time budget does not run.
+        """
+        if self.is_training:
+            if self.pause_while_view_moves and self.device_name.startswith("CPU"):
+                self._trainer.pause()
+            self._retarget.start()  # debounced: one update after the user stops moving for 200 ms
+
+    def _retarget_preview(self) -> None:
+        """Send the trainer the plane and window now on screen, if they changed; resume it."""
+        if self._trainer is not None:
+            self._trainer.resume()
+        image = self._training_layer
+        if image is None or image not in self.viewer.layers or self._trainer is None:
+            return
+        try:
+            axes = self._axes(image)
+            plane, window = self._on_screen(image, axes)
+            if (plane, window) == self._preview_target:
+                return
+            request = self._preview_request(image, axes, plane, window)
+        except UserInputError:
+            return
+        self._preview_target = (plane, window)
+        self._trainer.set_preview(request)
+
+    def _on_preview(self, event) -> None:
+        labels, probabilities, classes, window, tag = (event.labels, event.probabilities, event.classes,
+                                                       event.window, event.tag)
+        plane = self._preview_plane if tag is None else tuple(tag[0])
+        image = self._training_layer
+        if image is None or image not in self.viewer.layers:  # deleted while training: skip previews
+            return
+        axes = self._axes(image)
+        full_shape = labels_shape(image, axes)
+        name = f"{image.name} prediction"
+        labels = compact_ids(labels)
+        if window is not None or len(full_shape) > 2:
+            # a part of the image (visible window / one plane): paste it into the full-size layer
+            y0, y1, x0, x1 = window or (0, full_shape[-2], 0, full_shape[-1])
+            region = plane + (slice(y0, y1), slice(x0, x1))
+            layer = self.viewer.layers[name] if name in self.viewer.layers else None
+            if self._paste_in_place(layer, image.name, full_shape, region, labels):
+                labels = None
+            else:
+                full = layer.data if layer is not None and layer.data.shape == full_shape else None
+                if full is None:
+                    full = np.zeros(full_shape, labels.dtype)
+                else:  # a dtype that holds both the ids shown elsewhere and the new ones
+                    full = np.array(full, np.promote_types(full.dtype, labels.dtype))
+                full[region] = labels
+                labels, probabilities = full, None
+        if labels is not None:
+            self._show_prediction(image, labels, probabilities, classes, select=False)
+        elif classes is not None:
+            self.instance_classes[image.name] = classes
+        self._empty_preview_layer = None
+        self.signals.preview_updated.emit()
+
+    def _paste_in_place(self, layer, image_name, full_shape, region, labels) -> bool:
+        """Write a preview of a part into the full-size layer's own array; False if it cannot be.
+
+        Replacing the data instead copies the whole layer (every plane of a stack) per preview:
+        2048^2, 15-24 ms of GUI thread and a 70-93 ms redraw, against 9-10 ms and 67-73 ms in place
+        (benchmarks/preview_cost.py).
+        """
+        data = getattr(layer, "data", None)
+        if not (isinstance(data, np.ndarray) and data.shape == full_shape and data.flags.writeable
+                and np.can_cast(labels.dtype, data.dtype, "safe")):
+            return False
+        data[region] = labels
+        layer.refresh()
+        shown = self.last_prediction.get(image_name)  # what "Use corrections" compares the layer with
+        if shown is not None and shown.shape == full_shape and np.can_cast(labels.dtype, shown.dtype, "safe"):
+            shown[region] = labels
+        else:
+            self.last_prediction[image_name] = np.array(data, copy=True)
+        return True
+
+    def _add_preview_layer(self, image, axes) -> None:
+        """Make the empty "<image> prediction" layer that previews are shown in (parts pasted into).
+
+        Done at Train, after the job is sent: creating a Labels layer takes 0.25-0.35 s here
+        (software OpenGL; 520 x 696 and 2048^2 alike), a stall better paid at the click than
+        under the user's brush when the first preview lands. (The first preview does not come
+        sooner for it: the trainer, under SCHED_IDLE, yields the CPU to the layer's creation.)
+        If training fails before any preview, the empty layer is removed again.
+        """
+        self._empty_preview_layer = None
+        if f"{image.name} prediction" not in self.viewer.layers:
+            # uint16: what previews of instances come as (compact_ids), so they are written in place
+            self._show_prediction(image, np.zeros(labels_shape(image, axes), np.uint16), select=False)
+            self._empty_preview_layer = self.viewer.layers[f"{image.name} prediction"]
+
+    def _on_finished(self, event) -> None:
+        from ..engine import io
+
+        self.model = io.model_from_dict(event.model)
+        self.use_3d.value = self.model.config.spatial_dims == 3
+        steps = self.model.summary.get("total_steps", 0)
+        self.autosave(self._training_pairs_snapshot, model=self.model)
+        self._end_training(None, f"model ready: {steps} steps in total on {self.device_name}")
+
+    def _on_error(self, event) -> None:
+        if event.model is not None:
+            from ..engine import io
+
+            self.model = io.model_from_dict(event.model)
+        self._end_training(event.message)
+
+    def _end_training(self, error: str | None, status: str = "") -> None:
+        self._timer.stop()
+        if self._trainer is not None:
+            self._trainer.resume()
+        self._training_layer = None
+        self.train_button.enabled, self.stop_button.enabled = True, False
+        self.loss_plot.set_values(self.losses)
+        empty, self._empty_preview_layer = self._empty_preview_layer, None
+        if error and empty is not None and empty in self.viewer.layers:
+            self.viewer.layers.remove(empty)  # made at Train, never shown a preview
+        if error:
+            self.status.value = "training stopped with an error"
+            notify(error, error=True)
+        else:
+            self.progress.value = 1000
+            self.status.value = status
+        self.signals.training_finished.emit()
+
+    def close_trainer(self) -> None:
+        self._timer.stop()
+        if self._trainer is not None:
+            self._trainer.close()

@@ -1,0 +1,256 @@
+"""The napari dock widget: paint, train in the background with a live preview, correct, export.
+
+With ``train_panel`` (Train/Stop, trainer events, live previews), ``predict_panel``
+(showing predictions, corrections, Predict) and ``files_panel`` (model files, masks,
+autosave) the only code that touches napari layers and Qt. Every button calls a method (``train``, ``stop``, ``predict``,
+``use_corrections``, ``save_model``, ``load_model``, ``export_masks``,
+``new_annotations``) that tests call directly.
+Training runs in a separate process (``trainer.process``); a QTimer drains its
+events on the GUI thread, so nothing here ever blocks on training.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+from qtpy.QtCore import QObject, QTimer, Signal
+
+from ..engine import data
+from ..engine import layout as ax
+from ..errors import UserInputError
+from .files_panel import FileActions
+from .layers import camera, geometry, image_array, labels_shape, layer_axes
+from .notify import notify
+from .predict_panel import PredictActions
+from .train_panel import TrainActions
+
+if TYPE_CHECKING:
+    import napari
+
+
+class _Signals(QObject):
+    """Qt signals tests (and other plugins) can wait on."""
+
+    preview_updated = Signal()
+    training_finished = Signal()
+    prediction_finished = Signal()
+
+
+class UNetWidget(TrainActions, FileActions, PredictActions, Container):
+    """U-Net training and prediction for the layers of one viewer."""
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer"):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.signals = _Signals()
+        self.model = None  # the current SegmentationModel (CPU), None before training/loading
+        self.losses: list[float] = []
+        self.last_prediction: dict[str, np.ndarray] = {}  # per image: prediction as last shown
+        self.instance_classes: dict[str, np.ndarray] = {}
+        self.device_name = ""
+        self._trainer = None
+        self._training_layer = None  # the image layer being trained on (an object: survives renames)
+        self._empty_preview_layer = None  # made at Train for the previews; removed if none came
+        self._preview_plane: tuple = ()  # stack indices of the plane previewed during training
+        self._predict_worker = None
+        self._build()
+        self._timer = QTimer()
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(self._poll)
+        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            event.connect(self._on_layers_changed)
+        # while training, previews follow the plane and the part of the image on screen
+        self._preview_target = None
+        self._retarget = QTimer()
+        self._retarget.setSingleShot(True)
+        self._retarget.setInterval(200)
+        self._retarget.timeout.connect(self._retarget_preview)
+        for event in (napari_viewer.dims.events.current_step, camera(napari_viewer).events.center,
+                      camera(napari_viewer).events.zoom):
+            event.connect(self._on_view_changed)
+        self.native.destroyed.connect(_closer(self))
+        self._on_image_changed()
+        for layer in list(napari_viewer.layers):
+            self.restore_autosave(layer)
+        self._ensure_trainer()  # spawn now: torch is imported before the user presses Train
+
+    # ---- layout --------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.image_combo = ComboBox(label="Image", choices=self._image_choices)
+        self.axes_edit = LineEdit(label="Axes", value="YX",
+                                  tooltip="axes of the image, from TZCYX: e.g. YX, ZYX (z-stack), TYX (time), "
+                                          "YXC (RGB), CYX (channels). Stacks train on their painted planes")
+        self.annotation_combo = ComboBox(label="Annotations", choices=self._labels_choices)
+        self.new_annotations_button = PushButton(text="New annotations")
+        self.class_names = LineEdit(label="Classes", value="object",
+                                    tooltip="object class names, comma separated: label 2, 3, ...")
+        self.paint_hint = Label(label="Paint", value="")
+        self.all_images = CheckBox(text="Train on all annotated images")
+        self.use_3d = CheckBox(text="3D U-Net (volumes)",
+                               tooltip="train a 3D U-Net on 3D patches around your strokes (needs a Z axis); "
+                                       "the layer's scale gives the voxel size (anisotropy). "
+                                       "Unticked: a 2D U-Net on the painted planes")
+        self.time_budget = SpinBox(label="Time budget (s)", value=60, min=5, max=3600, step=5)
+        self.output_mode = ComboBox(label="Output", choices=["instances", "semantic"], value="instances")
+        self.show_probabilities = CheckBox(text="Show probabilities")
+        self.train_button = PushButton(text="Train")
+        self.stop_button = PushButton(text="Stop", enabled=False)
+        self.progress = ProgressBar(label="Progress", min=0, max=1000, value=0)
+        self.status = Label(label="Status", value="no model yet")
+        self.accept_all = CheckBox(text="Accept the whole prediction")
+        self.corrections_button = PushButton(text="Use corrections")
+        self.predict_target = ComboBox(label="Predict", choices=["current image", "all open images", "folder"])
+        self.folder = FileEdit(label="Folder", mode="d", visible=False)
+        self.predict_button = PushButton(text="Predict")
+        self.export_all = CheckBox(text="Export all predictions")
+        self.save_button = PushButton(text="Save model")
+        self.load_button = PushButton(text="Load model")
+        self.export_button = PushButton(text="Export masks")
+        self.extend([
+            self.image_combo, self.axes_edit, self.annotation_combo, self.new_annotations_button, self.class_names,
+            self.paint_hint, self.all_images, self.use_3d, self.time_budget, self.output_mode, self.show_probabilities,
+            Container(widgets=[self.train_button, self.stop_button], layout="horizontal", labels=False),
+            self.progress, self.status,
+        ])
+        from .loss_plot import LossPlot
+
+        self.loss_plot = LossPlot()
+        self.native.layout().addWidget(self.loss_plot)
+        rest = Container(labels=True, widgets=[
+            self.accept_all, self.corrections_button, self.predict_target, self.folder, self.predict_button,
+            self.export_all,
+            Container(widgets=[self.save_button, self.load_button, self.export_button], layout="horizontal",
+                      labels=False),
+        ])
+        self.native.layout().addWidget(rest.native)
+        self._rest = rest
+        _wrap_without_widening(self.status.native)
+        self.new_annotations_button.clicked.connect(self.new_annotations)
+        self.train_button.clicked.connect(self.train)
+        self.stop_button.clicked.connect(self.stop)
+        self.corrections_button.clicked.connect(self.use_corrections)
+        self.predict_button.clicked.connect(self.predict)
+        self.save_button.clicked.connect(lambda: self.save_model())
+        self.load_button.clicked.connect(lambda: self.load_model())
+        self.export_button.clicked.connect(lambda: self.export_masks())
+        self.class_names.changed.connect(self._update_hint)
+        self.image_combo.changed.connect(self._on_image_changed)
+        self.predict_target.changed.connect(lambda v: setattr(self.folder, "visible", v == "folder"))
+        self._update_hint()
+
+    def _image_choices(self, _widget=None):
+        from napari.layers import Image
+
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _labels_choices(self, _widget=None):
+        from napari.layers import Labels
+
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Labels) and not layer.name.endswith(" prediction")]
+
+    def _on_layers_changed(self, event=None) -> None:
+        self.reset_choices()
+        if event is not None and getattr(event, "type", "") == "inserted":
+            self.restore_autosave(event.value)
+        self._pick_annotation_layer()
+
+    def _on_image_changed(self, *_):
+        image = self.image_combo.value
+        if image is not None:
+            try:
+                self.axes_edit.value = layer_axes(image, self._model_channels())
+            except UserInputError:
+                self.axes_edit.value = ""
+        self._pick_annotation_layer()
+
+    def _axes(self, layer) -> str:
+        """Axes of ``layer``: the Axes field for the current image, guessed for others."""
+        if layer is self.image_combo.value and self.axes_edit.value.strip():
+            return ax.check_axes(self.axes_edit.value.strip(), np.shape(image_array(layer)))
+        return layer_axes(layer, self._model_channels())
+
+    def _model_channels(self) -> int | None:
+        """The current model's channel count (the layout rule reads a leading axis of that many as C)."""
+        return self.model.config.in_channels if self.model is not None else None
+
+    def _spatial(self) -> str:
+        """The axes one network input covers: "ZYX" with the 3D U-Net, else "YX"."""
+        return "ZYX" if self.use_3d.value else "YX"
+
+    def _pick_annotation_layer(self, *_):
+        image = self.image_combo.value
+        if image is not None and f"{image.name} annotations" in self.viewer.layers:
+            self.annotation_combo.value = self.viewer.layers[f"{image.name} annotations"]
+
+    def _names(self) -> list[str]:
+        return [n.strip() for n in self.class_names.value.split(",") if n.strip()] or ["object"]
+
+    def _update_hint(self, *_):
+        parts = ["0 = erase", "1 = background"] + [f"{i + 2} = {n}" for i, n in enumerate(self._names())]
+        self.paint_hint.value = ", ".join(parts)
+
+    # ---- annotations ---------------------------------------------------------------------
+    def new_annotations(self):
+        """Add "<image> annotations" (uint8 Labels of the image's shape), label 2 selected."""
+        image = self._require_image()
+        if image is None:
+            return None
+        name = f"{image.name} annotations"
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+        else:
+            try:
+                shape = labels_shape(image, self._axes(image))
+            except UserInputError as exc:
+                notify(str(exc), error=True)
+                return None
+            layer = self.viewer.add_labels(np.zeros(shape, np.uint8), name=name, **geometry(image, len(shape)))
+        layer.selected_label = data.FIRST_CLASS
+        layer.mode = "paint"
+        layer.brush_size = 5
+        self.reset_choices()
+        self.annotation_combo.value = layer
+        self.viewer.layers.selection.active = layer
+        return layer
+
+    def _require_image(self):
+        image = self.image_combo.value
+        if image is None:
+            notify("open an image first (File > Open, or File > Open Sample > napari-unet)", error=True)
+        return image
+
+
+def _closer(widget: UNetWidget):
+    """Slot for the widget's ``destroyed``: end the trainer process with the viewer."""
+
+    def close(*_):
+        widget.close_trainer()
+    return close
+
+
+def _wrap_without_widening(label) -> None:
+    """Let a QLabel whose text changes (status every step) wrap instead of widening the dock.
+
+    Otherwise each longer status line made the dock wider and napari's canvas narrower: a
+    jump of the layout and a full redraw of the canvas in the middle of training.
+    """
+    from qtpy.QtWidgets import QSizePolicy
+
+    label.setWordWrap(True)
+    label.setMinimumHeight(2 * label.fontMetrics().lineSpacing())  # room for two lines: no vertical jumps either
+    policy = label.sizePolicy()
+    policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+    label.setSizePolicy(policy)

@@ -1,0 +1,5 @@
+"""The command line, ``napari-unet train | predict | demo``: see ``main``."""
+
+from .main import main
+
+__all__ = ["main"]

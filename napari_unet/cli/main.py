@@ -1,0 +1,149 @@
+"""Command line: ``napari-unet train | predict | demo``, a thin layer over the engine.
+
+Each command lives in its own module (``train``, ``predict``, ``demo``) and calls the engine's
+``pipeline``, as the widget does. Bad input ends with one line on stderr and exit status 2,
+never a traceback (set NAPARI_UNET_DEBUG=1 to see one). Progress goes to stderr, results to files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..errors import UserInputError
+from . import demo
+from . import predict as predict_command
+from . import train as train_command
+from .progress import fail
+
+LABEL_CONVENTION = """\
+label convention (the same in napari, the CLI and files):
+  annotations (--labels): 0 = not annotated (ignored), 1 = background,
+                          2 = first object class, 3 = second class, ...
+  predictions:            0 = background; semantic: k = k-th object class
+                          (annotation value k+1), so one class gives a 0/1 mask;
+                          --instances: each object its own id 1..N
+"""
+
+TRAIN_HELP = f"""\
+Train a U-Net from sparse annotations (scribbles) and save it as one model file.
+
+Only annotated pixels count, so a few strokes of background (1) and a few dabs
+inside objects (2) per image are enough to start. Training stops at the time
+budget or the step count, whichever comes first, and saves the model.
+
+example:
+  napari-unet train cells.tif --labels cells_scribbles.tif --out model.pt --time-budget 60
+
+{LABEL_CONVENTION}"""
+
+PREDICT_HELP = f"""\
+Segment images with a trained model: 2D images, z-stacks and time series
+(plane by plane), and images larger than memory (zarr in, zarr out, read and
+written block by block).
+
+--out FILE writes one label image (one input image) with the input's shape
+without channels: .tif (uint16, default), .png (2D, 8/16-bit), .npy or .zarr.
+--out-dir DIR writes IMAGE_STEM_masks.tif for each image.
+With --instances, touching objects are split and each gets its own id; with
+several classes, IMAGE_STEM_classes.csv lists each object's class.
+
+examples:
+  napari-unet predict model.pt a.tif b.tif --out-dir masks/ --instances
+  napari-unet predict model.pt stack.tif --axes ZYX --out stack_masks.tif
+  napari-unet predict model.pt huge.zarr --out huge_masks.zarr
+  napari-unet predict model.pt huge.zarr --out huge_masks.zarr --dask-scheduler tcp://10.0.0.5:8786
+
+{LABEL_CONVENTION}"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="napari-unet", formatter_class=fmt,
+        description="Human-in-the-loop U-Net segmentation (engine of the napari plugin).",
+        epilog=LABEL_CONVENTION,
+    )
+    parser.add_argument("--version", action="version", version=f"napari-unet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,demo}")
+
+    t = sub.add_parser("train", help="train a model from images and sparse annotations",
+                       description=TRAIN_HELP, formatter_class=fmt)
+    t.add_argument("images", nargs="+", metavar="IMAGE", help="training images (TIFF, PNG, NPY, zarr, ...)")
+    t.add_argument("--labels", nargs="+", required=True, metavar="LABELS",
+                   help="one annotation image per IMAGE, same order and shape")
+    t.add_argument("--out", required=True, metavar="MODEL.pt", help="where to save the model")
+    t.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="stop after this many seconds (default 30 when --steps is not given)")
+    t.add_argument("--steps", type=int, metavar="N", help="stop after N optimisation steps")
+    t.add_argument("--init", metavar="MODEL.pt", help="fine-tune this model instead of starting fresh")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="where to train (auto: CUDA, then MPS, then CPU)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (runs with --steps on CPU repeat exactly)")
+    t.add_argument("--class-names", nargs="+", metavar="NAME", help="names of the object classes 2, 3, ...")
+    t.add_argument("--axes", metavar="AXES",
+                   help="layout of the images, letters from TZCYX, e.g. YX, YXC, CYX, ZYX, TZCYX "
+                        "(default: guessed: (Y,X,3) = YXC, (C<=4,Y,X) = CYX, other 3D = ZYX); "
+                        "stacks train on their annotated planes")
+    t.add_argument("--channel-axis", choices=["none", "last", "first"], help=argparse.SUPPRESS)
+    t.add_argument("--batch-size", type=int, help="patches per step (default: 4 on the CPU, 32 on a GPU)")
+    t.add_argument("--patch-size", type=int, help="patch side in pixels (default: 96 on the CPU, 128 on a GPU)")
+    t.add_argument("--depth", type=int, default=3, help="U-Net levels below the first (new models, default 3)")
+    t.add_argument("--width", type=int, default=16, help="channels of the first level (new models, default 16)")
+    t.add_argument("--3d", dest="three_d", action="store_true",
+                   help="train a 3D U-Net on 3D patches around the annotations of volumes (Z axis needed; "
+                        "default: a 2D U-Net on the annotated planes)")
+    t.add_argument("--voxel-size", type=float, nargs=3, metavar=("Z", "Y", "X"),
+                   help="with --3d: voxel spacing, e.g. 2 0.5 0.5; sets the anisotropic pooling (default 1 1 1)")
+    t.add_argument("--patch-depth", type=int, help="with --3d: planes per patch (default: from --voxel-size, at most 16 on the CPU)")
+    t.set_defaults(func=lambda args: train_command.run(args))
+
+    p = sub.add_parser("predict", help="segment images with a trained model",
+                       description=PREDICT_HELP, formatter_class=fmt)
+    p.add_argument("model", metavar="MODEL.pt")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", metavar="FILE", help="output label image (one IMAGE only)")
+    where.add_argument("--out-dir", metavar="DIR", help="folder for IMAGE_STEM_masks.tif files")
+    p.add_argument("--instances", action="store_true", help="one id per object instead of class values")
+    p.add_argument("--probabilities", metavar="FILE",
+                   help="also save class probabilities, float32 (classes+1, Y, X), channel 0 = background (one IMAGE only)")
+    p.add_argument("--min-size", type=int, default=30, help="smallest object kept with --instances, in pixels (default 30)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--tile-size", type=int, default=512, help="tile side in pixels (default 512)")
+    p.add_argument("--axes", metavar="AXES",
+                   help="layout of the images, letters from TZCYX, e.g. ZYX, TYX, YXC, CZYX "
+                        "(default: guessed from the shape and the model's channels)")
+    p.add_argument("--dask-scheduler", metavar="ADDRESS",
+                   help="run the chunked prediction on this dask.distributed scheduler "
+                        "(e.g. tcp://10.0.0.5:8786); needs --out OUT.zarr")
+    p.set_defaults(func=lambda args: predict_command.run(args))
+
+    d = sub.add_parser("demo", help="open napari with the nuclei sample and the U-Net widget",
+                       description="Open napari with the bundled nuclei sample, its scribbles and the U-Net "
+                                   "widget: press Train. With --headless, train on the scribbles and write "
+                                   "the model and masks instead.", formatter_class=fmt)
+    d.add_argument("--headless", action="store_true", help="no viewer: train, predict and write files")
+    d.add_argument("--out-dir", default="napari-unet-demo", help="where --headless writes the model and masks")
+    d.add_argument("--time-budget", type=float, default=30.0, metavar="SECONDS")
+    d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    d.set_defaults(func=lambda args: demo.run(args))
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UserInputError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except MemoryError:
+        return fail("out of memory; use a smaller --tile-size or --batch-size, or the GPU", 1)
+    except Exception as exc:  # an unexpected failure: one line, traceback on request
+        if os.environ.get("NAPARI_UNET_DEBUG"):
+            raise
+        return fail(f"internal error: {type(exc).__name__}: {exc} (set NAPARI_UNET_DEBUG=1 for details)", 1)

@@ -1,0 +1,37 @@
+"""What the CLI prints: progress to stderr, about once a second, and errors as one line."""
+
+from __future__ import annotations
+
+import sys
+
+
+def fail(message: str, code: int = 2) -> int:
+    """Print ``napari-unet: error: message`` and return the exit status."""
+    print(f"napari-unet: error: {message}", file=sys.stderr)
+    return code
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_fit(events):
+    """Iterate training events, printing progress about once a second; return the model."""
+    from ..engine import train
+
+    model, last = None, 0.0
+    for event in events:
+        if isinstance(event, train.Started):
+            model = event.model
+            log(f"training on {event.device}, {event.annotated_pixels} annotated pixels")
+        elif isinstance(event, train.Notice):
+            log(event.message)
+        elif isinstance(event, train.Step) and event.elapsed - last >= 1.0:
+            last = event.elapsed
+            log(f"step {event.step:5d}  loss {event.loss:.4f}  {event.elapsed:5.1f} s  "
+                f"{event.pixels_per_second / 1e6:.2f} Mpx/s")
+        elif isinstance(event, train.Finished):
+            r = event.summary["rounds"][-1]
+            loss = f"{r['final_loss']:.4f}" if r["final_loss"] is not None else "n/a"
+            log(f"done: {r['steps']} steps in {r['seconds']:.1f} s, loss {loss}")
+    return model

@@ -1,0 +1,108 @@
+"""The configs: small dataclasses of plain values, saved inside every model file (UNetConfig)
+and sent to the trainer process (both). No torch here, so the viewer can build them at no cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..errors import UserInputError
+
+
+@dataclass
+class UNetConfig:
+    """Architecture and everything needed to feed the network; saved in every model file.
+
+    in_channels: image channels the model expects (1 grayscale, 3 RGB, ...).
+    n_classes: object classes (annotation values 2..n_classes+1).
+    depth: number of 2x down-samplings; inputs are padded to a multiple of 2**depth.
+    width: channels of the first level; level ``i`` has ``width * 2**i``.
+    class_names: one name per object class.
+    channel_axis: where channels sit in the user's image: "none" (grayscale),
+        "last" (YXC, e.g. RGB) or "first" (CYX).
+    norm_percentiles: per-image, per-channel percentiles mapped to 0 and 1.
+    spatial_dims: 2 (planes: the image is (Y, X) plus channels) or 3 (volumes: (Z, Y, X)).
+    voxel_size: (z, y, x) spacing of the training volumes (3D only; any unit, only the
+        ratios matter); sets the anisotropic pooling of ``pool_schedule``.
+    """
+
+    in_channels: int = 1
+    n_classes: int = 1
+    depth: int = 3
+    width: int = 16
+    class_names: list[str] = field(default_factory=lambda: ["object"])
+    channel_axis: str = "none"
+    norm_percentiles: tuple[float, float] = (1.0, 99.8)
+    spatial_dims: int = 2
+    voxel_size: tuple[float, ...] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self):
+        self.norm_percentiles = tuple(float(p) for p in self.norm_percentiles)
+        self.voxel_size = tuple(float(v) for v in self.voxel_size)
+        if self.spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
+        if len(self.voxel_size) != 3 or min(self.voxel_size) <= 0:
+            raise ValueError(f"voxel_size must be three positive (z, y, x) spacings, got {self.voxel_size}")
+        self.class_names = [str(n) for n in self.class_names]
+        if len(self.class_names) != self.n_classes:
+            names = list(self.class_names[: self.n_classes])
+            names += [f"class {i + 1}" for i in range(len(names), self.n_classes)]
+            self.class_names = names
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_classes + 1
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["norm_percentiles"] = list(self.norm_percentiles)
+        d["voxel_size"] = list(self.voxel_size)
+        return d
+
+
+@dataclass
+class TrainConfig:
+    """How to train. Training stops at whichever of ``steps``/``time_budget`` (s) comes first.
+
+    Small batches of 96-pixel patches are deliberate on a CPU: within a time
+    budget, more updates beat bigger batches (BBBC039 train fields, 20 s: Dice
+    0.93 with 4 x 96^2 against 0.86 with 8 x 128^2). A GPU runs 32 x 128^2 at
+    almost the same step rate (H100: 47 against 57 steps/s), so it gets those.
+    3D models train on 2 (GPU: 8) patches of ``patch_depth`` x 64^2 (GPU: 128^2) voxels.
+
+    patch_depth: planes per 3D patch; None: a physically cubic patch from the model's
+    voxel size, at most 16 planes on the CPU and 32 on a GPU, and no deeper than the volumes.
+
+    preview_every: seconds between Preview events (only when a preview image is given);
+    the first preview comes after ``first_preview`` seconds.
+    """
+
+    steps: int | None = None
+    time_budget: float | None = 30.0
+    batch_size: int | None = None  # None: 4 on the CPU (8 with bf16 on AMX), 32 on a GPU
+    patch_size: int | None = None  # None: 96 on the CPU, 128 on a GPU (3D: 64, 128)
+    patch_depth: int | None = None  # 3D models only
+    learning_rate: float = 1e-2  # train fields, 4 x 96^2: Dice after 5 s 0.87 -> 0.95 against 3e-3, same at 30 s
+    weight_decay: float = 1e-4
+    warmup_steps: int = 10
+    seed: int = 0
+    device: str = "auto"
+    augment: bool = True
+    intensity_augment: bool = True
+    # edge-aware gated CRF term (losses.py); 0 turns it off. None: 3 for 2D models, 0 for 3D
+    # ones (in-plane only there, it cost a quarter of the step time and lowered Dice on the
+    # synthetic volumes of benchmarks/volumes.py: 0.74 against 0.77 after 30 s)
+    crf_weight: float | None = None
+    crf_sigma: float = 0.05  # intensity difference (normalised units) still "alike"
+    preview_every: float = 3.0
+    first_preview: float = 1.0
+
+    def __post_init__(self):
+        if self.steps is None and self.time_budget is None:
+            raise UserInputError("give a step count or a time budget, or training would never stop")
+        if self.steps is not None and self.steps < 1:
+            raise UserInputError(f"steps must be at least 1, got {self.steps}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise UserInputError(f"the time budget must be positive, got {self.time_budget} s")
+
+

@@ -1,0 +1,56 @@
+"""What ``train.fit`` yields: plain dataclasses (no torch here), so a process that only shows
+progress can read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Started:
+    """Training began; ``model`` is trained in place from now on."""
+
+    model: "SegmentationModel"  # noqa: F821 (engine.model)
+    device: str
+    annotated_pixels: int
+
+
+@dataclass
+class Step:
+    step: int
+    loss: float
+    elapsed: float  # seconds since training started
+    learning_rate: float
+    pixels_per_second: float
+
+
+@dataclass
+class Preview:
+    """Prediction of the preview image, or of its window (y0, y1, x0, x1) when one was given.
+
+    probabilities: (n_outputs, y1 - y0, x1 - x0) float32.
+    """
+
+    step: int
+    elapsed: float
+    probabilities: np.ndarray
+    window: tuple[int, int, int, int] | None = None
+    tag: object = None  # what the caller attached to this preview image (e.g. its plane)
+
+
+@dataclass
+class Notice:
+    """Something the user should know that did not stop training (e.g. a smaller batch after OOM)."""
+
+    message: str
+
+
+@dataclass
+class Finished:
+    model: "SegmentationModel"  # noqa: F821 (engine.model)
+    summary: dict = field(default_factory=dict)
+
+

@@ -1,0 +1,166 @@
+"""What the CLI and the widget share: which planes of these images to train on, and how an image
+becomes labels (semantic or instances; one plane, a stack, or a zarr store), so that a behaviour
+fixed here is fixed for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import UserInputError
+from . import data
+from . import layout as ax
+
+# --- training -----------------------------------------------------------------------------------
+
+@dataclass
+class TrainingSet:
+    """Network inputs and their annotations, ready for ``train.fit``.
+
+    images: planes (volumes for ``spatial="ZYX"``) in channel ``layout``, numpy.
+    annotations: int16 arrays of the planes' (Y, X) (or (Z, Y, X)) shape, checked.
+    annotated: per source image, (planes with annotations, planes) (1, 1 for a single plane).
+    """
+
+    images: list = field(default_factory=list)
+    annotations: list = field(default_factory=list)
+    layout: str = "none"
+    annotated: list = field(default_factory=list)
+
+
+def training_set(sources, spatial: str = "YX", n_classes: int | None = None) -> TrainingSet:
+    """The training pairs of ``sources``: [(image, annotations, axes)], axes as ``layout.check_axes``.
+
+    A single plane (volume) is used whole; a stack contributes the planes (volumes) with
+    annotations. n_classes: the class count of the model that will be fine-tuned (None: new).
+    Raises UserInputError when layouts differ, nothing is annotated, or the classes do not fit.
+    """
+    out, layouts = TrainingSet(), set()
+    for image, painted, axes in sources:
+        axes = ax.check_axes(axes, np.shape(image))
+        layout = ax.layout_of(axes)
+        layouts.add(layout)
+        if ax.is_single_plane(axes, spatial):
+            plane = np.asarray(ax.plane(image, axes, (), layout, spatial))
+            shape = data.to_channels_first(plane, layout, len(spatial)).shape[1:]
+            out.images.append(plane)
+            out.annotations.append(data.check_annotations(painted, shape))
+            out.annotated.append((1, 1))
+        else:
+            planes, anns = ax.annotated_planes(image, painted, axes, layout, spatial)
+            out.images += planes
+            out.annotations += [data.check_annotations(a, a.shape) for a in anns]
+            out.annotated.append((len(planes), len(ax.plane_indices(np.shape(image), axes, spatial))))
+    if len(layouts) > 1:
+        raise UserInputError("the training images have different channel layouts; give images of one kind")
+    if not out.images:
+        raise UserInputError("no annotations found on any plane; paint background (1) and objects (2) first")
+    data.check_training_set(out.annotations, n_classes)
+    out.layout = layouts.pop()
+    return out
+
+
+def preview_pixels(image, axes: str, plane: tuple, layout: str, spatial: str = "YX", half_depth: int = 4):
+    """What the trainer predicts to preview ``plane`` (indices along T/Z) of ``image``.
+
+    Returns (pixels, k): for 2D models the plane in ``layout`` and k None; for 3D
+    models (``spatial="ZYX"``) a slab of up to ``2 * half_depth + 1`` planes around
+    it (Z before Y and X, channels as in ``layout``) and k, the plane's index in the slab.
+    """
+    if spatial == "YX":
+        return np.asarray(ax.plane(image, axes, plane, layout)), None
+    stack = [a for a in axes if a in ax.STACK_AXES]
+    z = plane[stack.index("Z")]
+    volume_index = tuple(i for i, a in zip(plane, stack) if a != "Z")
+    volume = ax.plane(image, axes, volume_index, layout, spatial)
+    n_z = np.shape(volume)[1 if layout == "first" else 0]
+    z0, z1 = max(z - half_depth, 0), min(z + half_depth + 1, n_z)
+    slab = volume[:, z0:z1] if layout == "first" else volume[z0:z1]
+    return np.asarray(slab), z - z0
+
+
+# --- prediction ---------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """``fraction`` (0..1) of an image's prediction is done; ``plane``: the plane just finished
+    (indices along the stack axes), None between planes' tiles."""
+
+    fraction: float
+    plane: tuple | None = None
+    classes: np.ndarray | None = None  # with instances, the classes of ``plane``'s objects
+
+
+@dataclass
+class Predicted:
+    """labels: ids (instances) or classes (semantic), the image's shape without channels (numpy, or
+    the ``out`` array given); probabilities: (n_outputs, Y, X) float32 for a single plane predicted
+    whole, else None; classes: with instances of a single plane, the class of each id 1..N."""
+
+    labels: object
+    probabilities: np.ndarray | None = None
+    classes: np.ndarray | None = None
+
+
+def labels_from_probabilities(probabilities: np.ndarray, instances: bool, min_size: int = 30):
+    """(labels, classes): semantic labels and None, or instance ids and the class of each id 1..N."""
+    from .. import instances as objects
+
+    if not instances:
+        return objects.semantic_labels(probabilities), None
+    found = objects.instance_labels(probabilities, min_size=min_size)
+    return found.labels, found.classes
+
+
+def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = False,
+                       probabilities: bool = False, min_size: int = 30, tile_size: int = 512):
+    """Predict ``image`` (layout ``axes``); yield Progress events, then one Predicted.
+
+    probabilities: keep the class probabilities of a single in-memory plane (for display or
+    ``--probabilities``): it is then predicted whole. Anything else (stacks, volumes, zarr or
+    dask images) is predicted plane by plane and block by block into ``out`` (an array of the
+    labels' shape, e.g. a zarr store; a new numpy array when None), so memory stays bounded.
+    """
+    from . import predict, stacks
+
+    axes = ax.check_axes(axes, np.shape(image))
+    spatial = ax.spatial_of(model.config)
+    single = ax.is_single_plane(axes, spatial)
+    if probabilities and not (single and model.config.spatial_dims == 2 and out is None):
+        raise UserInputError(f"probabilities are kept for single 2D images in memory, this one has axes {axes}; "
+                             "leave them out for stacks, volumes and zarr outputs")
+    if probabilities:
+        plane = np.asarray(ax.plane(image, axes, (), model.config.channel_axis))
+        probs = None
+        for event in predict.iter_predict(model, plane, tile_size=tile_size):
+            if isinstance(event, predict.TileProgress):
+                yield Progress(event.done / max(event.total, 1))
+            elif isinstance(event, predict.PredictionDone):
+                probs = event.probabilities
+        labels, classes = labels_from_probabilities(probs, instances, min_size)
+        yield Predicted(labels, probs, classes)
+        return
+    n_planes = max(len(ax.plane_indices(np.shape(image), axes, spatial)), 1)
+    done, classes = 0, None
+    for event in stacks.iter_predict_stack(model, image, axes, out, instances=instances, min_size=min_size,
+                                           tile_size=tile_size):
+        if isinstance(event, stacks.PlaneDone):
+            done = event.done
+            classes = event.classes if single else None
+            yield Progress(done / n_planes, event.index, event.classes)
+        elif isinstance(event, predict.TileProgress):
+            yield Progress((done + event.done / max(event.total, 1)) / n_planes)
+        elif isinstance(event, predict.LabelsDone):
+            out = event.labels
+    yield Predicted(out, None, classes)
+
+
+def predict_image(model, image, axes: str, out=None, **kwargs) -> Predicted:
+    """``iter_predict_image`` run to the end (scripts, tests)."""
+    result = None
+    for event in iter_predict_image(model, image, axes, out, **kwargs):
+        if isinstance(event, Predicted):
+            result = event
+    return result

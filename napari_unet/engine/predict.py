@@ -1,0 +1,297 @@
+"""Tiled prediction with overlap and smooth blending.
+
+The image is cut into tiles of ``tile_size`` pixels that overlap by ``overlap``.
+Each tile's class probabilities are weighted by a window that is 1 in the middle
+and falls off smoothly (raised cosine) across the overlap, except on sides that
+touch the image border; weighted sums are divided by the summed weights, so no
+seam shows and tiled output matches untiled output closely. Tile origins sit on
+multiples of ``2**depth`` so pooling sees the same pixel grid as an untiled pass.
+
+Two entry points, both generators of progress events:
+
+- ``iter_predict``: class probabilities of a whole image, (K, H, W) float32: for
+  images that fit in memory (the viewer, instances, ``--probabilities``).
+- ``iter_predict_labels``: semantic labels written block by block (``block_size``
+  pixels plus an ``overlap`` halo read from the neighbours) into any array that
+  accepts slice assignment (numpy, a zarr store on disk). Memory is then bounded
+  by one block, whatever the image size; the input may be numpy, zarr or dask and
+  is read one block at a time. ``chunked.py`` runs the same block function on dask.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import UserInputError
+from . import data, layout
+from .device import autocast, is_out_of_memory, memory_format
+from .model import SegmentationModel
+
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
+
+
+@dataclass
+class TileProgress:
+    """``done`` of ``total`` tiles predicted."""
+
+    done: int
+    total: int
+
+
+@dataclass
+class LabelsDone:
+    """labels: the output array (H, W) uint8 semantic labels, 0 = background."""
+
+    labels: object
+
+
+@dataclass
+class PredictionDone:
+    """probabilities: (n_outputs, H, W) float32; channel 0 is background."""
+
+    probabilities: np.ndarray
+
+
+def tile_starts(length: int, tile: int, step: int) -> list[int]:
+    """Start offsets that cover ``range(length)`` with tiles of ``tile``.
+
+    The last tile ends exactly at ``length`` (not past it, where it would see mirrored
+    pixels the untiled network never sees); with ``length`` and ``tile`` on the
+    network's multiple, so is every start.
+    """
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile + 1, step))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
+
+
+def blend_window(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
+    """1D weights (length,) float32: raised-cosine ramps of ``overlap`` pixels at chosen ends."""
+    w = np.ones(length, np.float32)
+    n = min(overlap, length // 2)
+    if n > 0:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
+        ramp = np.maximum(ramp, 1e-3).astype(np.float32)
+        if ramp_start:
+            w[:n] = ramp
+        if ramp_end:
+            w[-n:] = ramp[::-1]
+    return w
+
+
+def tile_plan(model, tile_size: int, overlap: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Per-axis tile and overlap sizes for the model: squares in 2D; in 3D slabs of
+    ``tile_size / 16`` planes (32 by default) with YX tiles of half the side (a similar
+    voxel count) and an overlap of 8 planes."""
+    if model.config.spatial_dims == 2:
+        return (tile_size, tile_size), (overlap, overlap)
+    half = max(tile_size // 2, 1)
+    return (max(tile_size // 16, 1), half, half), (8, overlap, overlap)
+
+
+def _tile_geometry(shape, tile, overlap, multiple):
+    """Tile shape, per-axis overlaps and the list of tile origins, all on multiples of ``multiple``.
+
+    shape, tile, overlap, multiple: one entry per spatial axis. Tiles are at most
+    ``tile`` and spread evenly: a 520-pixel side becomes two tiles of 296, not two
+    of 512 (which would compute almost twice the pixels).
+    """
+    sides, overlaps, starts = [], [], []
+    for length, t, o, m in zip(shape, tile, overlap, multiple):
+        round_up = lambda v, m=m: -(-v // m) * m  # noqa: E731
+        o = round_up(o)
+        t = max(round_up(t), 2 * o + m)
+        length = round_up(length)
+        side = length
+        if length > t:
+            n = -(-(length - o) // (t - o))
+            side = min(t, round_up(-(-(length + (n - 1) * o) // n)))
+        sides.append(side)
+        overlaps.append(o)
+        starts.append(tile_starts(length, side, side - o))
+    return tuple(sides), tuple(overlaps), list(itertools.product(*starts))
+
+
+def iter_predict(model: SegmentationModel, image, *, tile_size: int = DEFAULT_TILE,
+                 overlap: int = DEFAULT_OVERLAP, batch_size: int = 4, value_range=None):
+    """Yield TileProgress events, then one PredictionDone with the probabilities.
+
+    image: raw image in the model's channel layout (any numeric dtype; numpy, or
+    any array that supports slicing, e.g. zarr/dask); a volume for 3D models.
+    value_range: per-channel (C, 2) normalisation range; computed from the image when None.
+    """
+    cfg = model.config
+    chw = data.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
+    layout.check_channels(chw.shape[0], cfg)
+    if value_range is None:
+        value_range = data.percentile_range(chw, cfg.norm_percentiles)
+    probs = yield from _iter_tiles(model, np.asarray(chw), value_range, tile_size, overlap, batch_size)
+    yield PredictionDone(probs)
+
+
+def _iter_tiles(model, chw: np.ndarray, value_range, tile_size, overlap, batch_size):
+    """Generator: yields TileProgress per tile batch; returns (K, *spatial) float32 probabilities."""
+    spatial = chw.shape[1:]
+    net, device = model.net, model.device
+    tiles, overlaps = tile_plan(model, tile_size, overlap)
+    tile, overlaps, origins = _tile_geometry(spatial, tiles, overlaps, net.size_multiples)
+    acc = np.zeros((model.config.n_outputs, *spatial), np.float32)
+    weight = np.zeros(spatial, np.float32)
+    was_training = net.training
+    net.to(memory_format=memory_format(device, model.config.spatial_dims))
+    net.eval()
+    try:
+        i = 0
+        while i < len(origins):
+            batch_origins = origins[i:i + batch_size]
+            try:
+                probs = _predict_tiles(net, device, chw, batch_origins, tile, value_range)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
+                if not is_out_of_memory(exc):
+                    raise
+                if batch_size == 1:
+                    raise UserInputError(f"out of memory predicting one {'x'.join(map(str, tile))} tile; "
+                                         "use a smaller tile size (--tile-size) or the CPU") from None
+                batch_size = 1  # retry the same tiles one at a time
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            for origin, p in zip(batch_origins, probs):
+                _accumulate(acc, weight, p, origin, overlaps)
+            i += len(batch_origins)
+            yield TileProgress(i, len(origins))
+    finally:
+        net.train(was_training)
+    acc /= weight
+    return acc
+
+
+def _predict_tiles(net, device, chw, origins, tile, value_range) -> np.ndarray:
+    """Class probabilities (B, K, *tile) float32 of the tiles at ``origins``."""
+    tiles = [data.normalize(data.crop_padded(chw, origin, tile, "reflect"), value_range) for origin in origins]
+    x_t = torch.from_numpy(np.stack(tiles)).to(device)
+    x_t = x_t.contiguous(memory_format=memory_format(device, x_t.ndim - 2))
+    with torch.inference_mode(), autocast(device):
+        return torch.softmax(net(x_t).float(), dim=1).cpu().numpy()
+
+
+def block_grid(h: int, w: int, block_size: int, multiple: int) -> list[tuple[int, int, int, int]]:
+    """Blocks (y0, y1, x0, x1) of at most ``block_size`` (a multiple of ``multiple``) covering (h, w)."""
+    block = max(multiple, block_size // multiple * multiple)
+    return [(y, min(y + block, h), x, min(x + block, w))
+            for y in range(0, h, block) for x in range(0, w, block)]
+
+
+def predict_block(model, chw, block, value_range, *, halo: int = DEFAULT_OVERLAP,
+                  tile_size: int = DEFAULT_TILE, batch_size: int = 4) -> np.ndarray:
+    """Semantic labels (..., y1-y0, x1-x0) uint8 of one (Y, X) block of a (C, [Z,] H, W) array-like.
+
+    The block is read with a ``halo`` of context from its neighbours (none past the
+    image border, where tiles are mirrored as usual), so blocks join without seams.
+    Volumes are read with all their planes.
+    """
+    events = _iter_block(model, chw, block, value_range, halo, tile_size, batch_size)
+    while True:
+        try:
+            next(events)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _block_with_halo(shape, block, halo):
+    """The (y0, y1, x0, x1) region read for ``block``: the block plus ``halo``, inside the image."""
+    h, w = shape[-2:]
+    y0, y1, x0, x1 = block
+    return max(y0 - halo, 0), min(y1 + halo, h), max(x0 - halo, 0), min(x1 + halo, w)
+
+
+def _iter_block(model, chw, block, value_range, halo, tile_size, batch_size):
+    y0, y1, x0, x1 = block
+    ey0, ey1, ex0, ex1 = _block_with_halo(chw.shape, block, halo)
+    sub = np.asarray(chw[..., ey0:ey1, ex0:ex1])
+    probs = yield from _iter_tiles(model, sub, value_range, tile_size, halo, batch_size)
+    from ..instances import semantic_labels  # (scikit-image loads only when prediction starts)
+
+    return semantic_labels(probs[..., y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0])
+
+
+def block_side(model, n_planes: int, block_size: int) -> int:
+    """(Y, X) block side for prediction: ``block_size`` for planes; for volumes (read with
+    all ``n_planes`` planes) smaller, so a block holds about as many voxels."""
+    if model.config.spatial_dims == 2:
+        return block_size
+    return max(128, int(block_size / np.sqrt(max(n_planes, 1))))
+
+
+def iter_predict_labels(model: SegmentationModel, image, out=None, *, block_size: int = 2048,
+                        tile_size: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+                        batch_size: int = 4, value_range=None):
+    """Yield TileProgress events, then LabelsDone(out) with semantic labels (H, W) (or (Z, H, W)).
+
+    image: raw 2D image (a volume for 3D models) in the model's channel layout (numpy,
+    zarr or dask: only one (Y, X) block plus its halo is read at a time). out: an array
+    of the labels' shape to write into (e.g. a zarr array; a new uint8 numpy array when
+    None). Peak memory is one block of probabilities, ~(K+2) * (block_size + 2 * overlap)^2
+    * 4 bytes for planes.
+    """
+    cfg = model.config
+    chw = data.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
+    layout.check_channels(chw.shape[0], cfg)
+    if value_range is None:
+        value_range = data.percentile_range(chw, cfg.norm_percentiles)
+    spatial = chw.shape[1:]
+    if out is None:
+        out = np.zeros(spatial, np.uint8 if cfg.n_outputs <= 256 else np.uint16)
+    multiple = model.net.size_multiple
+    halo = -(-overlap // multiple) * multiple
+    h, w = spatial[-2:]
+    side = block_side(model, spatial[0], block_size)
+    blocks = block_grid(h, w, side, multiple)
+    tiles, overlaps = tile_plan(model, tile_size, halo)
+    totals = []
+    for block in blocks:
+        ey0, ey1, ex0, ex1 = _block_with_halo(spatial, block, halo)
+        region = (*spatial[:-2], ey1 - ey0, ex1 - ex0)
+        totals.append(len(_tile_geometry(region, tiles, overlaps, model.net.size_multiples)[2]))
+    done = 0
+    for block, n in zip(blocks, totals):
+        events = _iter_block(model, chw, block, value_range, halo, tile_size, batch_size)
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                labels = stop.value
+                break
+            yield TileProgress(done + event.done, sum(totals))
+        y0, y1, x0, x1 = block
+        out[..., y0:y1, x0:x1] = labels
+        done += n
+    yield LabelsDone(out)
+
+
+def _accumulate(acc, weight, probs, origin, overlaps):
+    """Add one tile's window-weighted probabilities into the accumulators (in place)."""
+    spatial = acc.shape[1:]
+    tile = probs.shape[1:]
+    windows = [blend_window(t, o, s > 0, s + t < n) for t, o, s, n in zip(tile, overlaps, origin, spatial)]
+    valid = [min(t, n - s) for t, s, n in zip(tile, origin, spatial)]
+    win = functools.reduce(np.multiply.outer, [w[:v] for w, v in zip(windows, valid)])
+    region = tuple(slice(s, s + v) for s, v in zip(origin, valid))
+    acc[(slice(None),) + region] += probs[(slice(None),) + tuple(slice(0, v) for v in valid)] * win
+    weight[region] += win
+
+
+def predict_probabilities(model: SegmentationModel, image, **kwargs) -> np.ndarray:
+    """(n_outputs, H, W) float32 class probabilities; see iter_predict for arguments."""
+    for event in iter_predict(model, image, **kwargs):
+        if isinstance(event, PredictionDone):
+            return event.probabilities
+    raise RuntimeError("prediction ended without a result")

@@ -1,0 +1,125 @@
+"""Prediction of stacks and of images larger than memory.
+
+``iter_predict_stack`` walks the planes of an n-D image (see ``layout``) and
+predicts each block by block (``predict.iter_predict_labels``) into an output
+array, typically a zarr store on disk: memory stays bounded by one block.
+``cluster.labels_dask`` is the same computation as a dask graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UserInputError
+from . import data, predict
+from . import layout as ax
+
+
+@dataclass
+class PlaneDone:
+    """Plane ``index`` (indices along the stack axes) is written; ``done`` of ``total`` planes.
+
+    classes: with instances, the class of each object id 1..N of this plane.
+    """
+
+    index: tuple
+    done: int
+    total: int
+    classes: np.ndarray | None = None
+
+
+class PlaneWriter:
+    """Slice assignment into one (Y, X) plane (or (Z, Y, X) volume) of an n-D labels array
+    (numpy or zarr); an index may start with ``...``, as in ``writer[..., y0:y1, x0:x1]``."""
+
+    def __init__(self, out, key: tuple):
+        self.out, self.key = out, key
+        self.free = [i for i, k in enumerate(key) if isinstance(k, slice)]
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.out.shape[i] for i in self.free)
+
+    def _key(self, index) -> tuple:
+        index = index if isinstance(index, tuple) else (index,)
+        if index and index[0] is Ellipsis:
+            index = (slice(None),) * (len(self.free) - len(index) + 1) + index[1:]
+        key = list(self.key)
+        for i, k in zip(self.free, index):
+            key[i] = k
+        return tuple(key)
+
+    def __getitem__(self, index):
+        return self.out[self._key(index)]
+
+    def __setitem__(self, index, value):
+        self.out[self._key(index)] = value
+
+
+def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = False, min_size: int = 30,
+                       block_size: int = 2048, tile_size: int = predict.DEFAULT_TILE, batch_size: int = 4):
+    """Predict every plane of ``image`` (layout ``axes``) into ``out``; yield progress.
+
+    Yields predict.TileProgress (within the current plane), PlaneDone after each
+    plane, then predict.LabelsDone(out). out: labels array of shape
+    ``axes.labels_shape(image.shape, axes)`` (a new uint8/uint32 numpy array when None).
+    With ``instances`` each plane's objects are numbered 1..N within that plane.
+    3D models walk volumes (one per T) instead of planes; their instances are 3D objects.
+    """
+    axes = ax.check_axes(axes, np.shape(image))
+    cfg = model.config
+    spatial = ax.spatial_of(cfg)
+    shape = ax.labels_shape(np.shape(image), axes)
+    if out is None:
+        out = np.zeros(shape, np.uint32 if instances else np.uint8)
+    elif tuple(out.shape) != shape:
+        raise UserInputError(f"the output has shape {tuple(out.shape)} but the labels need {shape}")
+    planes = ax.plane_indices(np.shape(image), axes, spatial)
+    for i, index in enumerate(planes):
+        key = ax.label_plane_key(axes, index, spatial)
+        view = ax.plane(image, axes, index, cfg.channel_axis, spatial)
+        # (the plane's shape from the writer: out[key] of a zarr output reads the plane)
+        target = _semantic_plane(PlaneWriter(out, key).shape, out) if instances else PlaneWriter(out, key)
+        for event in predict.iter_predict_labels(model, view, target, block_size=block_size,
+                                                 tile_size=tile_size, batch_size=batch_size):
+            if isinstance(event, predict.TileProgress):
+                yield event
+        classes = None
+        if instances:
+            from ..instances import instances_from_semantic
+            from ..instances.memory import release_freed_memory
+
+            release_freed_memory()  # the prediction's buffers, before the instance step's
+
+            spacing = cfg.voxel_size if cfg.spatial_dims == 3 else None
+            # written where they go, a block at a time: no second uint32 plane in memory
+            plane = out[key] if isinstance(out, np.ndarray) else PlaneWriter(out, key)
+            classes = instances_from_semantic(target, cfg.n_classes, min_size=min_size, spacing=spacing,
+                                              out=plane).classes
+        yield PlaneDone(index, i + 1, len(planes), classes)
+    yield predict.LabelsDone(out)
+
+
+def _semantic_plane(shape: tuple, out):
+    """Where a plane's semantic labels wait for the instance step: a uint8 numpy array, or, when
+    the output is not in memory either, a compressed in-memory zarr array (a few percent of a
+    byte a pixel: a 20000^2 plane is 400 MB as numpy)."""
+    if isinstance(out, np.ndarray):
+        return np.zeros(shape, np.uint8)
+    import zarr
+
+    return zarr.zeros(shape=shape, chunks=(1024,) * len(shape) if len(shape) == 2 else (8, 256, 256), dtype="u1")
+
+
+def plane_value_ranges(image, axes: str, model) -> np.ndarray:
+    """Per-plane (per-volume for 3D models) normalisation ranges (n, C, 2), as each would get alone."""
+    cfg = model.config
+    spatial = ax.spatial_of(cfg)
+    rows = []
+    for index in ax.plane_indices(np.shape(image), axes, spatial):
+        chw = data.to_channels_first(ax.plane(image, axes, index, cfg.channel_axis, spatial),
+                                     cfg.channel_axis, cfg.spatial_dims)
+        rows.append(data.percentile_range(chw, model.config.norm_percentiles))
+    return np.stack(rows)

@@ -1,0 +1,266 @@
+"""The trainer's child process: its main loop, warm-up, training jobs and previews.
+
+Runs in the process that ``process.TrainerProcess`` spawns; the messages are those of
+``protocol``. No Qt or napari here either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import traceback
+
+
+class _Sender:
+    """The child's end of the event pipe, with a queue-like ``put``."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def put(self, event) -> None:
+        self.connection.send(event)
+
+
+def serve(jobs, events_out, stop_flag, previews=None, paused_seconds=None, freezable=False, hold=None) -> None:
+    """Child main loop: run jobs until "quit".
+
+    paused_seconds: shared double, the seconds the parent kept this process frozen (SIGSTOP).
+    freezable: the parent may freeze this process (then it must die with the parent, frozen or not).
+    hold: shared byte the parent sets to ask for a pause where it cannot freeze (checked between steps).
+    """
+    events = _Sender(events_out)
+    if freezable:
+        _die_with_parent()
+    _yield_cpu_to_viewer()  # first: threads started later inherit it
+    _exit_when_parent_exits()
+    import torch  # noqa: F401  (import now, so the first Train starts at once)
+
+    from . import protocol  # (after the scheduling above: numpy starts its threads when imported)
+
+    from napari_unet.engine import train  # noqa: F401
+
+    events.put(protocol.TrainerReady())
+    _warm_up(interrupted=lambda: not jobs.empty())
+    while True:
+        job = jobs.get()
+        if isinstance(job, protocol.Quit):
+            return
+        if isinstance(job, protocol.TrainJob):
+            _run_training(job, events, stop_flag, previews, _Clock(paused_seconds), hold)
+            _latest(previews, None)()  # preview changes that came too late for this job must not leak into the next
+
+
+class _Clock:
+    """Seconds of training time: perf_counter less the time this process was paused, frozen by
+    the parent (``paused_seconds``, counted there) or holding still on request (``held``)."""
+
+    def __init__(self, paused_seconds=None):
+        self.frozen = paused_seconds
+        self.held = 0.0
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self.held - (self.frozen.value if self.frozen is not None else 0.0)
+
+
+MAX_HOLD_S = 10.0  # a hold the parent forgot to lift (it never should) costs at most this per step
+
+
+def hold_while_asked(hold, stop_flag, clock: _Clock) -> None:
+    """Between two training steps: wait while the parent asks for a pause (``hold``), not
+    counting the wait as training time; Stop, a dead parent or MAX_HOLD_S end the wait."""
+    if hold is None or not hold.value:
+        return
+    import multiprocessing as mp
+
+    parent = mp.parent_process()
+    start = time.perf_counter()
+    while hold.value and not stop_flag.is_set() and time.perf_counter() - start < MAX_HOLD_S:
+        if parent is not None and not parent.is_alive():
+            break
+        time.sleep(0.02)  # 50 checks a second: the view rests 0.2 s before the hold is lifted
+    clock.held += time.perf_counter() - start
+
+
+def _exit_when_parent_exits() -> None:
+    """End this process when the parent's does, however it ends (killed, crashed).
+
+    An idle child waits on its job queue, whose pipe this process holds both ends of, so
+    it would never see the parent go and stay forever, with torch's memory. A thread waits
+    on the parent's sentinel instead (any platform; a frozen child is the parent-death
+    signal's job, see _die_with_parent)."""
+    import multiprocessing as mp
+    import threading
+
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        parent.join()
+        os._exit(0)
+    threading.Thread(target=watch, daemon=True, name="napari-unet-parent-watch").start()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the parent dies, even while frozen (a SIGSTOPped
+    process would otherwise never see that its pipes closed, and stay forever)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before prctl
+        os._exit(1)
+
+
+def _yield_cpu_to_viewer() -> None:
+    """The viewer gets the CPU whenever it needs it; training takes everything left over.
+
+    On Linux the trainer (and every thread torch starts later, which inherit it) runs under
+    SCHED_IDLE: it runs only on cores nothing else wants, and a waking viewer thread preempts
+    it at once. nice 10 alone still let a training step hold both cores of a 2-core laptop
+    for tens of ms while napari redrew. Elsewhere, nice 10 (macOS) or nothing (Windows).
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    if hasattr(os, "nice"):
+        os.nice(10)
+
+
+def _warm_up(interrupted=lambda: False) -> None:
+    """Train a tiny model for two steps and preview it, while the user is still painting.
+
+    interrupted: asked between steps; True (the user pressed Train already) ends the warm-up,
+    since the real job pays the same first-time costs and its first preview must not wait.
+
+    The first convolutions of a process set up oneDNN kernels and the first preview imports
+    scikit-image; done here, the user's first Train starts as fast as every later one.
+    (torch.optim would also import torch._dynamo here, 1.5-2.5 s; our AdamW does not.)
+    The imports for instances come first: every first preview needs them (0.65 s here), so
+    a Train pressed during them waits for nothing it would not have paid anyway.
+    Any failure is ignored: the real job reports it.
+    """
+    import numpy as np
+
+    from napari_unet.engine import train
+
+    from . import protocol
+
+    try:
+        if interrupted():
+            return
+        probs = np.zeros((2, 64, 64), np.float32)
+        probs[0], probs[1, 16:48, 16:48] = 0.4, 0.6
+        _send_preview(_Discard(), probs, True, 0, 0.0, protocol.PreviewRequest(probs))  # scikit-image's first calls
+        if interrupted():
+            return
+        # the real batch and patch shapes: oneDNN sets up kernels per shape
+        image = np.random.default_rng(0).random((128, 128), dtype=np.float32)
+        ann = np.zeros((128, 128), np.uint8)
+        ann[:64], ann[64:] = 1, 2
+        config = train.TrainConfig(steps=2, time_budget=None, first_preview=0.0, device="auto")
+        for event in train.fit([image], [ann], config, preview_image=image):
+            if interrupted():
+                return
+            if isinstance(event, train.Preview):
+                _send_preview(_Discard(), event.probabilities, True, 0, 0.0, protocol.PreviewRequest(image))
+    except Exception:  # noqa: BLE001 - warm-up only
+        pass
+
+
+class _Discard:
+    def put(self, event) -> None:
+        pass
+
+
+def _latest(previews, current):
+    """A preview_source for fit: the newest ``protocol.PreviewRequest`` sent by the GUI, if any, as
+    (image, window, tag); ``current`` (when given) is updated to it."""
+    import queue
+
+    def source():
+        newest = None
+        while previews is not None:
+            try:
+                newest = previews.get_nowait()
+            except queue.Empty:
+                break
+        if newest is None:
+            return None
+        if current is not None:
+            current.image, current.window, current.tag = newest.image, newest.window, newest.tag
+        return newest.image, newest.window, newest.tag
+    return source
+
+
+def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) -> None:
+    """Run one ``protocol.TrainJob``, sending its events; never raises."""
+    from napari_unet.engine import io, train
+    from napari_unet.engine.predict import predict_probabilities
+    from napari_unet.errors import UserInputError
+
+    from . import protocol
+
+    clock = clock or _Clock()
+    model = None
+    current = job.preview or protocol.PreviewRequest(None)
+    try:
+        init_model = io.model_from_dict(job.init_model) if job.init_model else None
+        gen = train.fit(job.images, job.annotations, job.config, model=init_model, unet_config=job.unet_config,
+                        preview_image=current.image, preview_window=current.window,
+                        preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock)
+        for event in gen:
+            if isinstance(event, train.Started):
+                model = event.model
+                events.put(protocol.TrainingStarted(event.device, event.annotated_pixels))
+            elif isinstance(event, (train.Step, train.Notice)):
+                events.put(event)
+            elif isinstance(event, train.Preview):
+                _send_preview(events, event.probabilities, job.instances, event.step, event.elapsed,
+                              protocol.PreviewRequest(None, event.window, event.tag))
+            hold_while_asked(hold, stop_flag, clock)
+            if stop_flag.is_set():
+                gen.close()  # leaves the model usable (eval mode, summary updated)
+                break
+        _latest(previews, current)()  # the plane on screen now
+        if current.image is not None and model is not None:  # the prediction of the final model
+            rounds = model.summary.get("rounds", [{}])
+            part = train.crop_window(current.image, current.window, model.config.channel_axis)
+            _send_preview(events, predict_probabilities(model, part), job.instances,
+                          rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0), current)
+        events.put(protocol.TrainingFinished(io.model_to_dict(model)))
+    except UserInputError as exc:
+        events.put(protocol.TrainingFailed(str(exc), io.model_to_dict(model) if model else None))
+    except Exception as exc:  # noqa: BLE001 - report anything, keep the process alive
+        last = traceback.format_exc().strip().splitlines()[-1]
+        saved = None
+        try:
+            saved = io.model_to_dict(model) if model else None
+        except Exception:  # noqa: BLE001
+            pass
+        events.put(protocol.TrainingFailed(f"training failed: {type(exc).__name__}: {exc} ({last})"[:400], saved))
+
+
+def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float, request) -> None:
+    """Labels are made here, in the child, so the GUI only has to show them.
+
+    request: the ``protocol.PreviewRequest`` the probabilities answer (its window and tag; its
+    image is not used)."""
+    from napari_unet.engine.pipeline import labels_from_probabilities
+
+    from . import protocol
+
+    tag = request.tag
+    if probs.ndim == 4:  # a 3D model's slab: send the plane on screen
+        probs = probs[:, tag[1] if tag and tag[1] is not None else probs.shape[1] // 2]
+    labels, classes = labels_from_probabilities(probs, want_instances)
+    # the GUI shows probabilities only with a whole 2D image; a window or a plane of a stack is
+    # pasted as labels alone, so its probabilities would only cost pickling and the pipe (2.4 MB
+    # for a 768^2 window)
+    whole_image = request.window is None and not (tag and tag[0])
+    events.put(protocol.PreviewLabels(step, elapsed, labels, probs.astype("float16") if whole_image else None,
+                                      classes, request.window, tag))

@@ -1,0 +1,30 @@
+import torch
+
+from napari_unet.engine import augment
+
+
+def test_affine_keeps_shapes_and_only_moves_labels():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 2, 32, 32)
+    ann = torch.zeros(6, 32, 32)
+    ann[:, 10:20, 10:20] = 2
+    ann[:, 0:5, :] = 1
+    x2, ann2 = augment.random_affine(x, ann, gen, p=1.0)
+    assert x2.shape == x.shape and ann2.shape == ann.shape
+    assert set(torch.unique(ann2).tolist()) <= {0.0, 1.0, 2.0}  # nearest: no invented values
+
+
+def test_affine_with_p0_is_identity():
+    gen = torch.Generator().manual_seed(0)
+    x, ann = torch.rand(3, 1, 16, 16), torch.randint(0, 3, (3, 16, 16)).float()
+    x2, ann2 = augment.random_affine(x, ann, gen, p=0.0)
+    torch.testing.assert_close(x2, x, atol=1e-5, rtol=0)
+    assert torch.equal(ann2, ann)
+
+
+def test_intensity_jitter_is_mild_and_seeded():
+    x = torch.rand(8, 1, 8, 8)
+    a = augment.random_intensity(x, torch.Generator().manual_seed(1), p=1.0)
+    b = augment.random_intensity(x, torch.Generator().manual_seed(1), p=1.0)
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    assert (a - x).abs().max() < 0.3

@@ -1,0 +1,40 @@
+"""Device choice and precision: bf16 on AMX CPUs (switchable), fp32 elsewhere."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unet.engine import device, predict, train
+from napari_unet.errors import UserInputError
+
+
+@pytest.mark.parametrize("flag,dtype", [("0", torch.float32), ("1", torch.bfloat16)])
+def test_cpu_precision_follows_the_switch(monkeypatch, flag, dtype):
+    monkeypatch.setenv("NAPARI_UNET_CPU_BF16", flag)
+    conv = torch.nn.Conv2d(1, 2, 3)
+    with device.autocast(torch.device("cpu")):
+        assert conv(torch.rand(1, 1, 8, 8)).dtype == dtype
+    assert ("bf16" in device.describe(torch.device("cpu"))) == (flag == "1")
+
+
+@pytest.mark.parametrize("flag", ["0", "1"])
+def test_both_cpu_precisions_train_and_agree(monkeypatch, blobs, flag):
+    """fp32 and bf16 learn the same blobs; their predictions of one model agree closely."""
+    image, mask, ann = blobs
+    monkeypatch.setenv("NAPARI_UNET_CPU_BF16", flag)
+    config = train.TrainConfig(steps=40, time_budget=None, batch_size=4, patch_size=48, device="cpu")
+    model = train.train([image], [ann], config)
+    probs = predict.predict_probabilities(model, image)
+    fg = probs.argmax(0) > 0
+    assert 2 * np.sum(fg & (mask > 0)) / (fg.sum() + (mask > 0).sum()) > 0.9
+    monkeypatch.setenv("NAPARI_UNET_CPU_BF16", "0" if flag == "1" else "1")
+    other = predict.predict_probabilities(model, image)
+    assert np.mean(other.argmax(0) == probs.argmax(0)) > 0.99 and np.abs(other - probs).mean() < 0.02
+
+
+def test_unavailable_devices_say_what_to_use():
+    if not torch.cuda.is_available():
+        with pytest.raises(UserInputError, match="--device cpu"):
+            device.pick_device("cuda")
+    with pytest.raises(UserInputError, match="unknown device"):
+        device.pick_device("tpu")

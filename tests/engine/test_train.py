@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_unet.engine import train
+from napari_unet.errors import UserInputError
+from napari_unet.engine.metrics import dice
+from napari_unet.engine.config import UNetConfig
+from napari_unet.engine.model import SegmentationModel
+from napari_unet.engine.predict import predict_probabilities
+
+SMALL = UNetConfig(depth=2, width=8)
+
+
+def quick(**kw):
+    base = dict(steps=3, time_budget=None, batch_size=2, patch_size=32, device="cpu")
+    base.update(kw)
+    return train.TrainConfig(**base)
+
+
+def test_fit_yields_events_in_order(blobs):
+    image, _, ann = blobs
+    events = list(train.fit([image], [ann], quick(), unet_config=SMALL))
+    assert isinstance(events[0], train.Started)
+    steps = [e for e in events if isinstance(e, train.Step)]
+    assert [s.step for s in steps] == [1, 2, 3]
+    assert all(np.isfinite(s.loss) and s.elapsed > 0 and s.learning_rate > 0 for s in steps)
+    assert isinstance(events[-1], train.Finished)
+    assert events[-1].summary["total_steps"] == 3
+    assert events[0].device.startswith("CPU")
+
+
+def test_training_learns_blobs(blobs):
+    image, mask, ann = blobs
+    model = train.train([image], [ann], quick(steps=60, batch_size=4, patch_size=48), unet_config=SMALL)
+    pred = predict_probabilities(model, image).argmax(0)
+    assert dice(pred, mask) > 0.85
+
+
+def test_same_seed_same_weights_on_cpu(blobs):
+    image, _, ann = blobs
+    a = train.train([image], [ann], quick(seed=3), unet_config=SMALL)
+    b = train.train([image], [ann], quick(seed=3), unet_config=SMALL)
+    c = train.train([image], [ann], quick(seed=4), unet_config=SMALL)
+    for (k, va), vb, vc in zip(a.net.state_dict().items(), b.net.state_dict().values(), c.net.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert any(not torch.equal(va, vc) for va, vc in zip(a.net.state_dict().values(), c.net.state_dict().values()))
+
+
+def test_stopping_at_any_yield_leaves_a_usable_model(blobs):
+    image, _, ann = blobs
+    gen = train.fit([image], [ann], quick(steps=1000), unet_config=SMALL)
+    model = next(gen).model
+    next(gen)
+    gen.close()
+    assert not model.net.training
+    assert model.summary["rounds"][-1]["steps"] == 1
+    assert predict_probabilities(model, image).shape == (2, *image.shape)
+
+
+def test_time_budget_stops_training(blobs):
+    image, _, ann = blobs
+    events = list(train.fit([image], [ann], quick(steps=None, time_budget=0.5), unet_config=SMALL))
+    last_step = [e for e in events if isinstance(e, train.Step)][-1]
+    assert 0.5 <= last_step.elapsed < 5
+
+
+def test_preview_events_carry_probabilities(blobs):
+    image, _, ann = blobs
+    cfg = quick(steps=None, time_budget=1.0, first_preview=0.0, preview_every=0.2)
+    previews = [e for e in train.fit([image], [ann], cfg, unet_config=SMALL, preview_image=image)
+                if isinstance(e, train.Preview)]
+    assert previews and previews[0].probabilities.shape == (2, *image.shape)
+
+
+def test_fine_tuning_continues_from_model(blobs):
+    image, _, ann = blobs
+    model = train.train([image], [ann], quick(), unet_config=SMALL)
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    tuned = train.train([image], [ann], quick(), model=model)
+    assert tuned is model and model.summary["total_steps"] == 6
+    assert any(not torch.equal(before[k], v) for k, v in model.net.state_dict().items())
+
+
+def test_fine_tuning_refuses_other_channels_and_classes(blobs):
+    image, _, ann = blobs
+    rgb_model = SegmentationModel.new(UNetConfig(in_channels=3, channel_axis="last", width=4, depth=2))
+    with pytest.raises(UserInputError, match="channel layout|channel"):
+        train.train([image], [ann], quick(), model=rgb_model)
+    one_class = train.train([image], [ann], quick(steps=1), unet_config=SMALL)
+    ann3 = ann.copy()
+    ann3[0, 0] = 3
+    with pytest.raises(UserInputError, match="1 object class"):
+        train.train([image], [ann3], quick(), model=one_class)
+
+
+def test_rgb_and_multiclass_training():
+    rng = np.random.default_rng(0)
+    image = (rng.random((40, 48, 3)) * 255).astype(np.uint8)
+    ann = np.zeros((40, 48), np.uint8)
+    ann[5, 5], ann[20, 20], ann[30, 40] = 1, 2, 3
+    model = train.train([image], [ann], quick(), unet_config=SMALL)
+    assert model.config.in_channels == 3 and model.config.n_classes == 2
+    assert model.config.channel_axis == "last"
+    assert predict_probabilities(model, image).shape == (3, 40, 48)
+
+
+def test_bad_configs_and_inputs_are_refused(blobs):
+    image, _, ann = blobs
+    with pytest.raises(UserInputError, match="never stop"):
+        train.TrainConfig(steps=None, time_budget=None)
+    with pytest.raises(UserInputError, match="one annotation per image"):
+        list(train.fit([image, image], [ann], quick()))
+    with pytest.raises(UserInputError, match="no annotations"):
+        list(train.fit([image], [np.zeros_like(ann)], quick()))
+
+
+def test_learning_rate_warms_up_and_decays():
+    cfg = train.TrainConfig(steps=100, time_budget=None, warmup_steps=10)
+    lrs = [train._learning_rate(s, 0.0, cfg) for s in range(100)]
+    assert lrs[0] < lrs[9] == pytest.approx(cfg.learning_rate, rel=0.05)
+    assert lrs[-1] < 0.1 * cfg.learning_rate
+
+
+def test_preview_window_predicts_only_that_part(blobs):
+    image, _, ann = blobs
+    cfg = quick(steps=None, time_budget=0.6, first_preview=0.0, preview_every=0.2)
+    previews = [e for e in train.fit([image], [ann], cfg, unet_config=SMALL, preview_image=image,
+                                     preview_window=(8, 40, 16, 64)) if isinstance(e, train.Preview)]
+    assert previews[0].probabilities.shape == (2, 32, 48) and previews[0].window == (8, 40, 16, 64)
