@@ -55,7 +55,9 @@ def run(mode: str, plane: str, out: str) -> None:
         semantic = semantic[:]
         from scipy import ndimage as ndi
 
-        from napari_unet.instances.split import SplitParams as _SplitParams, reach_of as _reach, split_region as _split_region
+        from napari_unet.instances.split import SplitParams as _SplitParams
+        from napari_unet.instances.split import reach_of as _reach
+        from napari_unet.instances.split import split_region as _split_region
 
         params = _SplitParams(1, 30, 1.0, 2.0, True, None, _reach(2.0, None, 2))
         labels = _split_region(ndi.binary_fill_holes(semantic == 1), params)

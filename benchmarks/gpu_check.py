@@ -77,8 +77,8 @@ def step_flops(net, x) -> int:
 
 
 def net_rate(width, batch, patch, device, compiled=False, seconds=3.0) -> dict:
-    from napari_unet.engine.device import autocast
     from napari_unet.engine.config import UNetConfig
+    from napari_unet.engine.device import autocast
     from napari_unet.engine.model import SegmentationModel
 
     net = SegmentationModel.new(UNetConfig(width=width)).net.to(device, memory_format=torch.channels_last).train()
@@ -158,10 +158,10 @@ def section_loop(args, state, width=None, **train_cfg):
 
 def quality(args, width=None, **cfg) -> dict:
     from napari_unet.engine import train
-    from napari_unet.instances import instance_labels
-    from napari_unet.engine.metrics import dice, instance_f1
     from napari_unet.engine.config import UNetConfig
+    from napari_unet.engine.metrics import dice, instance_f1
     from napari_unet.engine.predict import predict_probabilities
+    from napari_unet.instances import instance_labels
 
     n = len([p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks")])
     dices, f1s, steps, secs = [], [], [], []

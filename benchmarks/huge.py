@@ -48,7 +48,7 @@ def build_zarr(path: Path, side: int):
 def main(argv=None):
     import torch
 
-    from napari_unet.engine import io
+    from napari_unet.engine import modelfile
     from napari_unet.engine.config import UNetConfig
     from napari_unet.engine.model import SegmentationModel
 
@@ -62,7 +62,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         tmp = Path(tmp)
         torch.manual_seed(0)
-        model = args.model or io.save_model(SegmentationModel.new(UNetConfig()), tmp / "m.pt")
+        model = args.model or modelfile.save_model(SegmentationModel.new(UNetConfig()), tmp / "m.pt")
         t = time.perf_counter()
         build_zarr(tmp / "in.zarr", args.side)
         print(f"built {args.side}^2 uint16 zarr in {time.perf_counter() - t:.0f} s", file=sys.stderr)

@@ -101,8 +101,8 @@ def main():
     args = ap.parse_args()
     side, how = args.side, args.interaction
     viewer = napari.Viewer()
-    from napari_unet.sample_data import sample_paths
     from napari_unet.engine.io import read_image
+    from napari_unet.sample_data import sample_paths
 
     field = read_image(sample_paths()["image"])[:512, :512]
     block = np.block([[field, field[:, ::-1]], [field[::-1], field[::-1, ::-1]]])  # 1024^2 of real nuclei

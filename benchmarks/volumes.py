@@ -48,7 +48,8 @@ def scribble_planes(mask, planes, seed=0):
 
 def run(volume, mask, ann, budget, three_d, z_step):
     from napari_unet.engine import layout as ax
-    from napari_unet.engine import stacks as chunked, train
+    from napari_unet.engine import stacks as chunked
+    from napari_unet.engine import train
     from napari_unet.engine.config import UNetConfig
 
     if three_d:

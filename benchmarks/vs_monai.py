@@ -111,8 +111,8 @@ def run_throughput(args):
     """Both CPU precisions where the CPU has bf16 matrix units (AMX), else fp32 only."""
     import os
 
-    from napari_unet.engine.device import configure_cpu_threads, cpu_bf16
     from napari_unet.engine.config import UNetConfig
+    from napari_unet.engine.device import configure_cpu_threads, cpu_bf16
     from napari_unet.engine.model import SegmentationModel
 
     configure_cpu_threads()
@@ -161,7 +161,7 @@ def _make_big_image(side: int) -> np.ndarray:
 def run_predict(args):
     import tifffile
 
-    from napari_unet.engine import io
+    from napari_unet.engine import modelfile
     from napari_unet.engine.config import UNetConfig
     from napari_unet.engine.model import SegmentationModel
 
@@ -170,7 +170,7 @@ def run_predict(args):
         tmp = Path(tmp)
         torch.manual_seed(0)
         ours, theirs = tmp / "ours.pt", tmp / "theirs.pt"
-        io.save_model(SegmentationModel.new(UNetConfig()), ours)  # weights do not change the cost
+        modelfile.save_model(SegmentationModel.new(UNetConfig()), ours)  # weights do not change the cost
         torch.save(BasicUNetNet().state_dict(), theirs)
         for side in args.sizes:
             img = tmp / f"img{side}.tif"

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from napari_unet import cli
-from napari_unet.engine import io, predict, train
-from napari_unet.errors import UserInputError
+from napari_unet.engine import io, modelfile, predict, train
 from napari_unet.engine.config import UNetConfig
 from napari_unet.engine.model import SegmentationModel
+from napari_unet.errors import UserInputError
 from tests.conftest import make_blobs, scribbles_from
 
 SMALL = dict(depth=2, width=8)
@@ -97,7 +97,7 @@ def test_labels_beyond_the_models_classes(blobs, model, tmp_path, capsys):
     three = np.where(ann == 2, 3, ann).astype(np.uint8)
     with pytest.raises(UserInputError, match="model has 1 object class"):
         train.train([image], [three], quick(), model=model)
-    m = io.save_model(model, tmp_path / "m.pt")
+    m = modelfile.save_model(model, tmp_path / "m.pt")
     img, lab = io.write_mask(tmp_path / "i.tif", image), io.write_mask(tmp_path / "l.tif", three)
     _one_line_exit_2(capsys, ["train", img, "--labels", lab, "--init", m, "--out", tmp_path / "n.pt"],
                      "model has 1 object class")
@@ -165,7 +165,7 @@ def test_stack_where_2d_expected(blobs, model, tmp_path, capsys):
     stack = np.stack([image, image[::-1]])
     with pytest.raises(UserInputError, match="expects channel layout"):  # the 2D engine call: a message
         predict.predict_probabilities(model, stack)
-    m = io.save_model(model, tmp_path / "m.pt")  # the CLI: slice-wise
+    m = modelfile.save_model(model, tmp_path / "m.pt")  # the CLI: slice-wise
     s = io.write_mask(tmp_path / "s.tif", stack)
     assert cli.main(["predict", str(m), str(s), "--out", str(tmp_path / "o.tif")]) == 0
     assert io.read_image(tmp_path / "o.tif").shape == stack.shape
@@ -180,7 +180,7 @@ def test_rgb_image_against_grayscale_model(blobs, model, tmp_path, capsys):
         predict.predict_probabilities(model, rgb)
     with pytest.raises(UserInputError, match="channel"):
         train.train([rgb], [ann], quick(), model=model)
-    m = io.save_model(model, tmp_path / "m.pt")
+    m = modelfile.save_model(model, tmp_path / "m.pt")
     _one_line_exit_2(capsys, ["predict", m, io.write_mask(tmp_path / "rgb.tif", rgb), "--out", tmp_path / "o.tif"],
                      "channels")
 
@@ -198,17 +198,17 @@ class _Payload:
 def _model_file(kind, model, tmp_path):
     path = tmp_path / f"{kind.replace(' ', '_')}.pt"
     if kind == "truncated":
-        good = io.save_model(model, tmp_path / "good.pt").read_bytes()
+        good = modelfile.save_model(model, tmp_path / "good.pt").read_bytes()
         path.write_bytes(good[: len(good) // 2])
     elif kind == "another program's file":
         torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
     elif kind == "an image renamed .pt":
         path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     elif kind == "pickle with code":
-        torch.save({"format": io.MODEL_FORMAT, "x": _Payload(str(tmp_path / "pwned"))}, path)
+        torch.save({"format": modelfile.MODEL_FORMAT, "x": _Payload(str(tmp_path / "pwned"))}, path)
     elif kind == "newer version":
-        blob = io.model_to_dict(model)
-        blob["format_version"] = io.MODEL_VERSION + 1
+        blob = modelfile.model_to_dict(model)
+        blob["format_version"] = modelfile.MODEL_VERSION + 1
         torch.save(blob, path)
     return path
 
@@ -226,7 +226,7 @@ MODEL_CASES = [
 def test_bad_model_files(blobs, model, tmp_path, capsys, kind, message):
     path = _model_file(kind, model, tmp_path)
     with pytest.raises(UserInputError, match=message):
-        io.load_model(path)
+        modelfile.load_model(path)
     img = io.write_mask(tmp_path / "img.tif", blobs[0])
     _one_line_exit_2(capsys, ["predict", path, img, "--out", tmp_path / "o.tif"], message)
     assert not (tmp_path / "pwned").exists()  # the payload never ran
@@ -295,7 +295,7 @@ def test_full_disk_while_writing_masks(blobs, model, tmp_path, capsys, monkeypat
             f.write(b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    m = io.save_model(model, tmp_path / "m.pt")
+    m = modelfile.save_model(model, tmp_path / "m.pt")
     img = io.write_mask(tmp_path / "img.tif", blobs[0])
     monkeypatch.setattr(tifffile, "imwrite", full)
     _one_line_exit_2(capsys, ["predict", m, img, "--out", tmp_path / "o.tif"], "No space left on device")
@@ -304,6 +304,6 @@ def test_full_disk_while_writing_masks(blobs, model, tmp_path, capsys, monkeypat
 
 
 def test_unwritable_output_folder(blobs, model, tmp_path, capsys):
-    m = io.save_model(model, tmp_path / "m.pt")
+    m = modelfile.save_model(model, tmp_path / "m.pt")
     img = io.write_mask(tmp_path / "img.tif", blobs[0])
     _one_line_exit_2(capsys, ["predict", m, img, "--out", tmp_path / "missing" / "o.tif"], "does not exist")

@@ -8,7 +8,7 @@ import pytest
 
 from napari_unet import cli
 from napari_unet._qt.layers import layer_axes
-from napari_unet.engine import io, train
+from napari_unet.engine import io, modelfile, train
 from napari_unet.errors import UserInputError
 
 TINY = train.TrainConfig(steps=1, time_budget=None, batch_size=1, patch_size=16)
@@ -32,7 +32,7 @@ def test_a_leading_axis_is_planes_everywhere(tmp_path, capsys):
     assert cli.main(["train", str(tmp_path / "s.npy"), "--labels", str(tmp_path / "a.npy"), "--out",
                      str(tmp_path / "m.pt"), "--steps", "1", "--batch-size", "1", "--patch-size", "16"]) == 0
     assert "1 annotated plane(s) of 5" in capsys.readouterr().err  # the CLI: a Z-stack too
-    assert io.load_model(tmp_path / "m.pt").config.in_channels == 1
+    assert modelfile.load_model(tmp_path / "m.pt").config.in_channels == 1
 
 
 def test_a_short_trailing_axis_is_channels_everywhere(tmp_path):
@@ -44,7 +44,7 @@ def test_a_short_trailing_axis_is_channels_everywhere(tmp_path):
     np.save(tmp_path / "a.npy", _annotations((24, 24)))
     assert cli.main(["train", str(tmp_path / "i.npy"), "--labels", str(tmp_path / "a.npy"), "--out",
                      str(tmp_path / "m.pt"), "--steps", "1", "--batch-size", "1", "--patch-size", "16"]) == 0
-    assert io.load_model(tmp_path / "m.pt").config.in_channels == 2  # the CLI
+    assert modelfile.load_model(tmp_path / "m.pt").config.in_channels == 2  # the CLI
 
 
 def test_a_leading_axis_is_channels_when_the_model_has_that_many(tmp_path):
@@ -54,7 +54,7 @@ def test_a_leading_axis_is_channels_when_the_model_has_that_many(tmp_path):
     assert model.config.in_channels == 3
     assert layer_axes(SimpleNamespace(data=image, rgb=False)) == "ZYX"
     assert layer_axes(SimpleNamespace(data=image, rgb=False), in_channels=3) == "CYX"  # the widget with it
-    io.save_model(model, tmp_path / "m.pt")
+    modelfile.save_model(model, tmp_path / "m.pt")
     np.save(tmp_path / "i.npy", image)
     assert cli.main(["predict", str(tmp_path / "m.pt"), str(tmp_path / "i.npy"), "--out",
                      str(tmp_path / "o.tif")]) == 0

@@ -28,12 +28,13 @@ class FileActions:
         path = path or _ask_path("Save model", "model.pt", "napari-unet model (*.pt)", save=True)
         if not path:
             return None
-        from ..engine import io
+        from ..engine import modelfile
 
         names, cfg = self._names(), self.model.config
         cfg.class_names = (names + cfg.class_names[len(names):])[: cfg.n_classes]  # the widget's names win
         try:
-            out = io.save_model(self.model, path)
+            self.check_not_an_input(("the model", path))
+            out = modelfile.save_model(self.model, path)
         except UserInputError as exc:
             notify(str(exc), error=True)
             return None
@@ -45,10 +46,10 @@ class FileActions:
         path = path or _ask_path("Load model", "", "napari-unet model (*.pt)", save=False)
         if not path:
             return None
-        from ..engine import io
+        from ..engine import modelfile
 
         try:
-            model = io.load_model(path)
+            model = modelfile.load_model(path)
         except UserInputError as exc:
             notify(str(exc), error=True)
             return None
@@ -59,9 +60,20 @@ class FileActions:
         self.status.value = f"loaded {Path(path).name}: {model.config.n_classes} class(es), {steps} steps"
         return model
 
+    def check_not_an_input(self, *outputs) -> None:
+        """Refuse (UserInputError) outputs, (what, path) pairs, that would replace the file of an
+        open image or one another."""
+        from napari.layers import Image
+
+        from ..engine import files
+
+        sources = [getattr(getattr(lay, "source", None), "path", None) for lay in self.viewer.layers
+                   if isinstance(lay, Image)]
+        files.check_outputs(sources, outputs)
+
     def export_masks(self, path=None):
         """Write the current prediction (or, if ticked, every prediction into a folder)."""
-        from ..engine import io
+        from ..engine import autosave, io
 
         preds = [lay for lay in self.viewer.layers if lay.name.endswith(" prediction")]
         image = self.image_combo.value
@@ -77,10 +89,13 @@ class FileActions:
                 return []
         try:
             if len(preds) == 1 and not Path(path).is_dir():
+                self.check_not_an_input(("the mask", path))
                 written = [io.write_mask(path, preds[0].data)]
             else:
                 Path(path).mkdir(parents=True, exist_ok=True)
-                written = [io.write_mask(Path(path) / f"{lay.name[:-11]}_masks.tif", lay.data) for lay in preds]
+                outs = [Path(path) / f"{autosave.readable(lay.name[:-11], 150)}_masks.tif" for lay in preds]
+                self.check_not_an_input(*[(f"the mask of {lay.name[:-11]}", out) for lay, out in zip(preds, outs)])
+                written = [io.write_mask(out, lay.data) for lay, out in zip(preds, outs)]
         except UserInputError as exc:
             notify(str(exc), error=True)
             return []
@@ -89,11 +104,18 @@ class FileActions:
 
 
     # ---- autosave ------------------------------------------------------------------------------
+    def autosave_identity(self, image_layer):
+        """The layer's identity for autosave: its file, or (in memory) its name, shape and pixels."""
+        from ..engine import autosave
+        from .layers import image_array
+
+        source = getattr(getattr(image_layer, "source", None), "path", None)
+        return autosave.identity_of(image_layer.name, source, None if source else image_array(image_layer))
+
     def autosave_folder(self, image_layer) -> Path:
         from ..engine import autosave
 
-        source = getattr(getattr(image_layer, "source", None), "path", None)
-        return autosave.folder_for(image_layer.name, source)
+        return autosave.folder_for(self.autosave_identity(image_layer))
 
     def autosave(self, pairs, model=None) -> list[Path]:
         """Save each pair's annotations (and the model, into the first pair's folder). Never raises."""
@@ -102,7 +124,8 @@ class FileActions:
         written = []
         for i, (image, ann_layer) in enumerate(pairs):
             try:
-                written += autosave.save(self.autosave_folder(image), np.asarray(ann_layer.data),
+                identity = self.autosave_identity(image)
+                written += autosave.save(autosave.folder_for(identity), identity, np.asarray(ann_layer.data),
                                          model if i == 0 else None)
             except (UserInputError, OSError) as exc:
                 notify(f"autosave failed ({exc}); use Save model and export your annotations", error=True)
@@ -110,13 +133,13 @@ class FileActions:
 
     def keep_replaced_model(self, image_layer, new_dims: int) -> None:
         """Before a new 3D (2D) model replaces a 2D (3D) one, save the old one in the autosave folder."""
-        from ..engine import io
+        from ..engine import modelfile
 
         dims = self.model.config.spatial_dims
         path = self.autosave_folder(image_layer) / f"model-{dims}d.pt"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            io.save_model(self.model, path)
+            modelfile.save_model(self.model, path)
             notify(f"training a new {new_dims}D U-Net; the {dims}D model is kept in {path}")
         except (UserInputError, OSError) as exc:
             notify(f"could not keep the {dims}D model ({exc}); use Save model", error=True)
@@ -130,23 +153,24 @@ class FileActions:
 
         if not isinstance(layer, Image) or f"{layer.name} annotations" in self.viewer.layers:
             return False
-        folder = self.autosave_folder(layer)
         try:
             shape = labels_shape(layer)
+            identity = self.autosave_identity(layer)
         except UserInputError:
             return False
-        ann = autosave.load_annotations(folder, shape)
+        folder = autosave.folder_for(identity)
+        ann = autosave.load_annotations(folder, identity, shape)
         if ann is None:
             return False
         self.viewer.add_labels(ann, name=f"{layer.name} annotations",
                                scale=tuple(layer.scale[-ann.ndim:]), translate=tuple(layer.translate[-ann.ndim:]))
         restored = "annotations"
-        path = autosave.model_path(folder)
+        path = autosave.model_path(folder, identity)
         if self.model is None and path is not None:
-            from ..engine import io
+            from ..engine import modelfile
 
             try:
-                self.model = io.load_model(path)
+                self.model = modelfile.load_model(path)
                 self.use_3d.value = self.model.config.spatial_dims == 3
                 restored += " and model"
             except UserInputError:

@@ -16,7 +16,7 @@ from ..errors import UserInputError
 from .layers import compact_ids, geometry, image_array
 from .notify import notify
 
-_IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr"}
+_IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr"}  # what Predict takes from a folder
 
 
 class PredictActions:
@@ -97,8 +97,17 @@ class PredictActions:
             if not folder.is_dir():
                 notify(f"{folder} is not a folder; choose one with images", error=True)
                 return None
-            jobs = [("file", p, None) for p in sorted(folder.iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES
-                    and not p.stem.endswith("_masks")]
+            from ..engine import files
+
+            images = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES
+                      and not p.stem.endswith("_masks") and not p.name.startswith(".")]
+            outs = files.mask_paths(images, folder)  # unique: cells.tif, cells.png -> cells_tif_masks.tif, ...
+            try:
+                files.check_outputs(images, [(f"the mask of {p.name}", out) for p, out in zip(images, outs)])
+            except UserInputError as exc:
+                notify(str(exc), error=True)
+                return None
+            jobs = [("file", (p, out), None) for p, out in zip(images, outs)]
         else:
             layers = [self.image_combo.value] if target == "current image" else \
                 [lay for lay in self.viewer.layers if isinstance(lay, Image) and not lay.name.endswith(" probabilities")]
@@ -142,7 +151,7 @@ class PredictActions:
 @dataclass
 class JobResult:
     """One image of a Predict run is done: ``layer`` (an image layer) or ``path`` (a file, its mask
-    written beside it); ``error``: a one-line message instead of a result."""
+    written beside it, named by ``files.mask_paths``); ``error``: a one-line message instead of a result."""
 
     done: int
     total: int
@@ -158,7 +167,7 @@ def predict_jobs(model, jobs, want_instances, store_folder=None):
     """Background generator (a napari thread worker): yields progress (float 0..1) and a JobResult
     per image.
 
-    jobs: [("layer", image layer, axes) | ("file", path, None)]. Each image goes through
+    jobs: [("layer", image layer, axes) | ("file", (path, mask path), None)]. Each image goes through
     ``pipeline.iter_predict_image``, as in the CLI: a single in-memory 2D image keeps its
     probabilities (for display); images backed by dask/zarr are written block by block into a
     zarr store in ``store_folder`` and returned lazily (semantic labels), never loaded whole.
@@ -167,9 +176,9 @@ def predict_jobs(model, jobs, want_instances, store_folder=None):
     from ..engine import layout as ax
 
     for i, (kind, target, axes) in enumerate(jobs):
-        layer, path = (target, None) if kind == "layer" else (None, target)
+        layer, (path, mask_path) = (target, (None, None)) if kind == "layer" else (None, target)
         try:
-            image = image_array(target) if kind == "layer" else io.read_image(target, lazy=True)
+            image = image_array(layer) if kind == "layer" else io.read_image(path, lazy=True)
             axes = ax.check_axes(axes or ax.guess_axes(image.shape, model.config.in_channels), image.shape)
             lazy = not isinstance(image, np.ndarray)
             single_2d = model.config.spatial_dims == 2 and ax.is_single_plane(axes)
@@ -182,7 +191,7 @@ def predict_jobs(model, jobs, want_instances, store_folder=None):
                 else:
                     result = event
             if kind == "file":
-                io.write_mask(target.with_name(f"{target.stem}_masks.tif"), result.labels)
+                io.write_mask(mask_path, result.labels)
             yield JobResult(i + 1, len(jobs), layer, path, result.labels, result.probabilities, result.classes)
         except UserInputError as exc:
             yield JobResult(i + 1, len(jobs), layer, path, error=str(exc))

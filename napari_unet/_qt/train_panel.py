@@ -100,14 +100,14 @@ class TrainActions:
         except UserInputError as exc:
             notify(str(exc), error=True)
             return False
-        from ..engine import io
+        from ..engine import modelfile
         from ..engine.config import TrainConfig, UNetConfig
         from ..trainer.protocol import TrainJob
 
         self.autosave(pairs)
         if self.model is not None and self._continued_model() is None:
             self.keep_replaced_model(image, len(self._spatial()))
-        init = io.model_to_dict(self.model) if self._continued_model() is not None else None
+        init = modelfile.model_to_dict(self.model) if self._continued_model() is not None else None
         unet = UNetConfig(class_names=self._names(), channel_axis=found.layout, spatial_dims=len(self._spatial()),
                           voxel_size=voxel_size(image, axes))
         config = TrainConfig(time_budget=float(self.time_budget.value), steps=None, preview_every=PREVIEW_EVERY_S,
@@ -265,9 +265,9 @@ class TrainActions:
             self._empty_preview_layer = self.viewer.layers[f"{image.name} prediction"]
 
     def _on_finished(self, event) -> None:
-        from ..engine import io
+        from ..engine import modelfile
 
-        self.model = io.model_from_dict(event.model)
+        self.model = modelfile.model_from_dict(event.model)
         self.use_3d.value = self.model.config.spatial_dims == 3
         steps = self.model.summary.get("total_steps", 0)
         self.autosave(self._training_pairs_snapshot, model=self.model)
@@ -275,9 +275,9 @@ class TrainActions:
 
     def _on_error(self, event) -> None:
         if event.model is not None:
-            from ..engine import io
+            from ..engine import modelfile
 
-            self.model = io.model_from_dict(event.model)
+            self.model = modelfile.model_from_dict(event.model)
         self._end_training(event.message)
 
     def _end_training(self, error: str | None, status: str = "") -> None:

@@ -21,7 +21,7 @@ def run(args) -> int:
 
         run_viewer()
         return 0
-    from ..engine import io, train
+    from ..engine import io, modelfile, train
     from ..engine.metrics import dice
     from ..sample_data import sample_paths
 
@@ -31,7 +31,7 @@ def run(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     config = train.TrainConfig(time_budget=args.time_budget, device=args.device)
     model = run_fit(train.fit([image], [scribbles], config, unet_config=None))
-    io.save_model(model, out_dir / "model.pt")
+    modelfile.save_model(model, out_dir / "model.pt")
     options = argparse.Namespace(tile_size=512, instances=True, min_size=30, probabilities=None, axes=None,
                                  dask_scheduler=None)
     predict_file(model, paths["image"], out_dir / "nuclei_masks.tif", options)

@@ -8,6 +8,7 @@ never a traceback (set NAPARI_UNET_DEBUG=1 to see one). Progress goes to stderr,
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 from ..errors import UserInputError
@@ -57,6 +58,33 @@ examples:
 {LABEL_CONVENTION}"""
 
 
+def whole_number(low: int):
+    """argparse type: a whole number >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {low}")
+        return value
+    return parse
+
+
+positive_int, natural_int = whole_number(1), whole_number(0)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive, finite number")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -75,9 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--labels", nargs="+", required=True, metavar="LABELS",
                    help="one annotation image per IMAGE, same order and shape")
     t.add_argument("--out", required=True, metavar="MODEL.pt", help="where to save the model")
-    t.add_argument("--time-budget", type=float, metavar="SECONDS",
+    t.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
                    help="stop after this many seconds (default 30 when --steps is not given)")
-    t.add_argument("--steps", type=int, metavar="N", help="stop after N optimisation steps")
+    t.add_argument("--steps", type=positive_int, metavar="N", help="stop after N optimisation steps")
     t.add_argument("--init", metavar="MODEL.pt", help="fine-tune this model instead of starting fresh")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="where to train (auto: CUDA, then MPS, then CPU)")
@@ -85,19 +113,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--class-names", nargs="+", metavar="NAME", help="names of the object classes 2, 3, ...")
     t.add_argument("--axes", metavar="AXES",
                    help="layout of the images, letters from TZCYX, e.g. YX, YXC, CYX, ZYX, TZCYX "
-                        "(default: guessed: (Y,X,3) = YXC, (C<=4,Y,X) = CYX, other 3D = ZYX); "
-                        "stacks train on their annotated planes")
+                        "(default: the one rule: a short trailing axis (<= 8) is channels, leading axes "
+                        "are planes Z, T); stacks train on their annotated planes")
     t.add_argument("--channel-axis", choices=["none", "last", "first"], help=argparse.SUPPRESS)
-    t.add_argument("--batch-size", type=int, help="patches per step (default: 4 on the CPU, 32 on a GPU)")
-    t.add_argument("--patch-size", type=int, help="patch side in pixels (default: 96 on the CPU, 128 on a GPU)")
-    t.add_argument("--depth", type=int, default=3, help="U-Net levels below the first (new models, default 3)")
-    t.add_argument("--width", type=int, default=16, help="channels of the first level (new models, default 16)")
+    t.add_argument("--batch-size", type=positive_int, help="patches per step (default: 4 on the CPU, 32 on a GPU)")
+    t.add_argument("--patch-size", type=positive_int, help="patch side in pixels (default: 96 on the CPU, 128 on a GPU)")
+    t.add_argument("--depth", type=positive_int, default=3, help="U-Net levels below the first (new models: 1-6, default 3)")
+    t.add_argument("--width", type=positive_int, default=16,
+                   help="channels of the first level (new models: 1-128, default 16)")
     t.add_argument("--3d", dest="three_d", action="store_true",
                    help="train a 3D U-Net on 3D patches around the annotations of volumes (Z axis needed; "
                         "default: a 2D U-Net on the annotated planes)")
-    t.add_argument("--voxel-size", type=float, nargs=3, metavar=("Z", "Y", "X"),
+    t.add_argument("--voxel-size", type=positive_float, nargs=3, metavar=("Z", "Y", "X"),
                    help="with --3d: voxel spacing, e.g. 2 0.5 0.5; sets the anisotropic pooling (default 1 1 1)")
-    t.add_argument("--patch-depth", type=int, help="with --3d: planes per patch (default: from --voxel-size, at most 16 on the CPU)")
+    t.add_argument("--patch-depth", type=positive_int, help="with --3d: planes per patch (default: from --voxel-size, at most 16 on the CPU)")
     t.set_defaults(func=lambda args: train_command.run(args))
 
     p = sub.add_parser("predict", help="segment images with a trained model",
@@ -106,16 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", metavar="FILE", help="output label image (one IMAGE only)")
-    where.add_argument("--out-dir", metavar="DIR", help="folder for IMAGE_STEM_masks.tif files")
+    where.add_argument("--out-dir", metavar="DIR",
+                       help="folder for IMAGE_STEM_masks.tif files (stems that collide get their extension, "
+                            "then their folder's name: a/img.tif, b/img.tif -> a_img_masks.tif, b_img_masks.tif)")
     p.add_argument("--instances", action="store_true", help="one id per object instead of class values")
     p.add_argument("--probabilities", metavar="FILE",
                    help="also save class probabilities, float32 (classes+1, Y, X), channel 0 = background (one IMAGE only)")
-    p.add_argument("--min-size", type=int, default=30, help="smallest object kept with --instances, in pixels (default 30)")
+    p.add_argument("--min-size", type=natural_int, default=30, help="smallest object kept with --instances, in pixels (default 30)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--tile-size", type=int, default=512, help="tile side in pixels (default 512)")
+    p.add_argument("--tile-size", type=positive_int, default=512, help="tile side in pixels (default 512)")
     p.add_argument("--axes", metavar="AXES",
                    help="layout of the images, letters from TZCYX, e.g. ZYX, TYX, YXC, CZYX "
-                        "(default: guessed from the shape and the model's channels)")
+                        "(default: the one rule, with the model's channel count)")
     p.add_argument("--dask-scheduler", metavar="ADDRESS",
                    help="run the chunked prediction on this dask.distributed scheduler "
                         "(e.g. tcp://10.0.0.5:8786); needs --out OUT.zarr")
@@ -127,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the model and masks instead.", formatter_class=fmt)
     d.add_argument("--headless", action="store_true", help="no viewer: train, predict and write files")
     d.add_argument("--out-dir", default="napari-unet-demo", help="where --headless writes the model and masks")
-    d.add_argument("--time-budget", type=float, default=30.0, metavar="SECONDS")
+    d.add_argument("--time-budget", type=positive_float, default=30.0, metavar="SECONDS")
     d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     d.set_defaults(func=lambda args: demo.run(args))
     return parser
@@ -141,6 +172,9 @@ def main(argv=None) -> int:
         return fail(str(exc))
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except OSError as exc:  # the file system said no: a name too long, a permission, a full disk
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return fail(f"cannot read or write a file{where}: {exc.strerror or exc}; check the paths and free space")
     except MemoryError:
         return fail("out of memory; use a smaller --tile-size or --batch-size, or the GPU", 1)
     except Exception as exc:  # an unexpected failure: one line, traceback on request

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -13,19 +14,49 @@ from .progress import log
 
 
 def run(args) -> int:
-    from ..engine import io
+    from ..engine import modelfile
 
     if args.out and len(args.images) > 1:
         raise UserInputError("--out takes one image; use --out-dir for several")
     if args.probabilities and len(args.images) > 1:
         raise UserInputError("--probabilities takes one image; predict images one at a time")
-    if args.out_dir:
-        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    model = io.load_model(args.model, device=args.device)
-    for path in args.images:
-        out = Path(args.out) if args.out else Path(args.out_dir) / f"{Path(path).stem}_masks.tif"
+    args.images = list(dict.fromkeys(args.images))  # the same image named twice is predicted once
+    outs = plan_outputs(args)
+    model = modelfile.load_model(args.model, device=args.device)
+    for path, out in zip(args.images, outs):
         predict_file(model, Path(path), out, args)
     return 0
+
+
+def plan_outputs(args) -> list[Path]:
+    """The mask path of each image, checked before any work: formats that can hold masks, folders
+    that exist and take files, and no output that is an input or another output of this run."""
+    from ..engine import files, io
+
+    if args.out_dir:
+        folder = Path(args.out_dir)
+        if folder.exists() and not folder.is_dir():
+            raise UserInputError(f"--out-dir {folder} is a file; give a folder (it is made if missing)")
+        folder.mkdir(parents=True, exist_ok=True)
+        outs = files.mask_paths(args.images, folder)
+    else:
+        outs = [io.check_mask_path(args.out)]
+    named = [(f"the mask of {Path(p).name}", out) for p, out in zip(args.images, outs)]
+    if args.probabilities:
+        named.append(("--probabilities", io.check_probabilities_path(args.probabilities)))
+    if args.instances:  # with several classes a CSV of the objects' classes goes beside each mask
+        named += [(f"the classes of {Path(p).name}", classes_path(out)) for p, out in zip(args.images, outs)]
+    for path in args.images:
+        files.check_input(path)
+    files.check_outputs([args.model, *args.images], named)
+    for _, out in named:
+        files.check_writable_folder(out)
+    return outs
+
+
+def classes_path(out: Path) -> Path:
+    """Where the class of each object goes, beside the mask ``out``."""
+    return out.parent / f"{out.stem}_classes.csv"
 
 
 def predict_file(model, path: Path, out: Path, args) -> None:
@@ -40,6 +71,8 @@ def predict_file(model, path: Path, out: Path, args) -> None:
     image = io.read_image(path, lazy=True)
     shape = tuple(image.shape)
     axes = ax.check_axes(args.axes, shape) if args.axes else ax.guess_axes(shape, model.config.in_channels)
+    if out.suffix.lower() != ".zarr":
+        io.check_mask_path(out, len(ax.labels_shape(shape, axes)))  # e.g. a stack into .png: before the work
     start = time.perf_counter()
     if args.dask_scheduler:
         _predict_on_cluster(model, image, axes, out, args)
@@ -75,7 +108,7 @@ def _predict(model, image, axes, target, path: Path, out: Path, args):
 
 def _write_classes(out: Path, classes, names) -> None:
     rows = [f"{i + 1},{c},{names[c - 1]}" for i, c in enumerate(classes)]
-    (out.parent / f"{out.stem}_classes.csv").write_text("id,class,name\n" + "\n".join(rows) + "\n")
+    classes_path(out).write_text("id,class,name\n" + "\n".join(rows) + "\n")
 
 
 def _predict_on_cluster(model, image, axes, out: Path, args) -> None:
@@ -91,11 +124,35 @@ def _predict_on_cluster(model, image, axes, out: Path, args) -> None:
     except ImportError:
         raise UserInputError("--dask-scheduler needs dask.distributed; pip install distributed") from None
     labels = cluster.labels_dask(model, image, axes, tile_size=args.tile_size)
-    try:
-        client = Client(args.dask_scheduler, timeout="5s")
-    except OSError as exc:
-        raise UserInputError(f"cannot reach the dask scheduler at {args.dask_scheduler} ({exc}); "
-                             "check the address (e.g. tcp://127.0.0.1:8786)") from None
+    client = connect(Client, args.dask_scheduler)
     with client, io.atomic_path(out) as tmp:
         log(f"computing {labels.npartitions} chunks on {args.dask_scheduler}")
-        labels.to_zarr(str(tmp))
+        client.compute(labels.to_zarr(str(tmp), compute=False)).result()
+
+
+CONNECT_TIMEOUT_S = 20
+
+
+def connect(client_class, address: str, timeout: float = CONNECT_TIMEOUT_S):
+    """A dask.distributed client of the scheduler at ``address``, or one line saying why not.
+
+    Connecting runs in a thread we wait for at most ``timeout`` s: a port that accepts and never
+    answers kept distributed's own timeout from firing (no output after 180 s)."""
+    result: dict = {}
+
+    def attempt():
+        try:
+            # not the default scheduler: a client that answers too late must not take over dask's
+            # later computations in this process
+            result["client"] = client_class(address, timeout=f"{timeout / 2:.0f}s", set_as_default=False)
+        except Exception as exc:  # noqa: BLE001 - reported below as one line
+            result["error"] = exc
+    thread = threading.Thread(target=attempt, daemon=True, name="napari-unet-dask-connect")
+    thread.start()
+    thread.join(timeout)
+    if "client" in result:
+        return result["client"]
+    why = f"no answer within {timeout:.0f} s" if thread.is_alive() else f"{type(result['error']).__name__}: " \
+        f"{str(result['error']).splitlines()[0][:120] if str(result['error']) else 'refused'}"
+    raise UserInputError(f"cannot reach the dask scheduler at {address} ({why}); check the address, "
+                         "e.g. tcp://127.0.0.1:8786, and that the scheduler runs")

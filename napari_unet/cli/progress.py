@@ -15,23 +15,41 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run_fit(events):
-    """Iterate training events, printing progress about once a second; return the model."""
-    from ..engine import train
+class FitProgress:
+    """Iterates training events, printing progress about once a second; ``model`` is the model
+    being trained from the first event on (so an interrupted run can still save it)."""
 
-    model, last = None, 0.0
-    for event in events:
-        if isinstance(event, train.Started):
-            model = event.model
-            log(f"training on {event.device}, {event.annotated_pixels} annotated pixels")
-        elif isinstance(event, train.Notice):
-            log(event.message)
-        elif isinstance(event, train.Step) and event.elapsed - last >= 1.0:
-            last = event.elapsed
-            log(f"step {event.step:5d}  loss {event.loss:.4f}  {event.elapsed:5.1f} s  "
-                f"{event.pixels_per_second / 1e6:.2f} Mpx/s")
-        elif isinstance(event, train.Finished):
-            r = event.summary["rounds"][-1]
-            loss = f"{r['final_loss']:.4f}" if r["final_loss"] is not None else "n/a"
-            log(f"done: {r['steps']} steps in {r['seconds']:.1f} s, loss {loss}")
-    return model
+    def __init__(self):
+        self.model = None
+        self.events = None
+
+    def close(self) -> None:
+        """End training where it is (as Stop does: the model is left usable, its round recorded)."""
+        if self.events is not None:
+            self.events.close()
+
+    def run(self, events):
+        """Iterate ``events`` (``train.fit``) to the end; return the trained model."""
+        from ..engine import train
+
+        self.events, last = events, 0.0
+        for event in events:
+            if isinstance(event, train.Started):
+                self.model = event.model
+                log(f"training on {event.device}, {event.annotated_pixels} annotated pixels")
+            elif isinstance(event, train.Notice):
+                log(event.message)
+            elif isinstance(event, train.Step) and event.elapsed - last >= 1.0:
+                last = event.elapsed
+                log(f"step {event.step:5d}  loss {event.loss:.4f}  {event.elapsed:5.1f} s  "
+                    f"{event.pixels_per_second / 1e6:.2f} Mpx/s")
+            elif isinstance(event, train.Finished):
+                r = event.summary["rounds"][-1]
+                loss = f"{r['final_loss']:.4f}" if r["final_loss"] is not None else "n/a"
+                log(f"done: {r['steps']} steps in {r['seconds']:.1f} s, loss {loss}")
+        return self.model
+
+
+def run_fit(events):
+    """Iterate training events with progress; return the model (``FitProgress().run``)."""
+    return FitProgress().run(events)

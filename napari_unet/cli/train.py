@@ -1,28 +1,35 @@
-"""``napari-unet train``: images and annotations from files, ``pipeline.training_set``, ``train.fit``."""
+"""``napari-unet train``: images and annotations from files, ``pipeline.training_set``, ``train.fit``.
+
+A trained model is never lost: the output's folder is checked before training starts; Ctrl-C
+and SIGTERM stop training as Stop does and save the model so far; a save that fails (a full disk,
+a folder made read-only meanwhile) writes the model to the autosave folder instead and says where.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+import time
 from pathlib import Path
 
 from ..errors import UserInputError
-from .progress import log, run_fit
+from .progress import FitProgress, log
 
 
 def run(args) -> int:
-    from ..engine import io, train
+    from ..engine import files, modelfile, train
     from ..engine.config import UNetConfig
 
     if len(args.images) != len(args.labels):
         raise UserInputError(f"got {len(args.images)} image(s) but {len(args.labels)} --labels; give one per image")
     out = Path(args.out)
-    if not out.parent.exists():
-        raise UserInputError(f"folder {out.parent} for --out does not exist; create it first")
-    init = io.load_model(args.init) if args.init else None
+    files.check_outputs([*args.images, *args.labels, args.init], [("--out", out)])
+    files.check_writable_folder(out)
+    init = modelfile.load_model(args.init) if args.init else None
     three_d = args.three_d or bool(init and init.config.spatial_dims == 3)
     if args.voxel_size and not three_d:
         raise UserInputError("--voxel-size is for 3D models; add --3d")
-    if args.voxel_size and min(args.voxel_size) <= 0:
-        raise UserInputError(f"--voxel-size must be positive, got {' '.join(map(str, args.voxel_size))}")
     if init is not None and args.three_d and init.config.spatial_dims != 3:
         raise UserInputError("--init is a 2D model; leave out --3d to fine-tune it, or train a new 3D model")
     found = training_set(args, "ZYX" if three_d else "YX", init)
@@ -32,12 +39,59 @@ def run(args) -> int:
     unet = UNetConfig(depth=args.depth, width=args.width, class_names=args.class_names or [],
                       channel_axis=found.layout, spatial_dims=3 if three_d else 2,
                       voxel_size=tuple(args.voxel_size or (1.0, 1.0, 1.0)))
-    model = run_fit(train.fit(found.images, found.annotations, config, model=init, unet_config=unet))
-    if args.class_names and init is None:
-        model.config.class_names = list(args.class_names)[: model.config.n_classes]
-    io.save_model(model, out)
-    log(f"saved {out}")
-    return 0
+    progress = FitProgress()
+    try:
+        with _sigterm_as_interrupt():
+            model = progress.run(train.fit(found.images, found.annotations, config, model=init, unet_config=unet))
+    except KeyboardInterrupt:
+        if progress.model is None:
+            raise
+        progress.close()
+        steps = progress.model.summary.get("total_steps", 0)
+        saved = save(progress.model, out, args.class_names if init is None else None)
+        log(f"interrupted after {steps} steps: the model so far is saved in {saved}")
+        return 130
+    saved = save(model, out, args.class_names if init is None else None)
+    return 0 if saved == out else 2
+
+
+def save(model, out: Path, class_names=None) -> Path:
+    """Save to ``out``; if that fails, to the autosave folder; return where it went (never raises
+    for a failed write: the model is the one thing a long training run must not lose)."""
+    from ..engine import autosave, modelfile
+
+    if class_names:
+        model.config.class_names = list(class_names)[: model.config.n_classes]
+    try:
+        modelfile.save_model(model, out)
+        log(f"saved {out}")
+        return out
+    except UserInputError as exc:
+        fallback = autosave.cache_root() / "models" / f"{out.stem[:100]}-{time.strftime('%Y%m%d-%H%M%S')}.pt"
+        try:
+            fallback.parent.mkdir(parents=True, exist_ok=True)
+            modelfile.save_model(model, fallback)
+        except (UserInputError, OSError) as second:
+            raise UserInputError(f"{exc}; saving it in {fallback.parent} failed too ({second}); free some space "
+                                 "and train again") from None
+        log(f"napari-unet: error: {exc}; the model is saved in {fallback} instead")
+        return fallback
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a job scheduler's stop) ends training as Ctrl-C does: the model so far is saved."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def training_set(args, spatial: str, init):
@@ -51,7 +105,7 @@ def training_set(args, spatial: str, init):
 
     sources = []
     for image_path, label_path in zip(args.images, args.labels):
-        image, ann = io.read_image(image_path), io.read_image(label_path)
+        image, ann = io.read_image(image_path), io.read_labels(label_path)
         if args.axes:
             axes = args.axes
         elif args.channel_axis:

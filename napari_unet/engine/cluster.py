@@ -27,7 +27,7 @@ def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int
     """
     import dask.array as da
 
-    from . import io
+    from . import modelfile
 
     axes = ax.check_axes(axes, np.shape(image))
     arr = data.as_array(image)
@@ -50,7 +50,7 @@ def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int
     # one chunk: one plane (volume) of the stack, all channels (and planes), a (Y, X) block
     arr = arr.rechunk({**{i: 1 for i in range(arr.ndim - 2)}, n: -1, **{i: -1 for i in range(n + 1, arr.ndim - 2)},
                        arr.ndim - 2: block, arr.ndim - 1: block})
-    blob = io.model_to_dict(model)
+    blob = modelfile.model_to_dict(model)
     blob["_cache_key"] = uuid.uuid4().hex
     func = partial(_predict_chunk, blob=blob, ranges=ranges.reshape(*arr.shape[:n], *ranges.shape[-2:]),
                    halo=halo, tile_size=tile_size, n_stack=n)
@@ -69,13 +69,13 @@ _WORKER_MODELS: dict = {}
 
 def _predict_chunk(block: np.ndarray, *, blob, ranges, halo, tile_size, n_stack, block_info=None):
     """One chunk (1, ..., C, [Z,] y, x) with its halo -> labels broadcast to the same shape, uint8."""
-    from . import io
+    from . import modelfile
 
     key = blob["_cache_key"]
     if key not in _WORKER_MODELS:
         _WORKER_MODELS.clear()
         blob = {k: v for k, v in blob.items() if k != "_cache_key"}
-        _WORKER_MODELS[key] = io.model_from_dict(blob)
+        _WORKER_MODELS[key] = modelfile.model_from_dict(blob)
     model = _WORKER_MODELS[key]
     location = block_info[0]["chunk-location"][:n_stack] if block_info else (0,) * n_stack
     value_range = ranges[tuple(location)]

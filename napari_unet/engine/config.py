@@ -4,9 +4,14 @@ and sent to the trainer process (both). No torch here, so the viewer can build t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from ..errors import UserInputError
+
+# sensible bounds of a network (a model file outside them is damaged or hostile: depth 8 at
+# width 16 is already 2.2 GB of weights)
+LIMITS = {"depth": (1, 6), "width": (1, 128), "in_channels": (1, 64), "n_classes": (1, 254)}
 
 
 @dataclass
@@ -37,12 +42,20 @@ class UNetConfig:
     voxel_size: tuple[float, ...] = (1.0, 1.0, 1.0)
 
     def __post_init__(self):
-        self.norm_percentiles = tuple(float(p) for p in self.norm_percentiles)
-        self.voxel_size = tuple(float(v) for v in self.voxel_size)
+        for key, (low, high) in LIMITS.items():
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise UserInputError(f"{key} must be a whole number from {low} to {high}, got {value!r}")
         if self.spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims}")
-        if len(self.voxel_size) != 3 or min(self.voxel_size) <= 0:
-            raise ValueError(f"voxel_size must be three positive (z, y, x) spacings, got {self.voxel_size}")
+            raise UserInputError(f"spatial_dims must be 2 or 3, got {self.spatial_dims!r}")
+        if self.channel_axis not in ("none", "last", "first"):
+            raise UserInputError(f"channel_axis must be none, last or first, got {self.channel_axis!r}")
+        self.norm_percentiles = tuple(float(p) for p in self.norm_percentiles)
+        if len(self.norm_percentiles) != 2 or not 0 <= self.norm_percentiles[0] < self.norm_percentiles[1] <= 100:
+            raise UserInputError(f"norm_percentiles must be 0 <= low < high <= 100, got {self.norm_percentiles}")
+        self.voxel_size = tuple(float(v) for v in self.voxel_size)
+        if len(self.voxel_size) != 3 or not all(math.isfinite(v) and v > 0 for v in self.voxel_size):
+            raise UserInputError(f"the voxel size must be three positive (z, y, x) spacings, got {self.voxel_size}")
         self.class_names = [str(n) for n in self.class_names]
         if len(self.class_names) != self.n_classes:
             names = list(self.class_names[: self.n_classes])
@@ -102,7 +115,13 @@ class TrainConfig:
             raise UserInputError("give a step count or a time budget, or training would never stop")
         if self.steps is not None and self.steps < 1:
             raise UserInputError(f"steps must be at least 1, got {self.steps}")
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise UserInputError(f"the time budget must be positive, got {self.time_budget} s")
+        if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
+            raise UserInputError(f"the time budget must be a positive number of seconds, got {self.time_budget}")
+        for key, low in (("batch_size", 1), ("patch_size", 8), ("patch_depth", 1)):
+            value = getattr(self, key)
+            if value is not None and value < low:
+                raise UserInputError(f"{key.replace('_', ' ')} must be at least {low}, got {value}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise UserInputError(f"the learning rate must be positive, got {self.learning_rate}")
 
 

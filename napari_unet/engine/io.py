@@ -1,146 +1,68 @@
-"""Files: the self-describing model file, and label masks / images on disk.
+"""Images and label masks on disk (the model file is ``modelfile``).
 
-Model file (``.pt``): a dict of plain data only (tensors, numbers, strings,
-lists, dicts), read with ``torch.load(weights_only=True)``, so opening a model
-from someone else cannot run code. It holds a format tag and version, the
-UNetConfig (channels, classes and their names, channel layout, normalisation),
-the weights and the training summary.
-
-Masks: written as TIFF (default), PNG (2D, up to 16-bit), NPY or zarr, always
-through a temporary file renamed into place, so a failed write never leaves a
-half-written file behind.
+Reading takes what the file says: OME-Zarr's full-resolution level from its multiscales
+metadata, 16-bit colour PNGs at full depth, palette PNGs of labels as their indices. Masks are
+written as TIFF (default), PNG (2D, up to 16-bit), NPY or zarr, always through a temporary file
+renamed into place (``files.atomic_path``), so a failed write never leaves half a file behind;
+values a format cannot hold are refused, never wrapped.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import pickle
-import shutil
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserInputError
+from .files import atomic_path, check_input
 
-MODEL_FORMAT = "napari-unet-model"
-MODEL_VERSION = 1
 MASK_SUFFIXES = (".tif", ".tiff", ".png", ".npy", ".zarr")
+PROBABILITY_SUFFIXES = (".tif", ".tiff", ".npy", ".zarr")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy", ".zarr")
 
 
-# --- model files -----------------------------------------------------------------
-
-def model_to_dict(model) -> dict:
-    """The plain-data content of a model file."""
-    from .. import __version__
-
-    return {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_VERSION,
-        "napari_unet_version": __version__,
-        "config": model.config.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.net.state_dict().items()},
-        "summary": model.summary,
-    }
-
-
-def save_model(model, path) -> Path:
-    """Write ``model`` to ``path`` atomically; returns the path."""
-    import torch
-
-    path = Path(path)
-    with _atomic_path(path) as tmp:
-        torch.save(model_to_dict(model), tmp)
-    return path
-
-
-def load_model(path, device: str = "cpu"):
-    """Read a model file safely (no code runs) and rebuild the SegmentationModel."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"model file {path} does not exist; check the path")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is not ours
-        raise UserInputError(
-            f"{path} is not a readable model file (not a PyTorch archive): it is truncated or "
-            "corrupted, or comes from another program"
-        )
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UserInputError(
-            f"{path} contains code or objects other than plain data and was not opened "
-            f"({str(exc).splitlines()[0][:120]}); only load napari-unet model files you trust"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise UserInputError(
-            f"{path} is not a readable model file ({type(exc).__name__}); it may be truncated or corrupted"
-        ) from None
-    if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
-        raise UserInputError(f"{path} is not a napari-unet model file; train one with napari-unet")
-    version = blob.get("format_version")
-    if not isinstance(version, int) or version > MODEL_VERSION:
-        raise UserInputError(
-            f"{path} has model format version {version}, newer than this napari-unet supports "
-            f"({MODEL_VERSION}); upgrade napari-unet"
-        )
-    try:
-        model = model_from_dict(blob)
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise UserInputError(f"{path} is damaged: its weights do not match its config ({type(exc).__name__})") from None
-    return model if device == "cpu" else _to(model, device)
-
-
-def model_from_dict(blob: dict):
-    """Rebuild a SegmentationModel (eval mode, on the CPU) from ``model_to_dict`` output."""
-    from .model import SegmentationModel, UNetConfig
-
-    model = SegmentationModel.new(UNetConfig(**blob["config"]))
-    model.net.load_state_dict(blob["state_dict"])
-    model.summary = dict(blob.get("summary") or {})
-    model.net.eval()
-    return model
-
-
-def _to(model, device):
-    from .device import pick_device
-
-    model.net.to(pick_device(device))
-    return model
-
-
-# --- masks and images ---------------------------------------------------------------
+# --- masks -------------------------------------------------------------------------------------
 
 def mask_dtype(labels: np.ndarray, suffix: str) -> np.dtype:
-    """Smallest unsigned type that holds the labels (PNG: at most uint16)."""
+    """Smallest unsigned type that holds the labels (PNG: at most uint16); refuses what none holds."""
+    if labels.dtype.kind not in "uib":
+        raise UserInputError(f"labels of type {labels.dtype} are not whole numbers; masks hold integers 0, 1, 2, ...")
+    if labels.size and labels.min() < 0:
+        raise UserInputError(f"labels hold the negative value {int(labels.min())}; masks hold 0 and positive ids")
     top = int(labels.max()) if labels.size else 0
-    if top < 0 or (labels.dtype.kind == "f"):
-        raise UserInputError("labels must be non-negative integers to be saved as a mask")
-    if top <= 255 and suffix != ".tif" and suffix != ".tiff":
+    if top <= 255 and suffix not in (".tif", ".tiff"):
         return np.dtype(np.uint8)
     if top <= 65535:
         return np.dtype(np.uint16)
     if suffix == ".png":
-        raise UserInputError(f"{top} labels do not fit a 16-bit PNG; save as .tif, .npy or .zarr")
-    return np.dtype(np.uint32)
+        raise UserInputError(f"label {top} does not fit a 16-bit PNG; save as .tif, .npy or .zarr")
+    return np.dtype(np.uint32 if top <= np.iinfo(np.uint32).max else np.uint64)
+
+
+def check_mask_path(path, ndim: int | None = None) -> Path:
+    """The path a mask will be written to (``.tif`` added when it has no suffix); refuses, before
+    any work, a format that cannot hold masks or (PNG) a mask of ``ndim`` > 2 dimensions."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if path.is_dir() and suffix != ".zarr":
+        raise UserInputError(f"{path} is a folder; give a file name for the mask (e.g. {path / 'masks.tif'})")
+    if suffix == "":
+        return path.with_suffix(".tif")
+    if suffix not in MASK_SUFFIXES:
+        raise UserInputError(f"cannot write masks as {suffix!r}; use one of {', '.join(MASK_SUFFIXES)}")
+    if suffix == ".png" and ndim is not None and ndim != 2:
+        raise UserInputError(f"PNG holds 2D masks only, this one has {ndim} dimensions; use .tif or .zarr")
+    return path
 
 
 def write_mask(path, labels) -> Path:
     """Write a label image; the format comes from the suffix (.tif default when none)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == "":
-        path, suffix = path.with_suffix(".tif"), ".tif"
-    if suffix not in MASK_SUFFIXES:
-        raise UserInputError(f"cannot write masks as {suffix!r}; use one of {', '.join(MASK_SUFFIXES)}")
     labels = np.asarray(labels)
-    if suffix == ".png" and labels.ndim != 2:
-        raise UserInputError(f"PNG holds 2D masks only, this one has shape {labels.shape}; use .tif")
+    path = check_mask_path(path, labels.ndim)
+    suffix = path.suffix.lower()
     labels = labels.astype(mask_dtype(labels, suffix), copy=False)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
@@ -159,15 +81,21 @@ def write_mask(path, labels) -> Path:
     return path
 
 
-def write_probabilities(path, probabilities: np.ndarray) -> Path:
-    """Write float32 probabilities (K, H, W) as .tif (default), .npy or .zarr."""
+def check_probabilities_path(path) -> Path:
+    """The path probabilities will be written to; refuses a format that cannot hold them."""
     path = Path(path)
     suffix = path.suffix.lower() or ".tif"
-    path = path.with_suffix(suffix)
-    if suffix not in (".tif", ".tiff", ".npy", ".zarr"):
+    if suffix not in PROBABILITY_SUFFIXES:
         raise UserInputError(f"cannot write probabilities as {suffix!r}; use .tif, .npy or .zarr")
+    return path.with_suffix(suffix)
+
+
+def write_probabilities(path, probabilities: np.ndarray) -> Path:
+    """Write float32 probabilities (K, H, W) as .tif (default), .npy or .zarr."""
+    path = check_probabilities_path(path)
+    suffix = path.suffix.lower()
     probs = np.asarray(probabilities, dtype=np.float32)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         if suffix == ".npy":
             with open(tmp, "wb") as f:
                 np.save(f, probs)
@@ -182,44 +110,6 @@ def write_probabilities(path, probabilities: np.ndarray) -> Path:
     return path
 
 
-def read_image(path, lazy: bool = False):
-    """Read an image or mask: TIFF, NPY, zarr, or anything imageio reads (PNG, JPEG, ...).
-
-    lazy: return zarr stores as zarr arrays (read only where sliced, for images
-    larger than memory) instead of numpy arrays.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise UserInputError(f"{path} does not exist; check the path")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            return tifffile.imread(path)
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if suffix == ".zarr":
-            import zarr
-
-            store = zarr.open(str(path), mode="r")
-            if not hasattr(store, "shape"):
-                arrays = sorted(store.arrays())  # a group, e.g. OME-Zarr: first level = full resolution
-                if not arrays:
-                    raise UserInputError(f"{path} holds no array")
-                store = arrays[0][1]
-            return store if lazy else np.asarray(store)
-        import imageio.v3 as iio
-
-        return np.asarray(iio.imread(path))
-    except UserInputError:
-        raise
-    except Exception as exc:  # every reader raises its own types
-        raise UserInputError(f"cannot read {path} as an image ({type(exc).__name__}: {exc})"[:300]) from None
-
-
-# --- atomic writes ---------------------------------------------------------------------
-
 @contextlib.contextmanager
 def open_label_store(path, shape, dtype, chunk: int = 1024):
     """A new zarr array at ``path`` for labels of ``shape``, filled by the caller.
@@ -231,44 +121,91 @@ def open_label_store(path, shape, dtype, chunk: int = 1024):
     import zarr
 
     chunks = (1,) * (len(shape) - 2) + tuple(min(chunk, n) for n in shape[-2:])
-    with _atomic_path(Path(path)) as tmp:
+    with atomic_path(Path(path)) as tmp:
         yield zarr.open_array(str(tmp), mode="w", shape=shape, chunks=chunks, dtype=dtype)
 
 
-def atomic_path(path):
-    """Context manager: a temporary path beside ``path``, renamed onto it on success."""
-    return _atomic_path(Path(path))
+# --- reading -----------------------------------------------------------------------------------
+
+def read_image(path, lazy: bool = False):
+    """Read an image: TIFF, NPY, zarr (OME-Zarr: the full-resolution level), PNG (16-bit at full
+    depth) or anything else imageio reads (JPEG, ...).
+
+    lazy: return zarr stores as zarr arrays (read only where sliced, for images
+    larger than memory) instead of numpy arrays.
+    """
+    return _read(path, lazy, labels=False)
 
 
-class _atomic_path:
-    """Context manager giving a temporary path beside ``path``; renamed onto it on success."""
+def read_labels(path):
+    """Read an annotation or label image: as ``read_image``, but a palette PNG gives its indices
+    (the label values), not the colours they are drawn in."""
+    return _read(path, False, labels=True)
 
-    def __init__(self, path: Path):
-        self.path = path
 
-    def __enter__(self) -> Path:
-        parent = self.path.parent
-        if not parent.exists():
-            raise UserInputError(f"folder {parent} does not exist; create it or choose another place")
-        try:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part" + self.path.suffix, dir=parent)
-        except OSError as exc:
-            raise UserInputError(f"cannot write in {parent} ({exc.strerror}); choose another place") from None
-        os.close(fd)
-        os.unlink(name)  # writers (zarr) want to create it themselves
-        self.tmp = Path(name)
-        return self.tmp
+def _read(path, lazy: bool, labels: bool):
+    path = check_input(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff"):
+            import tifffile
 
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            if self.path.is_dir() and self.tmp.is_dir():
-                shutil.rmtree(self.path)
-            os.replace(self.tmp, self.path)
-            return False
-        if self.tmp.is_dir():
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        elif self.tmp.exists():
-            self.tmp.unlink()
-        if isinstance(exc, OSError) and not isinstance(exc, UserInputError):
-            raise UserInputError(f"could not write {self.path} ({exc.strerror or exc}); nothing was written") from None
-        return False
+            return tifffile.imread(path)
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".zarr":
+            store = _zarr_full_resolution(path)
+            return store if lazy else np.asarray(store)
+        if suffix == ".png":
+            return _read_png(path, labels)
+        import imageio.v3 as iio
+
+        return np.asarray(iio.imread(path))
+    except UserInputError:
+        raise
+    except Exception as exc:  # every reader raises its own types, with advice that rarely fits
+        kind = suffix.lstrip(".").upper() or "image"
+        raise UserInputError(f"cannot read {path}: not a readable {kind} file ({type(exc).__name__}); "
+                             "check that it is an image and not damaged") from None
+
+
+def _zarr_full_resolution(path: Path):
+    """The array of a zarr store; of a group, the full-resolution level its OME-Zarr multiscales
+    metadata names (the first dataset), else its only (or first, by name) array."""
+    import zarr
+
+    store = zarr.open(str(path), mode="r")
+    if hasattr(store, "shape"):
+        return store
+    attrs = dict(store.attrs)
+    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+    if multiscales:
+        level = multiscales[0]["datasets"][0]["path"]
+        return store[level]
+    arrays = sorted(store.arrays())
+    if not arrays:
+        raise UserInputError(f"{path} holds no array")
+    return arrays[0][1]
+
+
+def _read_png(path: Path, labels: bool) -> np.ndarray:
+    """PNG pixels as the file stores them: 16-bit colour at 16 bits (Pillow reduces it to 8, so
+    pypng reads those), palette images of labels as indices."""
+    with open(path, "rb") as f:
+        header = f.read(26)
+    if header[:8] != b"\x89PNG\r\n\x1a\n":
+        raise UserInputError(f"cannot read {path}: not a PNG file; check that it is an image")
+    bit_depth, colour_type = header[24], header[25]
+    if bit_depth == 16 and colour_type in (2, 4, 6):  # RGB, grey + alpha, RGBA
+        import png
+
+        width, height, rows, info = png.Reader(filename=str(path)).read()
+        return np.vstack([np.asarray(r, np.uint16) for r in rows]).reshape(height, width, info["planes"])
+    if colour_type == 3 and labels:  # palette
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return np.asarray(im)
+    import imageio.v3 as iio
+
+    return np.asarray(iio.imread(path))

@@ -37,9 +37,9 @@ def serve(jobs, events_out, stop_flag, previews=None, paused_seconds=None, freez
     _exit_when_parent_exits()
     import torch  # noqa: F401  (import now, so the first Train starts at once)
 
-    from . import protocol  # (after the scheduling above: numpy starts its threads when imported)
-
     from napari_unet.engine import train  # noqa: F401
+
+    from . import protocol  # (after the scheduling above: numpy starts its threads when imported)
 
     events.put(protocol.TrainerReady())
     _warm_up(interrupted=lambda: not jobs.empty())
@@ -199,7 +199,7 @@ def _latest(previews, current):
 
 def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) -> None:
     """Run one ``protocol.TrainJob``, sending its events; never raises."""
-    from napari_unet.engine import io, train
+    from napari_unet.engine import modelfile, train
     from napari_unet.engine.predict import predict_probabilities
     from napari_unet.errors import UserInputError
 
@@ -209,7 +209,7 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
     model = None
     current = job.preview or protocol.PreviewRequest(None)
     try:
-        init_model = io.model_from_dict(job.init_model) if job.init_model else None
+        init_model = modelfile.model_from_dict(job.init_model) if job.init_model else None
         gen = train.fit(job.images, job.annotations, job.config, model=init_model, unet_config=job.unet_config,
                         preview_image=current.image, preview_window=current.window,
                         preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock)
@@ -232,14 +232,14 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
             part = train.crop_window(current.image, current.window, model.config.channel_axis)
             _send_preview(events, predict_probabilities(model, part), job.instances,
                           rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0), current)
-        events.put(protocol.TrainingFinished(io.model_to_dict(model)))
+        events.put(protocol.TrainingFinished(modelfile.model_to_dict(model)))
     except UserInputError as exc:
-        events.put(protocol.TrainingFailed(str(exc), io.model_to_dict(model) if model else None))
+        events.put(protocol.TrainingFailed(str(exc), modelfile.model_to_dict(model) if model else None))
     except Exception as exc:  # noqa: BLE001 - report anything, keep the process alive
         last = traceback.format_exc().strip().splitlines()[-1]
         saved = None
         try:
-            saved = io.model_to_dict(model) if model else None
+            saved = modelfile.model_to_dict(model) if model else None
         except Exception:  # noqa: BLE001
             pass
         events.put(protocol.TrainingFailed(f"training failed: {type(exc).__name__}: {exc} ({last})"[:400], saved))

@@ -40,7 +40,7 @@ class PreviewRequest:
 class TrainJob:
     """Train on ``images`` and ``annotations`` (see ``train.fit``).
 
-    init_model: a model file's content (``io.model_to_dict``) to fine-tune, or None for a new model
+    init_model: a model file's content (``modelfile.model_to_dict``) to fine-tune, or None for a new model
     built from ``unet_config``. instances: previews as object ids (else semantic labels).
     """
 
@@ -86,7 +86,7 @@ class PreviewLabels:
 
 @dataclass
 class TrainingFinished:
-    model: dict  # io.model_to_dict
+    model: dict  # modelfile.model_to_dict
 
 
 @dataclass

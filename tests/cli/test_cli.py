@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from napari_unet import cli
-from napari_unet.engine import io
+from napari_unet.engine import io, modelfile
 from tests.conftest import make_blobs, scribbles_from
 
 
@@ -26,7 +26,7 @@ def test_train_then_predict(files, capsys):
     model = tmp / "m.pt"
     assert run("train", img, "--labels", lab, "--out", model, "--steps", 40, "--seed", 1,
                "--depth", 2, "--width", 8, "--patch-size", 48, "--class-names", "nucleus") == 0
-    assert io.load_model(model).config.class_names == ["nucleus"]
+    assert modelfile.load_model(model).config.class_names == ["nucleus"]
     assert run("predict", model, img, "--out", tmp / "sem.tif") == 0
     sem = io.read_image(tmp / "sem.tif")
     assert sem.shape == mask.shape and sem.dtype == np.uint16 and set(np.unique(sem)) <= {0, 1}
@@ -44,7 +44,7 @@ def test_fine_tune_with_init(files):
     tmp, img, lab, _ = files
     run("train", img, "--labels", lab, "--out", tmp / "a.pt", "--steps", 2, "--depth", 2, "--width", 4)
     assert run("train", img, "--labels", lab, "--out", tmp / "b.pt", "--steps", 2, "--init", tmp / "a.pt") == 0
-    assert io.load_model(tmp / "b.pt").summary["total_steps"] == 4
+    assert modelfile.load_model(tmp / "b.pt").summary["total_steps"] == 4
 
 
 @pytest.mark.parametrize("args,message", [
@@ -89,7 +89,7 @@ def test_tiny_time_budget_still_saves_a_model(files):
     tmp, img, lab, _ = files
     assert run("train", img, "--labels", lab, "--out", tmp / "m.pt", "--time-budget", "0.001",
                "--depth", 2, "--width", 4) == 0
-    assert io.load_model(tmp / "m.pt").summary["rounds"][-1]["steps"] <= 1
+    assert modelfile.load_model(tmp / "m.pt").summary["rounds"][-1]["steps"] <= 1
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.engine import io
-from napari_unet.errors import UserInputError
+from napari_unet.engine import io, modelfile
 from napari_unet.engine.config import UNetConfig
 from napari_unet.engine.model import SegmentationModel
+from napari_unet.errors import UserInputError
 
 
 @pytest.fixture
@@ -17,14 +17,14 @@ def model():
 
 
 def test_model_round_trip(model, tmp_path):
-    path = io.save_model(model, tmp_path / "m.pt")
-    loaded = io.load_model(path)
+    path = modelfile.save_model(model, tmp_path / "m.pt")
+    loaded = modelfile.load_model(path)
     assert loaded.config == model.config
     assert loaded.summary == model.summary
     for a, b in zip(model.net.state_dict().values(), loaded.net.state_dict().values()):
         assert torch.equal(a, b)
     blob = torch.load(path, weights_only=True)
-    assert blob["format"] == io.MODEL_FORMAT and blob["format_version"] == io.MODEL_VERSION
+    assert blob["format"] == modelfile.MODEL_FORMAT and blob["format_version"] == modelfile.MODEL_VERSION
 
 
 class Payload:
@@ -38,9 +38,9 @@ class Payload:
 def test_pickle_payload_does_not_run(tmp_path):
     target = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
-    torch.save({"format": io.MODEL_FORMAT, "x": Payload(str(target))}, path)
+    torch.save({"format": modelfile.MODEL_FORMAT, "x": Payload(str(target))}, path)
     with pytest.raises(UserInputError, match="not opened"):
-        io.load_model(path)
+        modelfile.load_model(path)
     assert not target.exists()
     # and the payload is real: unrestricted unpickling would have run it
     torch.load(path, weights_only=False)
@@ -55,33 +55,33 @@ def test_garbage_files_are_refused(tmp_path, content, match):
     path = tmp_path / "bad.pt"
     path.write_bytes(content)
     with pytest.raises(UserInputError, match=match):
-        io.load_model(path)
+        modelfile.load_model(path)
 
 
 def test_truncated_model_is_refused(model, tmp_path):
-    path = io.save_model(model, tmp_path / "m.pt")
+    path = modelfile.save_model(model, tmp_path / "m.pt")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(UserInputError, match="truncated or corrupted"):
-        io.load_model(path)
+        modelfile.load_model(path)
 
 
 def test_other_programs_file_and_newer_version(model, tmp_path):
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(3)}, other)
     with pytest.raises(UserInputError, match="not a napari-unet model"):
-        io.load_model(other)
+        modelfile.load_model(other)
     newer = tmp_path / "newer.pt"
-    blob = io.model_to_dict(model)
-    blob["format_version"] = io.MODEL_VERSION + 1
+    blob = modelfile.model_to_dict(model)
+    blob["format_version"] = modelfile.MODEL_VERSION + 1
     torch.save(blob, newer)
     with pytest.raises(UserInputError, match="upgrade napari-unet"):
-        io.load_model(newer)
+        modelfile.load_model(newer)
 
 
 def test_missing_model_file(tmp_path):
     with pytest.raises(UserInputError, match="does not exist"):
-        io.load_model(tmp_path / "nope.pt")
+        modelfile.load_model(tmp_path / "nope.pt")
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".png", ".npy", ".zarr"])
@@ -118,7 +118,9 @@ def test_unwritable_folder(tmp_path, monkeypatch):
     def refuse(*a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(io.tempfile, "mkstemp", refuse)
+    from napari_unet.engine import files
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
     with pytest.raises(UserInputError, match="cannot write in .*Permission denied"):
         io.write_mask(tmp_path / "m.tif", np.zeros((4, 4), np.uint8))
 

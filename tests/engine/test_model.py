@@ -73,10 +73,10 @@ def test_anisotropic_volumes_pool_z_only_once_xy_caught_up():
 
 
 def test_model_files_from_before_3d_still_load():
-    from napari_unet.engine import io
+    from napari_unet.engine import modelfile
 
-    blob = io.model_to_dict(SegmentationModel.new(UNetConfig(width=4, depth=2)))
+    blob = modelfile.model_to_dict(SegmentationModel.new(UNetConfig(width=4, depth=2)))
     for key in ("spatial_dims", "voxel_size"):
         blob["config"].pop(key)
-    model = io.model_from_dict(blob)
+    model = modelfile.model_from_dict(blob)
     assert model.config.spatial_dims == 2 and model.net(torch.rand(1, 1, 9, 9)).shape == (1, 2, 9, 9)

@@ -65,14 +65,21 @@ def test_instances_are_numbered_per_plane(model):
 
 def test_instances_into_zarr_match_numpy_block_by_block(model, tmp_path, monkeypatch):
     import zarr
+    from scipy import ndimage as ndi
 
     from napari_unet.instances import windows as _windows
 
     monkeypatch.setattr(_windows, "TILE_PIXELS", 16**2)  # many windows, overlapping regions
-    from scipy import ndimage as ndi
+    rng = np.random.default_rng(4)  # blobs of smooth noise as the prediction: the same on every CPU
+    blobs = [(ndi.gaussian_filter(rng.random((60, 70)), 3) > 0.5).astype(np.uint8) for _ in range(2)]
+    planes = iter(blobs * 2)
 
-    rng = np.random.default_rng(4)  # smooth noise: the untrained model makes blobs of it
-    stack = np.stack([ndi.gaussian_filter(rng.random((60, 70)), 5) for _ in range(2)]).astype(np.float32)
+    def predicted(model, view, target, **kwargs):  # each plane's semantic labels, in the order asked
+        target[...] = next(planes)
+        yield from ()
+
+    monkeypatch.setattr(chunked.predict, "iter_predict_labels", predicted)
+    stack = np.zeros((2, 60, 70), np.float32)
     _, expected = _run(chunked.iter_predict_stack(model, stack, "TYX", instances=True, min_size=1, tile_size=64))
     out = zarr.open_array(str(tmp_path / "o.zarr"), mode="w", shape=(2, 60, 70), chunks=(1, 16, 16), dtype="u4")
     out[:] = 7  # written over: the plane is zeroed first
@@ -99,9 +106,10 @@ class _Recorded:
 def test_instances_into_zarr_never_read_a_whole_plane(model, tmp_path, monkeypatch):
     import zarr
 
-    from napari_unet.instances import objects as instances, windows as _windows
-    from napari_unet.sample_data import sample_paths
     from napari_unet.engine.io import read_image
+    from napari_unet.instances import objects as instances
+    from napari_unet.instances import windows as _windows
+    from napari_unet.sample_data import sample_paths
 
     semantic = (read_image(sample_paths()["mask"]) > 0).astype(np.uint8)
 

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from napari_unet.engine import train
-from napari_unet.errors import UserInputError
-from napari_unet.engine.metrics import dice
 from napari_unet.engine.config import UNetConfig
+from napari_unet.engine.metrics import dice
 from napari_unet.engine.model import SegmentationModel
 from napari_unet.engine.predict import predict_probabilities
+from napari_unet.errors import UserInputError
 
 SMALL = UNetConfig(depth=2, width=8)
 

@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 
-from napari_unet.engine import layout as ax
-from napari_unet.engine import cluster, predict, train
-from napari_unet.engine import stacks as chunked
 from napari_unet.cli import main as cli
-from napari_unet.errors import UserInputError
+from napari_unet.engine import cluster, predict, train
+from napari_unet.engine import layout as ax
+from napari_unet.engine import stacks as chunked
 from napari_unet.engine.config import UNetConfig
 from napari_unet.engine.model import SegmentationModel
-
+from napari_unet.errors import UserInputError
 from tests.conftest import make_spheres, volume_scribbles
 
 SMALL_3D = dict(depth=2, width=8, spatial_dims=3, voxel_size=(2.0, 1.0, 1.0))
@@ -97,7 +96,7 @@ def _run(*args):
 
 
 def test_cli_trains_a_3d_model_and_predicts_a_volume(tmp_path, capsys):
-    from napari_unet.engine import io
+    from napari_unet.engine import io, modelfile
 
     volume, mask = make_spheres(seed=1)
     img = io.write_mask(tmp_path / "vol.tif", volume)
@@ -105,7 +104,7 @@ def test_cli_trains_a_3d_model_and_predicts_a_volume(tmp_path, capsys):
     model = tmp_path / "m3d.pt"
     assert _run("train", img, "--labels", lab, "--3d", "--voxel-size", 2, 1, 1, "--out", model, "--steps", 3,
                 "--depth", 2, "--width", 4, "--patch-size", 32) == 0
-    loaded = io.load_model(model)
+    loaded = modelfile.load_model(model)
     assert loaded.config.spatial_dims == 3 and loaded.config.voxel_size == (2.0, 1.0, 1.0)
     assert _run("predict", model, img, "--out", tmp_path / "o.tif", "--instances") == 0
     assert io.read_image(tmp_path / "o.tif").shape == volume.shape

@@ -12,9 +12,9 @@ def test_h_maxima_by_component_matches_scikit_image():
     from scipy import ndimage as ndi
     from skimage import morphology
 
-    from napari_unet.sample_data import sample_paths
-    from napari_unet.instances.hmaxima import h_maxima
     from napari_unet.engine.io import read_image
+    from napari_unet.instances.hmaxima import h_maxima
+    from napari_unet.sample_data import sample_paths
 
     rng = np.random.default_rng(0)
     nuclei = read_image(sample_paths()["mask"])[:200, :300] > 0
@@ -40,9 +40,9 @@ def test_h_maxima_by_component_matches_scikit_image():
 def test_h_maxima_of_a_large_component_in_pieces_is_the_same(monkeypatch):
     from scipy import ndimage as ndi
 
+    from napari_unet.engine.io import read_image
     from napari_unet.instances import hmaxima
     from napari_unet.sample_data import sample_paths
-    from napari_unet.engine.io import read_image
 
     rng = np.random.default_rng(2)
     chain = np.zeros((60, 400), bool)  # nuclei of all sizes 2-12 px apart, some touching, some specks

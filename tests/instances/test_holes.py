@@ -3,7 +3,6 @@ import pytest
 from scipy import ndimage as ndi
 
 from napari_unet.instances.holes import HoleMap
-
 from tests.instances.test_components import _tiles
 
 

@@ -63,7 +63,9 @@ def _same_partition(a, b):
 def _whole_at_once(mask, spacing=None, split=True, min_size=30):
     from scipy import ndimage as ndi
 
-    from napari_unet.instances.split import SplitParams as _SplitParams, reach_of as _reach, split_region as _split_region
+    from napari_unet.instances.split import SplitParams as _SplitParams
+    from napari_unet.instances.split import reach_of as _reach
+    from napari_unet.instances.split import split_region as _split_region
 
     sp = None if spacing is None else np.asarray(spacing, float) / min(spacing)
     params = _SplitParams(1, min_size, 1.0, 2.0, split, sp, _reach(2.0, sp, mask.ndim))
@@ -106,9 +108,10 @@ class _Reads:
 def test_windows_give_the_objects_of_the_whole_mask(monkeypatch):
     from scipy import ndimage as ndi
 
-    from napari_unet.instances import objects as instances, windows as _windows
-    from napari_unet.sample_data import sample_paths
     from napari_unet.engine.io import read_image
+    from napari_unet.instances import objects as instances
+    from napari_unet.instances import windows as _windows
+    from napari_unet.sample_data import sample_paths
 
     nuclei = read_image(sample_paths()["mask"]) > 0
     nuclei = np.tile(nuclei[:260, :350], (1, 2))  # touching nuclei cut by the seam, at tile edges too
@@ -138,9 +141,10 @@ def test_windows_give_the_objects_of_the_whole_mask(monkeypatch):
 
 
 def test_the_plane_is_read_a_window_at_a_time(monkeypatch):
-    from napari_unet.instances import objects as instances, windows as _windows
-    from napari_unet.sample_data import sample_paths
     from napari_unet.engine.io import read_image
+    from napari_unet.instances import objects as instances
+    from napari_unet.instances import windows as _windows
+    from napari_unet.sample_data import sample_paths
 
     monkeypatch.setattr(_windows, "TILE_PIXELS", 64**2)
     nuclei = (read_image(sample_paths()["mask"]) > 0).astype(np.uint8)
@@ -152,7 +156,8 @@ def test_the_plane_is_read_a_window_at_a_time(monkeypatch):
 
 
 def test_classes_are_numbered_after_each_other_with_windows(monkeypatch):
-    from napari_unet.instances import objects as instances, windows as _windows
+    from napari_unet.instances import objects as instances
+    from napari_unet.instances import windows as _windows
 
     monkeypatch.setattr(_windows, "TILE_PIXELS", 16**2)
     sem = disks([(20, 20), (20, 60)], 8) + disks([(60, 20), (60, 60)], 8, value=2)
@@ -166,7 +171,8 @@ def test_classes_are_numbered_after_each_other_with_windows(monkeypatch):
 def test_objects_written_into_a_zarr_array_where_regions_overlap(tmp_path, monkeypatch):
     import zarr
 
-    from napari_unet.instances import objects as instances, windows as _windows
+    from napari_unet.instances import objects as instances
+    from napari_unet.instances import windows as _windows
 
     monkeypatch.setattr(_windows, "TILE_PIXELS", 16**2)
     sem = np.zeros((70, 120), np.uint8)
@@ -200,7 +206,8 @@ def _comb(shape, radius, spacing, row_spacing):
 def test_a_cluster_too_large_for_a_window_is_split_a_window_at_a_time(monkeypatch):
     from scipy import ndimage as ndi
 
-    from napari_unet.instances import objects as instances, windows as _windows
+    from napari_unet.instances import objects as instances
+    from napari_unet.instances import windows as _windows
 
     calls = _count_calls(monkeypatch, _windows, "_split_giant_part")
     comb = _comb((560, 720), 6, 12, 20)
@@ -219,7 +226,8 @@ def test_a_cluster_too_large_for_a_window_is_split_a_window_at_a_time(monkeypatc
 
 
 def test_objects_larger_than_a_margin_in_a_giant_cluster_are_cut_at_tile_edges(monkeypatch):
-    from napari_unet.instances import objects as instances, windows as _windows
+    from napari_unet.instances import objects as instances
+    from napari_unet.instances import windows as _windows
 
     monkeypatch.setattr(_windows, "TILE_PIXELS", 128**2)  # margins of 32 px
     monkeypatch.setattr(_windows, "LARGE_CLUSTER_PIXELS", {2: 256**2})

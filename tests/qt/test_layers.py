@@ -3,11 +3,17 @@
 from types import SimpleNamespace
 
 import numpy as np
-
 import pytest
 
-from napari_unet._qt.layers import (channel_axis, compact_ids, labels_shape, layer_axes, plane_on_screen, spatial_shape,
-                                     visible_window)
+from napari_unet._qt.layers import (
+    channel_axis,
+    compact_ids,
+    labels_shape,
+    layer_axes,
+    plane_on_screen,
+    spatial_shape,
+    visible_window,
+)
 from napari_unet.errors import UserInputError
 
 
