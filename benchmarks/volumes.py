@@ -56,7 +56,7 @@ def run(volume, mask, ann, budget, three_d, z_step):
         images, anns = [volume], [ann]
         unet = UNetConfig(spatial_dims=3, voxel_size=(z_step, 1.0, 1.0))
     else:
-        images, anns = ax.annotated_planes(volume, ann, "ZYX", "none")
+        images, anns, _ = ax.annotated_planes(volume, ann, "ZYX", "none")
         unet = UNetConfig()
     t0 = time.perf_counter()
     model = train.train(images, anns, train.TrainConfig(time_budget=budget), unet_config=unet)

@@ -54,7 +54,11 @@ class PredictActions:
     def use_corrections(self):
         """Turn edits of "<image> prediction" (and, if ticked, the whole prediction) into annotations.
 
-        Returns the number of annotation pixels written.
+        Semantic predictions: each changed pixel becomes an annotation of its class. Instance
+        predictions: erased pixels become background annotations, and each object the user changed
+        (redrawn, added, merged, split: ``objects.corrected_objects``) a whole painted object in
+        "<image> objects", with its class annotated under it; with *Accept the whole prediction*,
+        every object. Returns the number of annotation pixels written.
         """
         image = self._require_image()
         if image is None:
@@ -71,11 +75,20 @@ class PredictActions:
         if self.accept_all.value:
             changed = changed | (np.asarray(ann_layer.data) == data.UNLABELED)
         new = np.array(ann_layer.data, copy=True)
+        added = ""
+        if self.output_mode.value == "instances":
+            from ..engine import objects as painted
+
+            ids = np.unique(pred[pred > 0]) if self.accept_all.value else painted.corrected_objects(pred, shown)
+            layer = self.objects_layer(image) or self.new_objects()
+            layer.data, n_objects = painted.add_objects(layer.data, pred, ids)
+            changed |= np.isin(pred, ids) & (pred > 0)  # the class under every new object
+            added = f" and {n_objects} object(s) to '{layer.name}'"
         new[changed] = to_annotation[changed]
         ann_layer.data = new
         self.last_prediction[image.name] = pred.copy()
         n = int(changed.sum())
-        notify(f"{n} pixels added to '{ann_layer.name}'; press Train to continue from the current model")
+        notify(f"{n} pixels added to '{ann_layer.name}'{added}; press Train to continue from the current model")
         return n
 
     def _prediction_to_annotation(self, image_name: str, pred: np.ndarray) -> np.ndarray:

@@ -60,7 +60,11 @@ class TrainActions:
         """
         from ..engine import pipeline
 
-        sources = [(image_array(image), np.array(ann.data, copy=True), self._axes(image)) for image, ann in pairs]
+        sources = []
+        for image, ann in pairs:
+            objects = self.objects_layer(image)
+            sources.append((image_array(image), np.array(ann.data, copy=True), self._axes(image),
+                            None if objects is None else np.array(objects.data, copy=True)))
         continued = self._continued_model()
         return pipeline.training_set(sources, self._spatial(), continued.config.n_classes if continued else None)
 
@@ -113,7 +117,7 @@ class TrainActions:
         config = TrainConfig(time_budget=float(self.time_budget.value), steps=None, preview_every=PREVIEW_EVERY_S,
                              first_preview=FIRST_PREVIEW_S)
         self._job = TrainJob(found.images, found.annotations, config, init, unet, preview,
-                             self.output_mode.value == "instances")
+                             self.output_mode.value == "instances", found.objects)
         self._ensure_trainer().train(self._job)
         self._training_layer = image
         self._add_preview_layer(image, axes)

@@ -94,6 +94,10 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
                                           "YXC (RGB), CYX (channels). Stacks train on their painted planes")
         self.annotation_combo = ComboBox(label="Annotations", choices=self._labels_choices)
         self.new_annotations_button = PushButton(text="New annotations")
+        self.new_objects_button = PushButton(
+            text="New objects", tooltip="a Labels layer '<image> objects' for painting whole objects, one id each "
+                                        "(press M in napari for the next free id): they teach where touching "
+                                        "objects part")
         self.class_names = LineEdit(label="Classes", value="object",
                                     tooltip="object class names, comma separated: label 2, 3, ...")
         self.paint_hint = Label(label="Paint", value="")
@@ -119,7 +123,10 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
         self.load_button = PushButton(text="Load model")
         self.export_button = PushButton(text="Export masks")
         self.extend([
-            self.image_combo, self.axes_edit, self.annotation_combo, self.new_annotations_button, self.class_names,
+            self.image_combo, self.axes_edit, self.annotation_combo,
+            Container(widgets=[self.new_annotations_button, self.new_objects_button], layout="horizontal",
+                      labels=False),
+            self.class_names,
             self.paint_hint, self.all_images, self.use_3d, self.time_budget, self.output_mode, self.show_probabilities,
             Container(widgets=[self.train_button, self.stop_button], layout="horizontal", labels=False),
             self.progress, self.status,
@@ -138,6 +145,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
         self._rest = rest
         _wrap_without_widening(self.status.native)
         self.new_annotations_button.clicked.connect(self.new_annotations)
+        self.new_objects_button.clicked.connect(self.new_objects)
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(self.stop)
         self.corrections_button.clicked.connect(self.use_corrections)
@@ -159,7 +167,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
         from napari.layers import Labels
 
         return [(layer.name, layer) for layer in self.viewer.layers
-                if isinstance(layer, Labels) and not layer.name.endswith(" prediction")]
+                if isinstance(layer, Labels) and not layer.name.endswith((" prediction", " objects"))]
 
     def _on_layers_changed(self, event=None) -> None:
         self.reset_choices()
@@ -225,6 +233,35 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
         self.annotation_combo.value = layer
         self.viewer.layers.selection.active = layer
         return layer
+
+    def new_objects(self):
+        """Add "<image> objects" (uint16 Labels of the image's shape) for painting whole objects,
+        one id per object (napari's M key picks the next free id); id 1 selected, brush on."""
+        image = self._require_image()
+        if image is None:
+            return None
+        name = f"{image.name} objects"
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+        else:
+            try:
+                shape = labels_shape(image, self._axes(image))
+            except UserInputError as exc:
+                notify(str(exc), error=True)
+                return None
+            layer = self.viewer.add_labels(np.zeros(shape, np.uint16), name=name, **geometry(image, len(shape)))
+        layer.selected_label = int(np.max(layer.data)) + 1 if np.size(layer.data) else 1
+        layer.mode = "paint"
+        layer.brush_size = 10
+        self.viewer.layers.selection.active = layer
+        notify("paint each whole object with its own id (press M for the next free id); with a few strokes of "
+               "background (label 1 in the annotations), Train learns where touching objects part")
+        return layer
+
+    def objects_layer(self, image_layer):
+        """The "<image> objects" layer of ``image_layer``, or None."""
+        name = f"{image_layer.name} objects"
+        return self.viewer.layers[name] if name in self.viewer.layers else None
 
     def _require_image(self):
         image = self.image_combo.value

@@ -30,8 +30,10 @@ TRAIN_HELP = f"""\
 Train a U-Net from sparse annotations (scribbles) and save it as one model file.
 
 Only annotated pixels count, so a few strokes of background (1) and a few dabs
-inside objects (2) per image are enough to start. Training stops at the time
-budget or the step count, whichever comes first, and saves the model.
+inside objects (2) per image are enough to start. To teach where touching
+objects part, also paint a few whole objects (--objects: one id per object).
+Training stops at the time budget or the step count, whichever comes first, and
+saves the model (also on Ctrl-C, with what it learned so far).
 
 example:
   napari-unet train cells.tif --labels cells_scribbles.tif --out model.pt --time-budget 60
@@ -102,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("images", nargs="+", metavar="IMAGE", help="training images (TIFF, PNG, NPY, zarr, ...)")
     t.add_argument("--labels", nargs="+", required=True, metavar="LABELS",
                    help="one annotation image per IMAGE, same order and shape")
+    t.add_argument("--objects", nargs="+", metavar="OBJECTS",
+                   help="painted whole objects, one file per IMAGE: an integer image, 0 = no object, each "
+                        "object its own id; they teach the model where touching objects part (an object's "
+                        "class is the class painted under it in LABELS, else the first)")
     t.add_argument("--out", required=True, metavar="MODEL.pt", help="where to save the model")
     t.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
                    help="stop after this many seconds (default 30 when --steps is not given)")
@@ -121,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--depth", type=positive_int, default=3, help="U-Net levels below the first (new models: 1-6, default 3)")
     t.add_argument("--width", type=positive_int, default=16,
                    help="channels of the first level (new models: 1-128, default 16)")
+    t.add_argument("--split-head", choices=["distance", "border", "none"], default="distance",
+                   help="new models: the output that learns from --objects where touching objects part "
+                        "(distance: each object's distance to its edge; border: its edge band; default distance)")
     t.add_argument("--3d", dest="three_d", action="store_true",
                    help="train a 3D U-Net on 3D patches around the annotations of volumes (Z axis needed; "
                         "default: a 2D U-Net on the annotated planes)")

@@ -23,8 +23,10 @@ def run(args) -> int:
 
     if len(args.images) != len(args.labels):
         raise UserInputError(f"got {len(args.images)} image(s) but {len(args.labels)} --labels; give one per image")
+    if args.objects and len(args.objects) != len(args.images):
+        raise UserInputError(f"got {len(args.images)} image(s) but {len(args.objects)} --objects; give one per image")
     out = Path(args.out)
-    files.check_outputs([*args.images, *args.labels, args.init], [("--out", out)])
+    files.check_outputs([*args.images, *args.labels, *(args.objects or []), args.init], [("--out", out)])
     files.check_writable_folder(out)
     init = modelfile.load_model(args.init) if args.init else None
     three_d = args.three_d or bool(init and init.config.spatial_dims == 3)
@@ -38,11 +40,12 @@ def run(args) -> int:
                                batch_size=args.batch_size, patch_size=args.patch_size, patch_depth=args.patch_depth)
     unet = UNetConfig(depth=args.depth, width=args.width, class_names=args.class_names or [],
                       channel_axis=found.layout, spatial_dims=3 if three_d else 2,
-                      voxel_size=tuple(args.voxel_size or (1.0, 1.0, 1.0)))
+                      voxel_size=tuple(args.voxel_size or (1.0, 1.0, 1.0)), split_head=args.split_head)
     progress = FitProgress()
     try:
         with _sigterm_as_interrupt():
-            model = progress.run(train.fit(found.images, found.annotations, config, model=init, unet_config=unet))
+            model = progress.run(train.fit(found.images, found.annotations, config, model=init, unet_config=unet,
+                                           objects=found.objects))
     except KeyboardInterrupt:
         if progress.model is None:
             raise
@@ -104,15 +107,16 @@ def training_set(args, spatial: str, init):
     from ..engine import layout as ax
 
     sources = []
-    for image_path, label_path in zip(args.images, args.labels):
+    for i, (image_path, label_path) in enumerate(zip(args.images, args.labels)):
         image, ann = io.read_image(image_path), io.read_labels(label_path)
+        objects = io.read_labels(args.objects[i]) if args.objects else None
         if args.axes:
             axes = args.axes
         elif args.channel_axis:
             axes = {"none": "YX", "last": "YXC", "first": "CYX"}[args.channel_axis]
         else:
             axes = ax.guess_axes(image.shape, init.config.in_channels if init else None)
-        sources.append((image, ann, ax.check_axes(axes, image.shape)))
+        sources.append((image, ann, ax.check_axes(axes, image.shape), objects))
     found = pipeline.training_set(sources, spatial, init.config.n_classes if init else None)
     kind = "plane" if spatial == "YX" else "volume"
     for path, (annotated, total) in zip(args.images, found.annotated):

@@ -17,11 +17,13 @@ def random_affine(x: torch.Tensor, ann: torch.Tensor, gen: torch.Generator, p: f
                   max_degrees: float = 20.0, scale=(0.85, 1.2), max_shear: float = 0.1):
     """Rotate, scale and shear a random subset of the batch.
 
-    x: (B, C, H, W) float; ann: (B, H, W) float annotation values. The image is
-    interpolated bilinearly with mirrored borders; annotations by nearest neighbour
-    with zeros outside, and 0 means "not annotated", so nothing is invented.
+    x: (B, C, H, W) float; ann: (B, H, W) float annotation values, or (B, A, H, W) for several
+    label maps at once (e.g. annotations and shifted split targets). The image is interpolated
+    bilinearly with mirrored borders; annotations by nearest neighbour with zeros outside, and 0
+    means "not annotated", so nothing is invented.
     Volumes (B, C, D, H, W) / (B, D, H, W) get the same in-plane transform on every
-    slice (a turn about the z axis), which keeps their anisotropy intact.
+    slice (a turn about the z axis), which keeps their anisotropy intact (several label maps of
+    volumes: (B, A, D, H, W)).
     """
     b = x.shape[0]
     rnd = torch.rand(b, 5, generator=gen, device="cpu")

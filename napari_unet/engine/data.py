@@ -208,13 +208,19 @@ class PatchSampler:
     half a patch of context around them.
 
     patch_size: side in pixels (2D), or a per-axis shape such as (16, 64, 64) (3D).
+    targets: per image, the split output's targets (``objects.split_targets``: -1 unknown) or
+        None; cropped, flipped and turned with their patches. None: no image has any.
     """
 
-    def __init__(self, images: list[np.ndarray], annotations: list[np.ndarray], patch_size, rng):
+    def __init__(self, images: list[np.ndarray], annotations: list[np.ndarray], patch_size, rng, targets=None):
         self.images = images
         self.annotations = annotations
         self.patch_size = patch_size
         self.rng = rng
+        # kept shifted by +1, so that 0 means "unknown" as it does in the annotations (and padding)
+        targets = targets if targets is not None and any(t is not None for t in targets) else None
+        self.shifted_targets = None if targets is None else \
+            [None if t is None else (t + 1.0).astype(np.float32) for t in targets]
         self.coords = []  # per image: list of (N_k, ndim) pixel coordinates per present label
         for ann in annotations:
             per_class = [np.argwhere(ann == v) for v in np.unique(ann) if v != UNLABELED]
@@ -226,10 +232,11 @@ class PatchSampler:
         ndim = self.annotations[0].ndim
         return tuple(self.patch_size) if np.ndim(self.patch_size) else (int(self.patch_size),) * ndim
 
-    def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return images (B, C, *patch) float32 and annotations (B, *patch) int16."""
+    def sample(self, batch_size: int):
+        """Return images (B, C, *patch) float32, annotations (B, *patch) int16 and the split targets
+        (B, *patch) float32, shifted by +1 (0 unknown), or None when no image has any."""
         shape = np.array(self.patch_shape)
-        xs, ys = [], []
+        xs, ys, ts = [], [], []
         for _ in range(batch_size):
             i = self.usable[self.rng.integers(len(self.usable))]
             per_class = self.coords[i]
@@ -239,10 +246,17 @@ class PatchSampler:
             starts = centre + jitter - shape // 2
             img = crop_padded(self.images[i], starts, shape, "reflect")
             ann = crop_padded(self.annotations[i], starts, shape, "zeros")
-            img, ann = _random_flips(img, ann, self.rng)
+            target = None
+            if self.shifted_targets is not None:
+                shifted = self.shifted_targets[i]
+                target = np.zeros(ann.shape, np.float32) if shifted is None else \
+                    crop_padded(shifted, starts, shape, "zeros")
+            img, ann, target = _random_flips(img, ann, self.rng, target)
             xs.append(img)
             ys.append(ann)
-        return np.stack(xs).astype(np.float32, copy=False), np.stack(ys)
+            ts.append(target)
+        targets = None if self.shifted_targets is None else np.stack(ts)
+        return np.stack(xs).astype(np.float32, copy=False), np.stack(ys), targets
 
     def sample_uniform(self, batch_size: int, size: int) -> np.ndarray:
         """Crops (B, C, *spatial) float32 at uniformly random places: what prediction sees.
@@ -259,17 +273,20 @@ class PatchSampler:
         return np.stack(out).astype(np.float32, copy=False)
 
 
-def _random_flips(img: np.ndarray, ann: np.ndarray, rng):
-    """One of the 8 flips/90-degree rotations in (Y, X), the same for image (C, ..., H, W)
-    and annotation (..., H, W); volumes are also flipped in Z half of the time.
+def _random_flips(img: np.ndarray, ann: np.ndarray, rng, target=None):
+    """One of the 8 flips/90-degree rotations in (Y, X), the same for image (C, ..., H, W),
+    annotation and target (..., H, W; target may be None); volumes are also flipped in Z half of
+    the time.
 
     Rotations only turn square patches (anisotropic volumes keep their Z axis apart).
     """
+    arrays = [ann] if target is None else [ann, target]
     if img.shape[-1] == img.shape[-2]:
         k = int(rng.integers(4))
-        img, ann = np.rot90(img, k, axes=(-2, -1)), np.rot90(ann, k, axes=(-2, -1))
+        img, arrays = np.rot90(img, k, axes=(-2, -1)), [np.rot90(a, k, axes=(-2, -1)) for a in arrays]
     if rng.integers(2):
-        img, ann = img[..., ::-1], ann[..., ::-1]
+        img, arrays = img[..., ::-1], [a[..., ::-1] for a in arrays]
     if ann.ndim == 3 and rng.integers(2):
-        img, ann = img[..., ::-1, :, :], ann[::-1]
-    return np.ascontiguousarray(img), np.ascontiguousarray(ann)
+        img, arrays = img[..., ::-1, :, :], [a[::-1] for a in arrays]
+    arrays = [np.ascontiguousarray(a) for a in arrays]
+    return np.ascontiguousarray(img), arrays[0], (arrays[1] if target is not None else None)

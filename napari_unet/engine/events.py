@@ -39,6 +39,7 @@ class Preview:
     probabilities: np.ndarray
     window: tuple[int, int, int, int] | None = None
     tag: object = None  # what the caller attached to this preview image (e.g. its plane)
+    split: np.ndarray | None = None  # the learned split output (y1 - y0, x1 - x0), once objects teach it
 
 
 @dataclass

@@ -169,21 +169,26 @@ def label_plane_key(axes: str, index: tuple[int, ...], spatial: str = "YX") -> t
     return key
 
 
-def annotated_planes(image, annotations, axes: str, layout: str, spatial: str = "YX"):
-    """Training pairs from a stack: (planes, annotation planes) where anything is painted.
+def annotated_planes(image, annotations, axes: str, layout: str, spatial: str = "YX", objects=None):
+    """Training pairs from a stack: (planes, annotation planes, object planes) where anything is painted.
 
-    image: array in ``axes``; annotations: integer array of ``labels_shape(image.shape, axes)``.
-    Returns two lists: planes in ``layout`` (numpy) and (Y, X) annotation planes; with
+    image: array in ``axes``; annotations (and objects, painted whole objects, or None): integer
+    arrays of ``labels_shape(image.shape, axes)``. Returns three lists: planes in ``layout``
+    (numpy), their (Y, X) annotation planes and object planes (None without objects); with
     ``spatial="ZYX"`` the annotated volumes and their (Z, Y, X) annotations.
     """
     expected = labels_shape(np.shape(image), axes)
-    if tuple(np.shape(annotations)) != expected:
-        raise UserInputError(f"annotations have shape {tuple(np.shape(annotations))} but the image needs "
-                             f"{expected} (axes {labels_axes(axes)}); paint on a Labels layer of the image's shape")
-    planes, anns = [], []
+    for what, painted in (("annotations", annotations), ("object ids", objects)):
+        if painted is not None and tuple(np.shape(painted)) != expected:
+            raise UserInputError(f"{what} have shape {tuple(np.shape(painted))} but the image needs {expected} "
+                                 f"(axes {labels_axes(axes)}); paint on a Labels layer of the image's shape")
+    planes, anns, objs = [], [], []
     for index in plane_indices(np.shape(image), axes, spatial):
-        ann = np.asarray(annotations[label_plane_key(axes, index, spatial)])
-        if ann.any():
+        key = label_plane_key(axes, index, spatial)
+        ann = np.asarray(annotations[key])
+        obj = None if objects is None else np.asarray(objects[key])
+        if ann.any() or (obj is not None and obj.any()):
             planes.append(np.asarray(plane(image, axes, index, layout, spatial)))
             anns.append(ann)
-    return planes, anns
+            objs.append(obj)
+    return planes, anns, objs

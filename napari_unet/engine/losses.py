@@ -18,13 +18,22 @@ import torch
 import torch.nn.functional as F
 
 
-def sparse_cross_entropy(logits: torch.Tensor, annotations: torch.Tensor) -> torch.Tensor:
+def sparse_cross_entropy(logits: torch.Tensor, annotations: torch.Tensor, balanced: bool = False) -> torch.Tensor:
     """Cross-entropy on annotated pixels only.
 
     logits: (B, K, H, W); annotations: (B, H, W) in the label convention
     (0 ignored, 1 background -> class 0, k -> class k-1).
+    balanced: each class present in the batch weighs the same, however many of its pixels are
+    painted (a few whole objects hold thousands of pixels against a few hundred of background
+    strokes); else every annotated pixel weighs the same.
     """
-    return F.cross_entropy(logits.float(), annotations.long() - 1, ignore_index=-1)
+    target = annotations.long() - 1
+    if not balanced:
+        return F.cross_entropy(logits.float(), target, ignore_index=-1)
+    per_pixel = F.cross_entropy(logits.float(), target, ignore_index=-1, reduction="none")
+    counts = torch.bincount(target[target >= 0], minlength=logits.shape[1]).float()
+    weights = torch.where(counts > 0, 1.0 / counts.clamp(min=1), counts)[target.clamp(min=0)] * (target >= 0)
+    return (per_pixel * weights).sum() / (counts > 0).sum().clamp(min=1)
 
 
 def _neighbour_offsets(radius: int) -> list[tuple[int, int]]:
@@ -53,3 +62,15 @@ def gated_crf_loss(probs: torch.Tensor, image: torch.Tensor, radius: int = 3,
         total = total + (affinity * (1 - same)).mean()
         norm += math.exp(-spatial)
     return total / max(norm, 1e-12)
+
+
+def split_loss(logits: torch.Tensor, shifted_targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the split output where painted objects teach it.
+
+    logits: (B, *spatial) the split output before its sigmoid; shifted_targets: (B, *spatial)
+    the targets of ``objects.split_targets`` plus 1 (0: unknown, ignored; 1..2: target 0..1).
+    """
+    known = shifted_targets > 0
+    if not bool(known.any()):
+        return logits.sum() * 0.0  # keeps the graph (and gradient shapes) without teaching anything
+    return F.binary_cross_entropy_with_logits(logits.float()[known], shifted_targets[known] - 1.0)

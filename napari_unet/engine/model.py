@@ -4,9 +4,11 @@ Shape contract
 --------------
 ``UNet(config)(x)`` takes ``x`` of shape ``(N, in_channels, H, W)`` (2D, the default)
 or ``(N, in_channels, D, H, W)`` (``spatial_dims=3``), float32 (or bf16 under
-autocast), any sizes ``>= 1``, and returns logits of shape ``(N, n_outputs, *spatial)``
-where ``n_outputs = n_classes + 1`` (output 0 is background, output ``k`` the
-``k``-th object class). Inputs whose size is not a multiple of ``size_multiples``
+autocast), any sizes ``>= 1``, and returns logits of shape
+``(N, n_outputs + n_split_outputs, *spatial)`` where ``n_outputs = n_classes + 1``
+(output 0 is background, output ``k`` the ``k``-th object class: a softmax over these)
+and the last ``n_split_outputs`` (0 or 1) is the split output (a sigmoid: see
+``objects``), which learns from painted whole objects where touching objects part. Inputs whose size is not a multiple of ``size_multiples``
 (``2**depth`` per axis in 2D) are padded at the end and the output is cropped back,
 so nothing is ever resized.
 
@@ -117,7 +119,7 @@ class UNet(nn.Module):
             Up(chans[i + 1], chans[i], chans[i], pools[i], kernels[i]) for i in reversed(range(config.depth))
         )
         conv = _LAYERS[config.spatial_dims][0]
-        self.head = conv(chans[0], config.n_outputs, 1)
+        self.head = conv(chans[0], config.n_outputs + config.n_split_outputs, 1)
         self.size_multiples = tuple(math.prod(p[a] for p in pools) for a in range(config.spatial_dims))
 
     @property

@@ -128,6 +128,7 @@ def check_model_dict(blob: dict):
     raw, weights = blob.get("config"), blob.get("state_dict")
     if not isinstance(raw, dict) or not isinstance(weights, dict):
         raise UserInputError("it is damaged: no config or no weights; use another model file")
+    raw = {"split_head": "none", **raw}  # files from before the split output have none
     try:  # UNetConfig refuses values outside config.LIMITS, reversed percentiles, bad voxel sizes
         config = UNetConfig(**raw)
     except (TypeError, ValueError) as exc:

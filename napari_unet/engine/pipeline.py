@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import UserInputError
 from . import data
 from . import layout as ax
+from .objects import learned_split
 
 # --- training -----------------------------------------------------------------------------------
 
@@ -21,24 +22,31 @@ class TrainingSet:
 
     images: planes (volumes for ``spatial="ZYX"``) in channel ``layout``, numpy.
     annotations: int16 arrays of the planes' (Y, X) (or (Z, Y, X)) shape, checked.
+    objects: per plane, its painted whole objects (int32, checked) or None; None when no source has any.
     annotated: per source image, (planes with annotations, planes) (1, 1 for a single plane).
     """
 
     images: list = field(default_factory=list)
     annotations: list = field(default_factory=list)
+    objects: list | None = None
     layout: str = "none"
     annotated: list = field(default_factory=list)
 
 
 def training_set(sources, spatial: str = "YX", n_classes: int | None = None) -> TrainingSet:
-    """The training pairs of ``sources``: [(image, annotations, axes)], axes as ``layout.check_axes``.
+    """The training pairs of ``sources``: [(image, annotations, axes)] or [(image, annotations, axes,
+    objects)], axes as ``layout.check_axes``, objects (painted whole objects, 0 = none) or None.
 
     A single plane (volume) is used whole; a stack contributes the planes (volumes) with
-    annotations. n_classes: the class count of the model that will be fine-tuned (None: new).
-    Raises UserInputError when layouts differ, nothing is annotated, or the classes do not fit.
+    annotations or objects. n_classes: the class count of the model that will be fine-tuned
+    (None: new). Raises UserInputError when layouts differ, nothing is annotated, the classes do
+    not fit, or objects are bad (another shape, negative or fractional ids, over background).
     """
-    out, layouts = TrainingSet(), set()
-    for image, painted, axes in sources:
+    from .objects import check_objects, merge_into_annotations
+
+    out, layouts, objs = TrainingSet(), set(), []
+    for image, painted, axes, *rest in sources:
+        objects = rest[0] if rest else None
         axes = ax.check_axes(axes, np.shape(image))
         layout = ax.layout_of(axes)
         layouts.add(layout)
@@ -47,17 +55,21 @@ def training_set(sources, spatial: str = "YX", n_classes: int | None = None) -> 
             shape = data.to_channels_first(plane, layout, len(spatial)).shape[1:]
             out.images.append(plane)
             out.annotations.append(data.check_annotations(painted, shape))
+            objs.append(None if objects is None else check_objects(objects, shape))
             out.annotated.append((1, 1))
         else:
-            planes, anns = ax.annotated_planes(image, painted, axes, layout, spatial)
+            planes, anns, found = ax.annotated_planes(image, painted, axes, layout, spatial, objects)
             out.images += planes
             out.annotations += [data.check_annotations(a, a.shape) for a in anns]
+            objs += [None if o is None else check_objects(o, o.shape) for o in found]
             out.annotated.append((len(planes), len(ax.plane_indices(np.shape(image), axes, spatial))))
     if len(layouts) > 1:
         raise UserInputError("the training images have different channel layouts; give images of one kind")
     if not out.images:
         raise UserInputError("no annotations found on any plane; paint background (1) and objects (2) first")
-    data.check_training_set(out.annotations, n_classes)
+    merged = [a if o is None else merge_into_annotations(a, o) for a, o in zip(out.annotations, objs)]
+    data.check_training_set(merged, n_classes)
+    out.objects = objs if any(o is not None for o in objs) else None
     out.layout = layouts.pop()
     return out
 
@@ -104,13 +116,17 @@ class Predicted:
     classes: np.ndarray | None = None
 
 
-def labels_from_probabilities(probabilities: np.ndarray, instances: bool, min_size: int = 30):
-    """(labels, classes): semantic labels and None, or instance ids and the class of each id 1..N."""
+def labels_from_probabilities(probabilities: np.ndarray, instances: bool, min_size: int = 30, split=None,
+                              head: str = "distance"):
+    """(labels, classes): semantic labels and None, or instance ids and the class of each id 1..N.
+
+    split: the learned split output (H, W) when the model has learned one (``objects.learned_split``):
+    touching objects are split where it says; None: by the distance rule."""
     from .. import instances as objects
 
     if not instances:
         return objects.semantic_labels(probabilities), None
-    found = objects.instance_labels(probabilities, min_size=min_size)
+    found = objects.instance_labels(probabilities, min_size=min_size, learned=split, head=head)
     return found.labels, found.classes
 
 
@@ -133,14 +149,16 @@ def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = F
                              "leave them out for stacks, volumes and zarr outputs")
     if probabilities:
         plane = np.asarray(ax.plane(image, axes, (), model.config.channel_axis))
-        probs = None
+        done = None
         for event in predict.iter_predict(model, plane, tile_size=tile_size):
             if isinstance(event, predict.TileProgress):
                 yield Progress(event.done / max(event.total, 1))
             elif isinstance(event, predict.PredictionDone):
-                probs = event.probabilities
-        labels, classes = labels_from_probabilities(probs, instances, min_size)
-        yield Predicted(labels, probs, classes)
+                done = event
+        split = done.split if learned_split(model) else None
+        labels, classes = labels_from_probabilities(done.probabilities, instances, min_size, split,
+                                                    model.config.split_head)
+        yield Predicted(labels, done.probabilities, classes)
         return
     n_planes = max(len(ax.plane_indices(np.shape(image), axes, spatial)), 1)
     done, classes = 0, None

@@ -53,9 +53,11 @@ class LabelsDone:
 
 @dataclass
 class PredictionDone:
-    """probabilities: (n_outputs, H, W) float32; channel 0 is background."""
+    """probabilities: (n_outputs, H, W) float32, channel 0 background; split: the split output
+    (H, W) float32 in [0, 1] (see ``objects``), None for a model without one."""
 
     probabilities: np.ndarray
+    split: np.ndarray | None = None
 
 
 def tile_starts(length: int, tile: int, step: int) -> list[int]:
@@ -133,17 +135,19 @@ def iter_predict(model: SegmentationModel, image, *, tile_size: int = DEFAULT_TI
     layout.check_channels(chw.shape[0], cfg)
     if value_range is None:
         value_range = data.percentile_range(chw, cfg.norm_percentiles)
-    probs = yield from _iter_tiles(model, np.asarray(chw), value_range, tile_size, overlap, batch_size)
-    yield PredictionDone(probs)
+    maps = yield from _iter_tiles(model, np.asarray(chw), value_range, tile_size, overlap, batch_size)
+    k = model.config.n_outputs
+    yield PredictionDone(maps[:k], maps[k] if maps.shape[0] > k else None)
 
 
 def _iter_tiles(model, chw: np.ndarray, value_range, tile_size, overlap, batch_size):
-    """Generator: yields TileProgress per tile batch; returns (K, *spatial) float32 probabilities."""
+    """Generator: yields TileProgress per tile batch; returns (K + S, *spatial) float32: the class
+    probabilities, then the S (0 or 1) split outputs (see ``_predict_tiles``)."""
     spatial = chw.shape[1:]
     net, device = model.net, model.device
     tiles, overlaps = tile_plan(model, tile_size, overlap)
     tile, overlaps, origins = _tile_geometry(spatial, tiles, overlaps, net.size_multiples)
-    acc = np.zeros((model.config.n_outputs, *spatial), np.float32)
+    acc = np.zeros((model.config.n_outputs + model.config.n_split_outputs, *spatial), np.float32)
     weight = np.zeros(spatial, np.float32)
     was_training = net.training
     net.to(memory_format=memory_format(device, model.config.spatial_dims))
@@ -153,7 +157,7 @@ def _iter_tiles(model, chw: np.ndarray, value_range, tile_size, overlap, batch_s
         while i < len(origins):
             batch_origins = origins[i:i + batch_size]
             try:
-                probs = _predict_tiles(net, device, chw, batch_origins, tile, value_range)
+                probs = _predict_tiles(net, device, chw, batch_origins, tile, value_range, model.config.n_outputs)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
                 if not is_out_of_memory(exc):
                     raise
@@ -174,13 +178,15 @@ def _iter_tiles(model, chw: np.ndarray, value_range, tile_size, overlap, batch_s
     return acc
 
 
-def _predict_tiles(net, device, chw, origins, tile, value_range) -> np.ndarray:
-    """Class probabilities (B, K, *tile) float32 of the tiles at ``origins``."""
+def _predict_tiles(net, device, chw, origins, tile, value_range, k: int) -> np.ndarray:
+    """(B, K + S, *tile) float32 of the tiles at ``origins``: the softmax over the ``k`` class
+    outputs, then the sigmoid of the S split outputs."""
     tiles = [data.normalize(data.crop_padded(chw, origin, tile, "reflect"), value_range) for origin in origins]
     x_t = torch.from_numpy(np.stack(tiles)).to(device)
     x_t = x_t.contiguous(memory_format=memory_format(device, x_t.ndim - 2))
     with torch.inference_mode(), autocast(device):
-        return torch.softmax(net(x_t).float(), dim=1).cpu().numpy()
+        logits = net(x_t).float()
+        return torch.cat([torch.softmax(logits[:, :k], dim=1), torch.sigmoid(logits[:, k:])], 1).cpu().numpy()
 
 
 def block_grid(h: int, w: int, block_size: int, multiple: int) -> list[tuple[int, int, int, int]]:
@@ -203,7 +209,7 @@ def predict_block(model, chw, block, value_range, *, halo: int = DEFAULT_OVERLAP
         try:
             next(events)
         except StopIteration as stop:
-            return stop.value
+            return stop.value[0]
 
 
 def _block_with_halo(shape, block, halo):
@@ -214,13 +220,17 @@ def _block_with_halo(shape, block, halo):
 
 
 def _iter_block(model, chw, block, value_range, halo, tile_size, batch_size):
+    """Generator of TileProgress; returns (semantic labels, split output as uint8 0..255 or None) of the block."""
     y0, y1, x0, x1 = block
     ey0, ey1, ex0, ex1 = _block_with_halo(chw.shape, block, halo)
     sub = np.asarray(chw[..., ey0:ey1, ex0:ex1])
-    probs = yield from _iter_tiles(model, sub, value_range, tile_size, halo, batch_size)
+    maps = yield from _iter_tiles(model, sub, value_range, tile_size, halo, batch_size)
     from ..instances import semantic_labels  # (scikit-image loads only when prediction starts)
 
-    return semantic_labels(probs[..., y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0])
+    inner = maps[..., y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
+    k = model.config.n_outputs
+    split = np.rint(inner[k] * 255).astype(np.uint8) if inner.shape[0] > k else None
+    return semantic_labels(inner[:k]), split
 
 
 def block_side(model, n_planes: int, block_size: int) -> int:
@@ -233,14 +243,15 @@ def block_side(model, n_planes: int, block_size: int) -> int:
 
 def iter_predict_labels(model: SegmentationModel, image, out=None, *, block_size: int = 2048,
                         tile_size: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-                        batch_size: int = 4, value_range=None):
+                        batch_size: int = 4, value_range=None, split_out=None):
     """Yield TileProgress events, then LabelsDone(out) with semantic labels (H, W) (or (Z, H, W)).
 
     image: raw 2D image (a volume for 3D models) in the model's channel layout (numpy,
     zarr or dask: only one (Y, X) block plus its halo is read at a time). out: an array
     of the labels' shape to write into (e.g. a zarr array; a new uint8 numpy array when
-    None). Peak memory is one block of probabilities, ~(K+2) * (block_size + 2 * overlap)^2
-    * 4 bytes for planes.
+    None). split_out: an array of the same shape for the split output, uint8 0..255 (the
+    instance step's learned split), or None. Peak memory is one block of probabilities,
+    ~(K+2) * (block_size + 2 * overlap)^2 * 4 bytes for planes.
     """
     cfg = model.config
     chw = data.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
@@ -268,11 +279,13 @@ def iter_predict_labels(model: SegmentationModel, image, out=None, *, block_size
             try:
                 event = next(events)
             except StopIteration as stop:
-                labels = stop.value
+                labels, split = stop.value
                 break
             yield TileProgress(done + event.done, sum(totals))
         y0, y1, x0, x1 = block
         out[..., y0:y1, x0:x1] = labels
+        if split_out is not None and split is not None:
+            split_out[..., y0:y1, x0:x1] = split
         done += n
     yield LabelsDone(out)
 
@@ -291,7 +304,12 @@ def _accumulate(acc, weight, probs, origin, overlaps):
 
 def predict_probabilities(model: SegmentationModel, image, **kwargs) -> np.ndarray:
     """(n_outputs, H, W) float32 class probabilities; see iter_predict for arguments."""
+    return predict_maps(model, image, **kwargs).probabilities
+
+
+def predict_maps(model: SegmentationModel, image, **kwargs) -> PredictionDone:
+    """The class probabilities and the split output of ``image``; see iter_predict for arguments."""
     for event in iter_predict(model, image, **kwargs):
         if isinstance(event, PredictionDone):
-            return event.probabilities
+            return event
     raise RuntimeError("prediction ended without a result")

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import UserInputError
 from . import data, predict
+from .objects import learned_split
 from . import layout as ax
 
 
@@ -65,7 +66,8 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
     Yields predict.TileProgress (within the current plane), PlaneDone after each
     plane, then predict.LabelsDone(out). out: labels array of shape
     ``axes.labels_shape(image.shape, axes)`` (a new uint8/uint32 numpy array when None).
-    With ``instances`` each plane's objects are numbered 1..N within that plane.
+    With ``instances`` each plane's objects are numbered 1..N within that plane, split by the
+    model's learned split output when painted objects taught it one (``objects.learned_split``).
     3D models walk volumes (one per T) instead of planes; their instances are 3D objects.
     """
     axes = ax.check_axes(axes, np.shape(image))
@@ -77,13 +79,17 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
     elif tuple(out.shape) != shape:
         raise UserInputError(f"the output has shape {tuple(out.shape)} but the labels need {shape}")
     planes = ax.plane_indices(np.shape(image), axes, spatial)
+    learned = learned_split(model)
     for i, index in enumerate(planes):
         key = ax.label_plane_key(axes, index, spatial)
         view = ax.plane(image, axes, index, cfg.channel_axis, spatial)
         # (the plane's shape from the writer: out[key] of a zarr output reads the plane)
-        target = _semantic_plane(PlaneWriter(out, key).shape, out) if instances else PlaneWriter(out, key)
+        plane_shape = PlaneWriter(out, key).shape
+        target = _semantic_plane(plane_shape, out) if instances else PlaneWriter(out, key)
+        # the learned split output waits beside the semantic labels, as uint8, for the instance step
+        split = _semantic_plane(plane_shape, out) if instances and learned else None
         for event in predict.iter_predict_labels(model, view, target, block_size=block_size,
-                                                 tile_size=tile_size, batch_size=batch_size):
+                                                 tile_size=tile_size, batch_size=batch_size, split_out=split):
             if isinstance(event, predict.TileProgress):
                 yield event
         classes = None
@@ -97,7 +103,7 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
             # written where they go, a block at a time: no second uint32 plane in memory
             plane = out[key] if isinstance(out, np.ndarray) else PlaneWriter(out, key)
             classes = instances_from_semantic(target, cfg.n_classes, min_size=min_size, spacing=spacing,
-                                              out=plane).classes
+                                              out=plane, learned=split, head=cfg.split_head).classes
         yield PlaneDone(index, i + 1, len(planes), classes)
     yield predict.LabelsDone(out)
 

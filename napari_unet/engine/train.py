@@ -37,17 +37,20 @@ from .device import (
 from .events import Finished, Notice, Preview, Started, Step
 from .model import SegmentationModel
 from .optim import AdamW
-from .predict import predict_probabilities
+from . import objects as painted
+from .predict import predict_maps
 
 
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
-        unet_config: UNetConfig = None, preview_image=None, preview_window=None, preview_source=None,
-        preview_tag=None, clock=time.perf_counter):
+        unet_config: UNetConfig = None, objects=None, preview_image=None, preview_window=None,
+        preview_source=None, preview_tag=None, clock=time.perf_counter):
     """Train a U-Net on (image, annotation) pairs; yields Started, Step, Preview, Finished.
 
     images: list of raw images (H, W), (H, W, C) or (C, H, W), any numeric dtype; for
         3D models (``unet_config.spatial_dims=3``) volumes (Z, Y, X), with channels first or last.
     annotations: list of (H, W) (3D: (Z, H, W)) integer arrays in the label convention of ``data``.
+    objects: None, or per image None or an integer image of painted whole objects (0 = none, one
+        id per object; see ``objects``): foreground of their class, and what teaches the split output.
     model: an existing model to fine-tune (its channels and classes must fit).
     unet_config: architecture for a new model (channels and classes are filled in).
     preview_image: an image to predict every ``config.preview_every`` seconds.
@@ -63,12 +66,22 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     images, annotations = list(images), list(annotations)
     if not images or len(images) != len(annotations):
         raise UserInputError(f"got {len(images)} image(s) and {len(annotations)} annotation(s); give one annotation per image")
+    objects = _checked_objects(objects, annotations)
+    annotations = [a if o is None else painted.merge_into_annotations(np.asarray(a), o)
+                   for a, o in zip(annotations, objects)]
     torch.manual_seed(config.seed)  # before building the net: its initial weights are seeded too
     model = _prepare_model(images, annotations, model, unet_config)
     cfg = model.config
     prepared = [data.prepare_image(im, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims) for im in images]
     anns = [data.check_annotations(a, im.shape[1:]) for a, im in zip(annotations, prepared)]
     data.check_training_set(anns, cfg.n_classes)
+    spacing = np.asarray(cfg.voxel_size) / min(cfg.voxel_size) if cfg.spatial_dims == 3 else None
+    targets = [None if o is None else painted.split_targets(o, a, cfg.split_head, spacing)
+               for o, a in zip(objects, anns)]
+    n_object_pixels = int(sum((o > 0).sum() for o in objects if o is not None))
+    show_split = painted.learned_split(model) or (n_object_pixels > 0 and cfg.split_head != "none")
+    if config.balanced_classes is None:
+        config = replace(config, balanced_classes=n_object_pixels > 0)
 
     device = pick_device(config.device)
     if device.type == "cpu":
@@ -76,7 +89,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     config = _with_device_defaults(config, device, model, prepared)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    sampler = data.PatchSampler(prepared, anns, patch_shape(config, cfg), rng)
+    sampler = data.PatchSampler(prepared, anns, patch_shape(config, cfg), rng, targets)
     net = model.net.to(device, memory_format=memory_format(device, cfg.spatial_dims))
     opt = AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 
@@ -91,7 +104,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             for group in opt.param_groups:
                 group["lr"] = lr
             try:
-                loss = _train_step(net, opt, sampler, gen, config, device)
+                loss = _train_step(net, opt, sampler, gen, config, device, cfg.n_outputs)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
                 if not is_out_of_memory(exc):
                     raise
@@ -109,10 +122,11 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             if preview_image is not None and elapsed >= next_preview:
                 t0 = clock()
                 recalibrate_batchnorm(net, sampler, device, n_batches=2)  # half the final one: previews are transient
-                probs = predict_probabilities(model, crop_window(preview_image, preview_window, cfg.channel_axis))
+                maps = predict_maps(model, crop_window(preview_image, preview_window, cfg.channel_axis))
                 net.train()
                 cost = clock() - t0
-                yield Preview(step, elapsed, probs, preview_window, tag)
+                yield Preview(step, elapsed, maps.probabilities, preview_window, tag,
+                              maps.split if show_split else None)
                 # previews may take at most a third of the time, however large the image
                 next_preview = clock() - start + max(config.preview_every, 2 * cost)
     finally:
@@ -122,8 +136,19 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             if not is_out_of_memory(exc):
                 raise
         net.eval()
-        _record(model, config, step, clock() - start, losses, len(images), n_annotated, device)
+        _record(model, config, step, clock() - start, losses, len(images), n_annotated, device, n_object_pixels)
     yield Finished(model, model.summary)
+
+
+def _checked_objects(objects, annotations) -> list:
+    """Per image, its painted objects checked (int32 of the annotations' shape) or None."""
+    if objects is None:
+        return [None] * len(annotations)
+    objects = list(objects)
+    if len(objects) != len(annotations):
+        raise UserInputError(f"got {len(objects)} object image(s) for {len(annotations)} image(s); give one per "
+                             "image (or none)")
+    return [None if o is None else painted.check_objects(o, np.shape(a)) for o, a in zip(objects, annotations)]
 
 
 def crop_window(image, window, channel_axis: str):
@@ -233,23 +258,28 @@ def _shrink_after_out_of_memory(config: TrainConfig, device, opt):
                  f"{new.patch_size}x{new.patch_size} (was {config.batch_size} of {config.patch_size})")
 
 
-def _train_step(net, opt, sampler, gen, config: TrainConfig, device) -> float:
+def _train_step(net, opt, sampler, gen, config: TrainConfig, device, n_classes: int) -> float:
+    """One optimisation step; n_classes: the class outputs (n_outputs), before the split output."""
     # Sampling ahead in a thread does not speed up a GPU: the loop is bound by kernel launches
     # (H100, 32 x 128^2: 41 steps/s with prefetching against 44 without; the network alone 121)
-    x_np, ann_np = sampler.sample(config.batch_size)
+    x_np, ann_np, target_np = sampler.sample(config.batch_size)
     x = torch.from_numpy(x_np).to(device)
-    ann = torch.from_numpy(ann_np).to(device)
+    ann = torch.from_numpy(ann_np).to(device).float()
+    labels = ann if target_np is None else torch.stack([ann, torch.from_numpy(target_np).to(device)], 1)
     if config.augment:
-        x, ann = augment.random_affine(x, ann.float(), gen)
+        x, labels = augment.random_affine(x, labels, gen)
+    ann, target = (labels, None) if target_np is None else (labels[:, 0], labels[:, 1])
     if config.augment and config.intensity_augment:
         x = augment.random_intensity(x, gen)
     x = x.contiguous(memory_format=memory_format(device, x.ndim - 2))
     with autocast(device):
         logits = net(x)
-    loss = losses.sparse_cross_entropy(logits, ann)
+    loss = losses.sparse_cross_entropy(logits[:, :n_classes], ann, config.balanced_classes)
     if config.crf_weight > 0:
-        probs = torch.softmax(logits.float(), dim=1)
+        probs = torch.softmax(logits[:, :n_classes].float(), dim=1)
         loss = loss + config.crf_weight * losses.gated_crf_loss(probs, x.float(), sigma_intensity=config.crf_sigma)
+    if target is not None and logits.shape[1] > n_classes:
+        loss = loss + config.split_weight * losses.split_loss(logits[:, n_classes], target)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -286,7 +316,7 @@ def recalibrate_batchnorm(net, sampler, device, n_batches: int = 4, batch_size: 
     net.train(was_training)
 
 
-def _record(model, config, steps, seconds, losses, n_images, n_annotated, device) -> None:
+def _record(model, config, steps, seconds, losses, n_images, n_annotated, device, n_object_pixels=0) -> None:
     """Append this round to the model's training summary (kept in the model file)."""
     rounds = model.summary.setdefault("rounds", [])
     rounds.append({
@@ -300,5 +330,8 @@ def _record(model, config, steps, seconds, losses, n_images, n_annotated, device
         "patch_size": config.patch_size,
         "patch_depth": config.patch_depth,
         "seed": config.seed,
+        "object_pixels": n_object_pixels,
     })
     model.summary["total_steps"] = sum(r["steps"] for r in rounds)
+    # what taught the split output: the model splits with it from now on (objects.learned_split)
+    model.summary["object_pixels"] = sum(r.get("object_pixels", 0) for r in rounds)

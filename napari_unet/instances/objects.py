@@ -18,6 +18,9 @@ from .memory import release_freed_memory
 from .split import SplitParams, reach_of
 from .windows import walk_windows
 
+# where the learned split output seeds objects (chosen on the train fields: benchmarks/objects.py)
+LEARNED_SEED_LEVEL = {"distance": 0.2, "border": 0.5}
+
 
 @dataclass
 class Instances:
@@ -34,20 +37,24 @@ def semantic_labels(probabilities: np.ndarray) -> np.ndarray:
 
 
 def instance_labels(probabilities: np.ndarray, *, min_size: int = 30, h: float = 1.0,
-                    smooth: float = 2.0, split: bool = True) -> Instances:
+                    smooth: float = 2.0, split: bool = True, learned=None, head: str = "distance") -> Instances:
     """Objects from (K, H, W) probabilities; see the module docstring.
 
     min_size: smallest object kept, in pixels. h: minimum depth (pixels of distance)
     of a valley between two objects for them to be split. smooth: Gaussian sigma
     (pixels) applied to the distance map before finding seeds. Defaults tuned on the
     BBBC039 train fields (instance F1 0.94 -> 0.96 against h=2, smooth=1).
+    learned: the network's split output (H, W), float 0..1 (or uint8 0..255), when it has
+    learned one from painted objects: touching objects are then split where it says (``head``:
+    "distance" or "border"; see ``split``), not by the distance rule.
     """
     return instances_from_semantic(semantic_labels(probabilities), probabilities.shape[0] - 1,
-                                   min_size=min_size, h=h, smooth=smooth, split=split)
+                                   min_size=min_size, h=h, smooth=smooth, split=split, learned=learned, head=head)
 
 
 def instances_from_semantic(semantic, n_classes: int, *, min_size: int = 30, h: float = 1.0,
-                            smooth: float = 2.0, split: bool = True, spacing=None, out=None) -> Instances:
+                            smooth: float = 2.0, split: bool = True, spacing=None, out=None, learned=None,
+                            head: str = "distance") -> Instances:
     """Objects from (H, W) (or (Z, H, W)) semantic labels (0 = background, k = class k); see instance_labels.
 
     semantic: a numpy array, or anything numpy-style slicing reads from (a zarr array); it is
@@ -58,6 +65,8 @@ def instances_from_semantic(semantic, n_classes: int, *, min_size: int = 30, h: 
     spacing: per-axis pixel spacing of volumes, e.g. a model's voxel_size (z, y, x): distances
     (and the smoothing) are then measured in units of the finest axis, so objects in stacks with
     coarse z steps are split as they are in space, not as they are in voxels.
+    learned, head: the learned split output over the plane (numpy or zarr, read a window at a
+    time, like ``semantic``); see instance_labels.
     Memory beyond semantic and out: a window (``windows.TILE_PIXELS`` with a margin) per core
     at a time, or the box of a cluster of touching objects larger than a window, up to
     ``windows.LARGE_CLUSTER_PIXELS`` (a larger one, as in confluent tissue, is split a window at
@@ -73,7 +82,8 @@ def instances_from_semantic(semantic, n_classes: int, *, min_size: int = 30, h: 
     if spacing is not None:
         spacing = np.asarray(spacing, float) / min(spacing)
     params = SplitParams(n_classes, min_size, h, smooth, split, spacing,
-                          reach_of(smooth, spacing, len(shape)) if split else (0,) * len(shape))
+                         reach_of(smooth, spacing, len(shape)) if split else (0,) * len(shape), learned, head,
+                         LEARNED_SEED_LEVEL[head])
     classes: list[int] = []
     pieces = _ObjectKeys()
     for k, region, objects, keys in walk_windows(semantic, params):

@@ -200,7 +200,8 @@ def _latest(previews, current):
 def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) -> None:
     """Run one ``protocol.TrainJob``, sending its events; never raises."""
     from napari_unet.engine import modelfile, train
-    from napari_unet.engine.predict import predict_probabilities
+    from napari_unet.engine.objects import learned_split
+    from napari_unet.engine.predict import predict_maps
     from napari_unet.errors import UserInputError
 
     from . import protocol
@@ -211,7 +212,7 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
     try:
         init_model = modelfile.model_from_dict(job.init_model) if job.init_model else None
         gen = train.fit(job.images, job.annotations, job.config, model=init_model, unet_config=job.unet_config,
-                        preview_image=current.image, preview_window=current.window,
+                        objects=job.objects, preview_image=current.image, preview_window=current.window,
                         preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock)
         for event in gen:
             if isinstance(event, train.Started):
@@ -221,7 +222,8 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
                 events.put(event)
             elif isinstance(event, train.Preview):
                 _send_preview(events, event.probabilities, job.instances, event.step, event.elapsed,
-                              protocol.PreviewRequest(None, event.window, event.tag))
+                              protocol.PreviewRequest(None, event.window, event.tag), event.split,
+                              model.config.split_head)
             hold_while_asked(hold, stop_flag, clock)
             if stop_flag.is_set():
                 gen.close()  # leaves the model usable (eval mode, summary updated)
@@ -230,8 +232,10 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
         if current.image is not None and model is not None:  # the prediction of the final model
             rounds = model.summary.get("rounds", [{}])
             part = train.crop_window(current.image, current.window, model.config.channel_axis)
-            _send_preview(events, predict_probabilities(model, part), job.instances,
-                          rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0), current)
+            maps = predict_maps(model, part)
+            _send_preview(events, maps.probabilities, job.instances, rounds[-1].get("steps", 0),
+                          rounds[-1].get("seconds", 0.0), current, maps.split if learned_split(model) else None,
+                          model.config.split_head)
         events.put(protocol.TrainingFinished(modelfile.model_to_dict(model)))
     except UserInputError as exc:
         events.put(protocol.TrainingFailed(str(exc), modelfile.model_to_dict(model) if model else None))
@@ -245,19 +249,21 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
         events.put(protocol.TrainingFailed(f"training failed: {type(exc).__name__}: {exc} ({last})"[:400], saved))
 
 
-def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float, request) -> None:
+def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float, request, split=None,
+                  head: str = "distance") -> None:
     """Labels are made here, in the child, so the GUI only has to show them.
 
     request: the ``protocol.PreviewRequest`` the probabilities answer (its window and tag; its
-    image is not used)."""
+    image is not used). split: the learned split output, once objects have taught it (else None)."""
     from napari_unet.engine.pipeline import labels_from_probabilities
 
     from . import protocol
 
     tag = request.tag
     if probs.ndim == 4:  # a 3D model's slab: send the plane on screen
-        probs = probs[:, tag[1] if tag and tag[1] is not None else probs.shape[1] // 2]
-    labels, classes = labels_from_probabilities(probs, want_instances)
+        k = tag[1] if tag and tag[1] is not None else probs.shape[1] // 2
+        probs, split = probs[:, k], (split[k] if split is not None else None)
+    labels, classes = labels_from_probabilities(probs, want_instances, split=split, head=head)
     # the GUI shows probabilities only with a whole 2D image; a window or a plane of a stack is
     # pasted as labels alone, so its probabilities would only cost pickling and the pipe (2.4 MB
     # for a 768^2 window)

@@ -42,6 +42,7 @@ class TrainJob:
 
     init_model: a model file's content (``modelfile.model_to_dict``) to fine-tune, or None for a new model
     built from ``unet_config``. instances: previews as object ids (else semantic labels).
+    objects: per image, painted whole objects (int ids, 0 = none) or None (see ``engine.objects``).
     """
 
     images: list
@@ -51,6 +52,7 @@ class TrainJob:
     unet_config: UNetConfig | None = None
     preview: PreviewRequest | None = None
     instances: bool = True
+    objects: list | None = None
 
 
 @dataclass

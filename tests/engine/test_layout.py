@@ -67,7 +67,7 @@ def test_annotated_planes_picks_painted_slices():
     ann = np.zeros((5, 20, 30), np.uint8)
     ann[1, 3, 3] = 1
     ann[4, 5, 5] = 2
-    planes, anns = ax.annotated_planes(image, ann, "ZYX", "none")
+    planes, anns, _ = ax.annotated_planes(image, ann, "ZYX", "none")
     assert len(planes) == 2
     np.testing.assert_array_equal(planes[1], image[4])
     assert anns[1][5, 5] == 2

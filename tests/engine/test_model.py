@@ -7,11 +7,12 @@ from napari_unet.engine.model import SegmentationModel, UNet, count_parameters
 
 @pytest.mark.parametrize("hw", [(1, 1), (7, 5), (16, 16), (33, 65), (100, 37), (129, 128)])
 @pytest.mark.parametrize("channels,classes", [(1, 1), (3, 2), (5, 3)])
-def test_output_shape_matches_input_for_odd_sizes(hw, channels, classes):
-    net = UNet(UNetConfig(in_channels=channels, n_classes=classes, depth=3, width=4)).eval()
+@pytest.mark.parametrize("head,extra", [("distance", 1), ("border", 1), ("none", 0)])
+def test_output_shape_matches_input_for_odd_sizes(hw, channels, classes, head, extra):
+    net = UNet(UNetConfig(in_channels=channels, n_classes=classes, depth=3, width=4, split_head=head)).eval()
     with torch.no_grad():
         out = net(torch.rand(2, channels, *hw))
-    assert out.shape == (2, classes + 1, *hw)
+    assert out.shape == (2, classes + 1 + extra, *hw)  # the classes, then the split output
 
 
 @pytest.mark.parametrize("depth", [1, 2, 4])
@@ -45,7 +46,7 @@ def test_config_fills_missing_class_names():
 
 def test_segmentation_model_new_builds_net():
     model = SegmentationModel.new(UNetConfig(in_channels=2, n_classes=2, width=4))
-    assert model.net.head.out_channels == 3
+    assert model.net.head.out_channels == 3 + 1  # background, 2 classes, the split output
     assert model.device.type == "cpu"
 
 
@@ -56,7 +57,7 @@ def test_3d_output_shape_matches_input_for_odd_sizes(zyx, voxel_size):
     net = UNet(cfg).eval()
     with torch.no_grad():
         out = net(torch.rand(1, 2, *zyx))
-    assert out.shape == (1, 3, *zyx)
+    assert out.shape == (1, 3 + 1, *zyx)
 
 
 def test_anisotropic_volumes_pool_z_only_once_xy_caught_up():
@@ -75,8 +76,8 @@ def test_anisotropic_volumes_pool_z_only_once_xy_caught_up():
 def test_model_files_from_before_3d_still_load():
     from napari_unet.engine import modelfile
 
-    blob = modelfile.model_to_dict(SegmentationModel.new(UNetConfig(width=4, depth=2)))
-    for key in ("spatial_dims", "voxel_size"):
+    blob = modelfile.model_to_dict(SegmentationModel.new(UNetConfig(width=4, depth=2, split_head="none")))
+    for key in ("spatial_dims", "voxel_size", "split_head"):
         blob["config"].pop(key)
     model = modelfile.model_from_dict(blob)
     assert model.config.spatial_dims == 2 and model.net(torch.rand(1, 1, 9, 9)).shape == (1, 2, 9, 9)

@@ -46,7 +46,7 @@ def test_3d_tiles_match_one_pass(trained):
     tiles, overlaps = predict.tile_plan(model, 64, 8)
     assert len(predict._tile_geometry(volume.shape, tiles, overlaps, model.net.size_multiples)[2]) >= 8
     # slabs of 4 planes + 8 of overlap see less z context than one pass: small differences
-    assert np.abs(tiled - whole).mean() < 0.01
+    assert np.abs(tiled - whole).mean() < 0.02
     assert np.mean(tiled.argmax(0) == whole.argmax(0)) > 0.999
 
 

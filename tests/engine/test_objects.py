@@ -1,0 +1,98 @@
+"""Painted whole objects: checks, merging into the class annotations, the split targets they teach,
+instance corrections, and a model that learns a split the distance rule cannot make."""
+
+import numpy as np
+import pytest
+
+from napari_unet.engine import objects as painted
+from napari_unet.engine import predict, train
+from napari_unet.engine.config import UNetConfig
+from napari_unet.engine.metrics import instance_f1
+from napari_unet.errors import UserInputError
+from napari_unet.instances import instance_labels
+
+
+def test_targets_of_a_touching_pair_have_a_valley_where_they_meet():
+    objects = np.zeros((20, 30), np.int32)
+    objects[5:15, 5:15], objects[5:15, 15:25] = 1, 2  # two squares side by side: one rectangle
+    ann = np.zeros_like(objects)
+    ann[0, :] = 1  # background stroke
+    t = painted.split_targets(objects, ann, "distance")
+    assert t[10, 10] == pytest.approx(1.0, abs=0.25) and t[10, 20] == pytest.approx(1.0, abs=0.25)
+    assert t[10, 14] < 0.25 and t[10, 15] < 0.25  # the shared edge is an edge of both
+    assert t[10, 3] == 0.0 and t[0, 29] == 0.0  # the ring around them and annotated background
+    assert t[18, 10] == painted.UNKNOWN  # beyond the ring, not annotated: nothing taught
+    border = painted.split_targets(objects, ann, "border")
+    assert border[10, 14] == 1.0 and border[10, 10] == 0.0 and border[0, 0] == painted.UNKNOWN
+
+
+def test_targets_of_objects_at_the_image_edge_and_of_one_pixel():
+    objects = np.zeros((10, 10), np.int32)
+    objects[0:4, 0:4], objects[7, 7] = 1, 2
+    t = painted.split_targets(objects, np.zeros_like(objects), "distance")
+    assert t[7, 7] == 1.0 and 0 < t[0, 0] <= 1  # a 1-pixel object is its own centre; the image edge is an edge
+    assert painted.split_targets(np.zeros((4, 4), np.int32), np.zeros((4, 4)), "distance") is None
+
+
+def test_objects_become_foreground_of_the_class_painted_under_them():
+    objects = np.zeros((10, 10), np.int32)
+    objects[1:4, 1:4], objects[6:9, 6:9] = 5, 9
+    ann = np.zeros((10, 10), np.int16)
+    ann[2, 2] = 3  # a dab of the second class inside object 5; object 9 over unannotated ground
+    merged = painted.merge_into_annotations(ann, objects)
+    assert (merged[1:4, 1:4] == 3).all() and (merged[6:9, 6:9] == 2).all() and merged[0, 0] == 0
+    ann[7, 7] = 1
+    with pytest.raises(UserInputError, match="annotated as background"):
+        painted.merge_into_annotations(ann, objects)
+
+
+@pytest.mark.parametrize("objects,message", [
+    (np.zeros((5, 6)), "shape"), (np.full((5, 5), -1), "negative"), (np.full((5, 5), 1.5), "fractional"),
+])
+def test_bad_object_images_get_one_clear_message(objects, message):
+    with pytest.raises(UserInputError, match=message):
+        painted.check_objects(objects, (5, 5))
+
+
+def test_corrected_objects_are_those_the_user_changed():
+    shown = np.zeros((10, 12), np.int32)
+    shown[1:4, 1:4], shown[1:4, 6:9], shown[6:9, 1:4], shown[6:9, 6:11] = 1, 2, 3, 4
+    edited = shown.copy()
+    edited[1:4, 1:4] = 0  # 1 erased
+    edited[1:4, 4:6] = 2  # 2 grown (merged over background)
+    edited[6:9, 9:11] = 7  # 4 split: a new id painted into part of it
+    assert set(painted.corrected_objects(edited, shown)) == {2, 4, 7}  # not 3, untouched; not 1, erased
+    objects, n = painted.add_objects(np.zeros((10, 12), np.uint16), edited, [2, 4, 7])
+    assert n == 3 and set(np.unique(objects)) == {0, 1, 2, 3} and (objects[6:9, 9:11] != objects[6:9, 6]).all()
+
+
+def _pairs(seed=0):
+    """Rectangles of two touching squares (one component to the distance rule) with a dim seam
+    where the squares meet: the image shows the split, the mask's shape does not."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(100, 8, (96, 96))
+    truth = np.zeros((96, 96), np.int32)
+    n = 0
+    for y in (6, 38, 70):
+        for x in (4, 52):
+            truth[y:y + 18, x:x + 18], truth[y:y + 18, x + 18:x + 36] = n + 1, n + 2
+            image[y:y + 18, x:x + 36] += 400
+            image[y:y + 18, x + 17:x + 19] -= 250  # the seam
+            n += 2
+    return np.clip(image, 0, None).astype(np.float32), truth
+
+
+def test_a_model_learns_a_split_the_distance_rule_cannot_make():
+    image, truth = _pairs()
+    ann = np.zeros(truth.shape, np.uint8)
+    ann[::6, ::6] = np.where(truth[::6, ::6] > 0, 0, 1)  # background dots
+    ann[truth > 0] = 0
+    objects = np.where(np.isin(truth, [1, 2, 3, 4]), truth, 0)  # two pairs painted whole
+    config = train.TrainConfig(steps=250, time_budget=None, batch_size=4, patch_size=48, seed=0)
+    model = train.train([image], [ann], config, unet_config=UNetConfig(depth=2, width=8), objects=[objects])
+    assert painted.learned_split(model) and model.summary["object_pixels"] == (objects > 0).sum()
+    maps = predict.predict_maps(model, image)
+    rule = instance_labels(maps.probabilities).labels
+    learned = instance_labels(maps.probabilities, learned=maps.split).labels
+    assert instance_f1(rule, truth) < 0.3  # one object per pair
+    assert instance_f1(learned, truth) > 0.8  # the unpainted pairs split too
