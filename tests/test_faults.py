@@ -307,3 +307,40 @@ def test_unwritable_output_folder(blobs, model, tmp_path, capsys):
     m = modelfile.save_model(model, tmp_path / "m.pt")
     img = io.write_mask(tmp_path / "img.tif", blobs[0])
     _one_line_exit_2(capsys, ["predict", m, img, "--out", tmp_path / "missing" / "o.tif"], "does not exist")
+
+
+# ---- painted whole objects (--objects): a message each ---------------------------------------------
+
+@pytest.mark.parametrize("kind,message", [("shape", "shape"), ("negative", "negative"), ("float", "fractional"),
+                                          ("over background", "annotated as background")])
+def test_bad_object_files(blobs, tmp_path, capsys, kind, message):
+    image, mask, ann = blobs
+    objects = np.where(mask == 1, 1, 0).astype(np.int32)
+    if kind == "shape":
+        objects = objects[:-1]
+    elif kind == "negative":
+        objects = objects - 1
+    elif kind == "float":
+        objects = objects + 0.5
+    else:
+        ann = ann.copy()
+        ann[mask == 1] = 1
+    paths = [io.write_mask(tmp_path / "i.tif", image), io.write_mask(tmp_path / "a.tif", ann)]
+    np.save(tmp_path / "o.npy", objects)
+    _one_line_exit_2(capsys, ["train", paths[0], "--labels", paths[1], "--objects", tmp_path / "o.npy", "--out",
+                              tmp_path / "m.pt", "--steps", 1], message)
+
+
+def test_objects_of_a_3d_model_train_and_split_volumes():
+    from napari_unet.engine import objects as painted
+    from napari_unet.engine import stacks
+    from tests.conftest import make_spheres, volume_scribbles
+
+    volume, mask = make_spheres((12, 48, 48), n=5, radius=7, z_step=2.0)
+    objects = np.where(mask == 1, 1, 0).astype(np.int32)
+    unet = UNetConfig(depth=2, width=4, spatial_dims=3, voxel_size=(2.0, 1.0, 1.0))
+    config = quick(steps=3, batch_size=1, patch_size=32, patch_depth=4)
+    model = train.train([volume], [volume_scribbles(mask, [3, 6])], config, unet_config=unet, objects=[objects])
+    assert painted.learned_split(model)
+    labels = list(stacks.iter_predict_stack(model, volume, "ZYX", instances=True))[-1].labels
+    assert labels.shape == volume.shape  # (the learned split runs on volumes; 3 steps teach it little)

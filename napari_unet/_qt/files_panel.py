@@ -25,7 +25,8 @@ class FileActions:
         if self.model is None:
             notify("no model to save yet: press Train first", error=True)
             return None
-        path = path or _ask_path("Save model", "model.pt", "napari-unet model (*.pt)", save=True)
+        path = path or ask_path("Save model", "model.pt", "napari-unet model (*.pt)", save=True,
+                                near=self.image_combo.value)
         if not path:
             return None
         from ..engine import modelfile
@@ -43,7 +44,8 @@ class FileActions:
 
     def load_model(self, path=None):
         """Load a model file; its class names appear in the widget."""
-        path = path or _ask_path("Load model", "", "napari-unet model (*.pt)", save=False)
+        path = path or ask_path("Load model", "", "napari-unet model (*.pt *.zip)", save=False,
+                                near=self.image_combo.value)
         if not path:
             return None
         from ..engine import modelfile
@@ -83,8 +85,8 @@ class FileActions:
             notify("no prediction to export yet: press Train or Predict first", error=True)
             return []
         if path is None:
-            path = _ask_path("Export masks", f"{preds[0].name[:-11]}_masks.tif",
-                             "Masks (*.tif *.png *.npy *.zarr)", save=True, folder=len(preds) > 1)
+            path = ask_path("Export masks", f"{preds[0].name[:-11]}_masks.tif",
+                            "Masks (*.tif *.png *.npy *.zarr)", save=True, folder=len(preds) > 1, near=image)
             if not path:
                 return []
         try:
@@ -179,11 +181,14 @@ class FileActions:
         return True
 
 
-def _ask_path(title: str, default: str, filters: str, save: bool, folder: bool = False):
+def ask_path(title: str, default: str, filters: str, save: bool, folder: bool = False, near=None):
+    """A file dialog; it starts beside the image layer ``near`` when that came from a file."""
     from qtpy.QtWidgets import QFileDialog
 
+    source = getattr(getattr(near, "source", None), "path", None)
+    start = str(Path(source).parent / default) if source else default
     if folder:
-        return QFileDialog.getExistingDirectory(None, title) or None
+        return QFileDialog.getExistingDirectory(None, title, str(Path(start).parent)) or None
     getter = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
-    path, _ = getter(None, title, default, filters)
+    path, _ = getter(None, title, start, filters)
     return path or None

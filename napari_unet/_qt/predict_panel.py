@@ -154,10 +154,16 @@ class PredictActions:
             notify(result.error, error=True)
         elif result.layer is not None and result.layer.name in self.viewer.layers:
             self._show_prediction(result.layer, result.labels, result.probabilities, result.classes)
+            if self.output_mode.value == "instances" and isinstance(result.labels, np.ndarray):
+                try:
+                    self.measure_prediction(result.layer)  # hover shows each object's measurements
+                except UserInputError:
+                    pass
 
     def _on_prediction_finished(self):
         self.predict_button.enabled = True
-        self.status.value = "prediction done"
+        if not self.status.value.split(" ")[0].isdigit():  # (else: the object count of the measurements)
+            self.status.value = "prediction done"
         self.signals.prediction_finished.emit()
 
 

@@ -30,6 +30,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from ..engine import data
 from ..engine import layout as ax
 from ..errors import UserInputError
+from .export_panel import ExportActions
 from .files_panel import FileActions
 from .layers import camera, geometry, image_array, labels_shape, layer_axes
 from .notify import notify
@@ -48,7 +49,7 @@ class _Signals(QObject):
     prediction_finished = Signal()
 
 
-class UNetWidget(TrainActions, FileActions, PredictActions, Container):
+class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Container):
     """U-Net training and prediction for the layers of one viewer."""
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):
@@ -122,6 +123,15 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
         self.save_button = PushButton(text="Save model")
         self.load_button = PushButton(text="Load model")
         self.export_button = PushButton(text="Export masks")
+        self.measure_button = PushButton(text="Export measurements",
+                                         tooltip="one row per object of the prediction as it is now: area, "
+                                                 "centroid, box, intensities, shape (CSV)")
+        from .export_panel import FORMAT_CHOICES
+
+        self.export_format = ComboBox(label="Model format", choices=list(FORMAT_CHOICES))
+        self.export_model_button = PushButton(text="Export model",
+                                              tooltip="for other tools: a bioimage.io package (deepImageJ, "
+                                                      "ilastik, QuPath, bioimageio.core), TorchScript or ONNX")
         self.extend([
             self.image_combo, self.axes_edit, self.annotation_combo,
             Container(widgets=[self.new_annotations_button, self.new_objects_button], layout="horizontal",
@@ -140,6 +150,8 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
             self.export_all,
             Container(widgets=[self.save_button, self.load_button, self.export_button], layout="horizontal",
                       labels=False),
+            self.export_format,
+            Container(widgets=[self.export_model_button, self.measure_button], layout="horizontal", labels=False),
         ])
         self.native.layout().addWidget(rest.native)
         self._rest = rest
@@ -153,6 +165,8 @@ class UNetWidget(TrainActions, FileActions, PredictActions, Container):
         self.save_button.clicked.connect(lambda: self.save_model())
         self.load_button.clicked.connect(lambda: self.load_model())
         self.export_button.clicked.connect(lambda: self.export_masks())
+        self.export_model_button.clicked.connect(lambda: self.export_model())
+        self.measure_button.clicked.connect(lambda: self.export_measurements())
         self.class_names.changed.connect(self._update_hint)
         self.image_combo.changed.connect(self._on_image_changed)
         self.predict_target.changed.connect(lambda v: setattr(self.folder, "visible", v == "folder"))

@@ -33,7 +33,7 @@ def run(args) -> int:
     model = run_fit(train.fit([image], [scribbles], config, unet_config=None))
     modelfile.save_model(model, out_dir / "model.pt")
     options = argparse.Namespace(tile_size=512, instances=True, min_size=30, probabilities=None, axes=None,
-                                 dask_scheduler=None)
+                                 dask_scheduler=None, measurements=None, pixel_size=None)
     predict_file(model, paths["image"], out_dir / "nuclei_masks.tif", options)
     score = dice(io.read_image(out_dir / "nuclei_masks.tif"), truth)
     log(f"foreground Dice against the sample's mask: {score:.3f}; files in {out_dir}/")

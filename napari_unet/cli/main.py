@@ -13,6 +13,7 @@ import os
 
 from ..errors import UserInputError
 from . import demo
+from . import export as export_command
 from . import predict as predict_command
 from . import train as train_command
 from .progress import fail
@@ -76,6 +77,21 @@ def whole_number(low: int):
 positive_int, natural_int = whole_number(1), whole_number(0)
 
 
+EXPORT_HELP = """\
+Write a trained model for other tools. A bioimage.io package (.zip, the 0.5
+format, validated with bioimageio.spec) holds the network as PyTorch state dict,
+TorchScript and ONNX, the percentile scaling napari-unet applies, test tensors,
+a cover and a model card from the training summary; napari-unet loads it back
+(Load model, train --init, predict). TorchScript and ONNX files hold the network
+alone: normalised images (N, C, Y, X) in, class probabilities out.
+
+examples:
+  napari-unet export model.pt --format bioimageio --out model.zip
+  napari-unet export model.pt --format onnx --out model.onnx
+  bioimageio test model.zip
+"""
+
+
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0 (no nan, no inf)."""
     try:
@@ -97,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=LABEL_CONVENTION,
     )
     parser.add_argument("--version", action="version", version=f"napari-unet {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,demo}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,export,demo}")
 
     t = sub.add_parser("train", help="train a model from images and sparse annotations",
                        description=TRAIN_HELP, formatter_class=fmt)
@@ -150,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", action="store_true", help="one id per object instead of class values")
     p.add_argument("--probabilities", metavar="FILE",
                    help="also save class probabilities, float32 (classes+1, Y, X), channel 0 = background (one IMAGE only)")
+    p.add_argument("--measurements", metavar="FILE.csv",
+                   help="with --instances: one row per object (label, class, area, centroid, bounding box, "
+                        "intensity per channel, perimeter, eccentricity, solidity; stacks: per plane, 3D: volume); "
+                        "several images: an image column")
+    p.add_argument("--pixel-size", type=positive_float, metavar="SIZE",
+                   help="pixel side in micrometres: --measurements adds the area (volume) in um2 (um3)")
     p.add_argument("--min-size", type=natural_int, default=30, help="smallest object kept with --instances, in pixels (default 30)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--tile-size", type=positive_int, default=512, help="tile side in pixels (default 512)")
@@ -160,6 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the chunked prediction on this dask.distributed scheduler "
                         "(e.g. tcp://10.0.0.5:8786); needs --out OUT.zarr")
     p.set_defaults(func=lambda args: predict_command.run(args))
+
+    e = sub.add_parser("export", help="write a model for other tools: bioimage.io package, TorchScript or ONNX",
+                       description=EXPORT_HELP, formatter_class=fmt)
+    e.add_argument("model", metavar="MODEL.pt", help="a napari-unet model file")
+    e.add_argument("--format", required=True, choices=["bioimageio", "torchscript", "onnx"],
+                   help="bioimageio: a .zip package (all three weight formats, test tensors, cover, model card); "
+                        "torchscript: a .pt file; onnx: a .onnx file")
+    e.add_argument("--out", required=True, metavar="PATH", help="where to write it (.zip, .pt or .onnx)")
+    e.add_argument("--image", metavar="IMAGE",
+                   help="a sample image for the package's test tensors and cover (default: the bundled nuclei "
+                        "sample, for one-channel models)")
+    e.add_argument("--axes", metavar="AXES", help="layout of --image (default: the one rule)")
+    e.set_defaults(func=lambda args: export_command.run(args))
 
     d = sub.add_parser("demo", help="open napari with the nuclei sample and the U-Net widget",
                        description="Open napari with the bundled nuclei sample, its scribbles and the U-Net "

@@ -21,10 +21,19 @@ def run(args) -> int:
     if args.probabilities and len(args.images) > 1:
         raise UserInputError("--probabilities takes one image; predict images one at a time")
     args.images = list(dict.fromkeys(args.images))  # the same image named twice is predicted once
+    if args.measurements and not args.instances:
+        raise UserInputError("--measurements measures objects; add --instances")
     outs = plan_outputs(args)
     model = modelfile.load_model(args.model, device=args.device)
+    tables = []
     for path, out in zip(args.images, outs):
-        predict_file(model, Path(path), out, args)
+        tables.append(({"image": Path(path).name}, predict_file(model, Path(path), out, args)))
+    if args.measurements:
+        from ..engine import measure
+
+        table = measure.stack_columns(tables)
+        measure.write_csv(args.measurements, table)
+        log(f"{len(table['label'])} object(s) measured -> {args.measurements}")
     return 0
 
 
@@ -44,6 +53,10 @@ def plan_outputs(args) -> list[Path]:
     named = [(f"the mask of {Path(p).name}", out) for p, out in zip(args.images, outs)]
     if args.probabilities:
         named.append(("--probabilities", io.check_probabilities_path(args.probabilities)))
+    if args.measurements:
+        named.append(("--measurements", Path(args.measurements)))
+        if Path(args.measurements).suffix.lower() != ".csv":
+            raise UserInputError("--measurements writes a CSV file; name it e.g. measurements.csv")
     if args.instances:  # with several classes a CSV of the objects' classes goes beside each mask
         named += [(f"the classes of {Path(p).name}", classes_path(out)) for p, out in zip(args.images, outs)]
     for path in args.images:
@@ -59,11 +72,12 @@ def classes_path(out: Path) -> Path:
     return out.parent / f"{out.stem}_classes.csv"
 
 
-def predict_file(model, path: Path, out: Path, args) -> None:
-    """Predict one image file (2D or a stack) and write its mask (and probabilities / classes if asked).
+def predict_file(model, path: Path, out: Path, args):
+    """Predict one image file (2D or a stack) and write its mask (and probabilities / classes if asked);
+    return its objects' measurements (``measure.measure_image`` columns) when args.measurements, else None.
 
     args: tile_size, instances, min_size, probabilities (a path or None), axes (or None),
-    dask_scheduler (an address or None).
+    dask_scheduler (an address or None), measurements (a path or None), pixel_size.
     """
     from ..engine import io
     from ..engine import layout as ax
@@ -74,14 +88,24 @@ def predict_file(model, path: Path, out: Path, args) -> None:
     if out.suffix.lower() != ".zarr":
         io.check_mask_path(out, len(ax.labels_shape(shape, axes)))  # e.g. a stack into .png: before the work
     start = time.perf_counter()
+    classes = None
     if args.dask_scheduler:
         _predict_on_cluster(model, image, axes, out, args)
+        labels = None
     elif out.suffix.lower() == ".zarr":
         with io.open_label_store(out, ax.labels_shape(shape, axes), np.uint32 if args.instances else np.uint8) as store:
-            _predict(model, image, axes, store, path, out, args)
+            _, classes = _predict(model, image, axes, store, path, out, args)
+        labels = io.read_image(out, lazy=True)
     else:
-        io.write_mask(out, _predict(model, image, axes, None, path, out, args))
+        labels, classes = _predict(model, image, axes, None, path, out, args)
+        io.write_mask(out, labels)
     log(f"{path.name}: done in {time.perf_counter() - start:.1f} s -> {out}")
+    if not getattr(args, "measurements", None):
+        return None
+    from ..engine import measure
+
+    return measure.measure_image(labels, image, axes, ax.spatial_of(model.config), classes,
+                                 model.config.class_names, getattr(args, "pixel_size", None))
 
 
 def _predict(model, image, axes, target, path: Path, out: Path, args):
@@ -103,7 +127,7 @@ def _predict(model, image, axes, target, path: Path, out: Path, args):
         io.write_probabilities(args.probabilities, result.probabilities)
     if result.classes is not None and model.config.n_classes > 1:
         _write_classes(out, result.classes, model.config.class_names)
-    return result.labels
+    return result.labels, result.classes
 
 
 def _write_classes(out: Path, classes, names) -> None:

@@ -144,6 +144,28 @@ class UNet(nn.Module):
         return self.head(x)[(...,) + tuple(slice(0, n) for n in spatial)]
 
 
+class ClassProbabilities(nn.Module):
+    """A 2D U-Net as other programs run it: (N, in_channels, H, W) float32, normalised as in training,
+    to class probabilities (N, n_outputs, H, W) (softmax; the split output is left out).
+
+    Any H, W >= the network's multiple: the input is mirrored up to the next multiple and the output
+    cropped back with shape arithmetic that TorchScript tracing and ONNX export keep symbolic, so
+    the exported network takes every such size (tested against the U-Net).
+    """
+
+    def __init__(self, net: UNet):
+        super().__init__()
+        self.net = net
+        self.n_outputs = int(net.config.n_outputs)
+        self.multiple = int(net.size_multiple)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        x = F.pad(x, [0, (-w) % self.multiple, 0, (-h) % self.multiple], mode="reflect")
+        logits = self.net(x)[:, : self.n_outputs, :h, :w]
+        return torch.softmax(logits, dim=1)
+
+
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 

@@ -23,6 +23,8 @@ from .files import atomic_path
 
 MODEL_FORMAT = "napari-unet-model"
 MODEL_VERSION = 1
+MAX_MODEL_BYTES = 1 << 30  # the largest network config.LIMITS allows is ~0.5 GB of float32 weights
+ATTACHMENT = "napari_unet_model.pt"  # the model file inside the bioimage.io packages napari-unet exports
 
 
 def model_to_dict(model) -> dict:
@@ -60,6 +62,8 @@ def load_model(path, device: str = "cpu"):
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"model file {path} does not exist or is not a regular file; check the path")
+    if zipfile.is_zipfile(path) and _is_bioimageio_package(path):
+        return _load_from_package(path, device)
     _check_archive(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -88,6 +92,31 @@ def load_model(path, device: str = "cpu"):
 
     model.net.to(pick_device(device))
     return model
+
+
+def _is_bioimageio_package(path: Path) -> bool:
+    with zipfile.ZipFile(path) as archive:
+        return any(name in ("rdf.yaml", "bioimageio.yaml") or name.endswith(".bioimageio.yaml")
+                   for name in archive.namelist())
+
+
+def _load_from_package(path: Path, device: str):
+    """The napari-unet model a bioimage.io package of ours carries (``ATTACHMENT``)."""
+    import tempfile
+
+    with zipfile.ZipFile(path) as archive:
+        if ATTACHMENT not in archive.namelist():
+            raise UserInputError(f"{path} is a bioimage.io package from another program: it holds no {ATTACHMENT}, "
+                                 "so napari-unet cannot train or split with it; open it in a bioimage.io tool")
+        if archive.getinfo(ATTACHMENT).file_size > MAX_MODEL_BYTES:
+            raise UserInputError(f"{path}: its {ATTACHMENT} is larger than any napari-unet model; not opened")
+        with tempfile.TemporaryDirectory() as tmp:
+            inner = Path(tmp) / ATTACHMENT
+            inner.write_bytes(archive.read(ATTACHMENT))
+            try:
+                return load_model(inner, device)
+            except UserInputError as exc:
+                raise UserInputError(f"{path}: its {ATTACHMENT} {str(exc).split(': ', 1)[-1]}") from None
 
 
 def _check_archive(path: Path) -> None:

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..errors import UserInputError
 from . import data, predict
-from .objects import learned_split
 from . import layout as ax
+from .objects import learned_split
 
 
 @dataclass

@@ -24,6 +24,7 @@ import torch
 
 from ..errors import UserInputError
 from . import augment, data, layout, losses
+from . import objects as painted
 from .config import TrainConfig, UNetConfig
 from .device import (
     autocast,
@@ -37,7 +38,6 @@ from .device import (
 from .events import Finished, Notice, Preview, Started, Step
 from .model import SegmentationModel
 from .optim import AdamW
-from . import objects as painted
 from .predict import predict_maps
 
 

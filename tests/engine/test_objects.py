@@ -63,7 +63,7 @@ def test_corrected_objects_are_those_the_user_changed():
     edited[6:9, 9:11] = 7  # 4 split: a new id painted into part of it
     assert set(painted.corrected_objects(edited, shown)) == {2, 4, 7}  # not 3, untouched; not 1, erased
     objects, n = painted.add_objects(np.zeros((10, 12), np.uint16), edited, [2, 4, 7])
-    assert n == 3 and set(np.unique(objects)) == {0, 1, 2, 3} and (objects[6:9, 9:11] != objects[6:9, 6]).all()
+    assert n == 3 and set(np.unique(objects)) == {0, 1, 2, 3} and (objects[6:9, 9:11] != objects[6:9, 6:7]).all()
 
 
 def _pairs(seed=0):

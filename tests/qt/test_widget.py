@@ -72,9 +72,13 @@ def test_train_preview_stop_correct_retrain_export(widget, qtbot, tmp_path):
     y, x = np.argwhere(binary_erosion(pred > 0, iterations=3))[0] - 1
     edited[y:y + 3, x:x + 3] = 0
     viewer.layers["nuclei prediction"].data = edited
-    assert w.use_corrections() == 9
+    nucleus = pred[y + 1, x + 1]
+    rest = int(((edited == nucleus)).sum())
+    assert w.use_corrections() == 9 + rest  # the erased pixels, and the class under the changed object
     ann = viewer.layers["nuclei annotations"].data
-    assert np.all(ann[y:y + 3, x:x + 3] == 1)
+    assert np.all(ann[y:y + 3, x:x + 3] == 1)  # erased: background
+    objects = viewer.layers["nuclei objects"].data  # what remains of the nucleus: a painted object
+    assert (objects > 0).sum() == rest and len(np.unique(objects)) == 2
 
     steps_before = w.model.summary["total_steps"]
     w.time_budget.value = 5
