@@ -69,7 +69,11 @@ def test_predict_onto_its_input_is_refused(work, tmp_path, capsys):
 
 def test_train_onto_its_labels_and_probabilities_onto_the_mask_are_refused(work, tmp_path, capsys):
     exit_2(capsys, ["train", work / "img.tif", "--labels", work / "ann.tif", "--out", work / "ann.tif",
-                    "--steps", "1"], "also an input")
+                    "--steps", "1"], "model files end in .pt")
+    before = (work / "m.pt").read_bytes()
+    exit_2(capsys, ["train", work / "img.tif", "--labels", work / "ann.tif", "--init", work / "m.pt", "--out",
+                    work / "m.pt", "--steps", "1"], "also an input")
+    assert (work / "m.pt").read_bytes() == before
     exit_2(capsys, ["predict", work / "m.pt", work / "img.tif", "--out", tmp_path / "p.tif", "--probabilities",
                     tmp_path / "p.tif"], "the same file")
 

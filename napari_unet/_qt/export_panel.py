@@ -78,7 +78,7 @@ class ExportActions:
         classes = self.instance_classes.get(image_layer.name)
         table = measure.measure_image(layer.data, image_array(image_layer), axes, spatial, classes, names)
         layer.features = {"index": table["label"], **{k: v for k, v in table.items() if k != "label"}}
-        self.status.value = count_line(table)
+        self._last_count = self.status.value = count_line(table)
         return table
 
     def export_measurements(self, path=None):

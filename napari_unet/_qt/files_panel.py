@@ -3,8 +3,8 @@
 A mixin of ``UNetWidget`` (it uses ``self.viewer``, ``self.model``, ``self.status``, ...),
 kept apart so each file stays readable. Autosave (see ``autosave``): the annotations
 when training starts, annotations and model when it ends; restore: when an image
-whose autosave exists is opened, its annotations come back as a layer, and the model
-too if none is loaded.
+whose autosave exists is opened, the widget says so (and when it was saved) and offers it
+(Restore autosave); nothing comes back unasked.
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ from .notify import notify
 
 
 class FileActions:
-    """save_model, load_model, export_masks, autosave, restore_autosave, keep_replaced_model."""
+    """save_model, load_model, export_masks, autosave, offer_autosave, restore_offered, keep_replaced_model."""
 
     def save_model(self, path=None):
-        """Save the current model (a file dialog when no path is given)."""
+        """Save the current model as a .pt file (a file dialog when no path is given)."""
         if self.model is None:
             notify("no model to save yet: press Train first", error=True)
+            return None
+        if path is not None and Path(path).suffix.lower() != ".pt":
+            notify(f"napari-unet model files end in .pt; save it as {Path(path).with_suffix('.pt').name}",
+                   error=True)
             return None
         path = path or ask_path("Save model", "model.pt", "napari-unet model (*.pt)", save=True,
                                 near=self.image_combo.value)
@@ -58,6 +62,8 @@ class FileActions:
         self.model = model
         self.class_names.value = ", ".join(model.config.class_names)
         self.use_3d.value = model.config.spatial_dims == 3
+        model.summary.setdefault("source", Path(path).name)
+        self.remember_model(f"loaded {Path(path).name}")
         steps = model.summary.get("total_steps", "?")
         self.status.value = f"loaded {Path(path).name}: {model.config.n_classes} class(es), {steps} steps"
         return model
@@ -146,40 +152,68 @@ class FileActions:
         except (UserInputError, OSError) as exc:
             notify(f"could not keep the {dims}D model ({exc}); use Save model", error=True)
 
-    def restore_autosave(self, layer) -> bool:
-        """Bring back an image's autosaved annotations (and model, if none is loaded)."""
+    def offer_autosave(self, layer) -> bool:
+        """If ``layer`` (an image) has an autosave, say so and offer it (the Restore autosave button);
+        nothing comes back unasked. Returns whether one was offered."""
         from napari.layers import Image
 
         from ..engine import autosave
-        from .layers import labels_shape
 
-        if not isinstance(layer, Image) or f"{layer.name} annotations" in self.viewer.layers:
+        if not isinstance(layer, Image) or layer not in self.viewer.layers:
             return False
         try:
-            shape = labels_shape(layer)
             identity = self.autosave_identity(layer)
         except UserInputError:
             return False
         folder = autosave.folder_for(identity)
-        ann = autosave.load_annotations(folder, identity, shape)
-        if ann is None:
+        record = autosave.saved_record(folder)
+        if not autosave.belongs_to(folder, identity) or not (folder / autosave.ANNOTATIONS).exists():
             return False
-        self.viewer.add_labels(ann, name=f"{layer.name} annotations",
-                               scale=tuple(layer.scale[-ann.ndim:]), translate=tuple(layer.translate[-ann.ndim:]))
+        what = "annotations" + (" and model" if autosave.model_path(folder, identity) else "")
+        self._offered = (layer, folder, identity)
+        self.restore_button.text = f"Restore autosave ({what}, {record.get('saved', '?')})"
+        self.restore_button.visible = True
+        notify(f"'{layer.name}' has {what} autosaved on {record.get('saved', '?')}: press Restore autosave to "
+               "bring them back")
+        return True
+
+    def restore_offered(self) -> bool:
+        """Bring back the offered autosave: its annotations (into "<image> annotations", replacing what
+        is there: Undo corrections brings that back) and its model (the current one stays in the history)."""
+        from ..engine import autosave, modelfile
+        from .layers import labels_shape, style_annotations
+
+        if self._offered is None:
+            return False
+        layer, folder, identity = self._offered
+        self._offered, self.restore_button.visible = None, False
+        if layer not in self.viewer.layers:
+            return False
+        ann = autosave.load_annotations(folder, identity, labels_shape(layer))
+        if ann is None:
+            notify(f"the autosave in {folder} could not be read or is for another shape; nothing restored", error=True)
+            return False
+        name = f"{layer.name} annotations"
+        if name in self.viewer.layers:
+            existing = self.viewer.layers[name]
+            self.snapshot_for_undo(layer, existing, None)
+            existing.data = ann
+        else:
+            new = self.viewer.add_labels(ann, name=name, scale=tuple(layer.scale[-ann.ndim:]),
+                                         translate=tuple(layer.translate[-ann.ndim:]))
+            style_annotations(new)
         restored = "annotations"
         path = autosave.model_path(folder, identity)
-        if self.model is None and path is not None:
-            from ..engine import modelfile
-
+        if path is not None:
             try:
                 self.model = modelfile.load_model(path)
                 self.use_3d.value = self.model.config.spatial_dims == 3
+                self.remember_model(f"autosave of {layer.name}")
                 restored += " and model"
             except UserInputError:
                 pass
         notify(f"restored the {restored} autosaved in {folder}")
         return True
-
 
 def ask_path(title: str, default: str, filters: str, save: bool, folder: bool = False, near=None):
     """A file dialog; it starts beside the image layer ``near`` when that came from a file."""

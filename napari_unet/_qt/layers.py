@@ -116,3 +116,38 @@ def voxel_size(layer, axes: str) -> tuple[float, float, float]:
 def geometry(image_layer, ndim: int) -> dict:
     """scale/translate for a layer of ``ndim`` dimensions that overlays ``image_layer``."""
     return {"scale": tuple(image_layer.scale[-ndim:]), "translate": tuple(image_layer.translate[-ndim:])}
+
+
+# label 1 (background) a pale translucent wash, readable on dark and bright images and never taken
+# for an object; classes in strong colours
+ANNOTATION_COLOURS = {0: (0, 0, 0, 0), 1: (0.55, 0.85, 1.0, 0.4), 2: (1.0, 0.55, 0.1, 1.0),
+                      3: (0.3, 0.9, 0.3, 1.0), 4: (0.95, 0.3, 0.95, 1.0), 5: (1.0, 0.95, 0.2, 1.0)}
+
+
+def style_annotations(layer) -> None:
+    """The annotation colours on a Labels layer of class annotations (further classes: white)."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    layer.colormap = DirectLabelColormap(color_dict={None: (1.0, 1.0, 1.0, 1.0), **ANNOTATION_COLOURS})
+
+
+def place_below(viewer, layer, others) -> None:
+    """Move ``layer`` just below the lowest of ``others`` (layers in the viewer) in the layer list."""
+    indices = [viewer.layers.index(o) for o in others if o in viewer.layers]
+    if indices and viewer.layers.index(layer) > min(indices):
+        viewer.layers.move(viewer.layers.index(layer), min(indices))
+
+
+def keep_selection(viewer):
+    """Context manager: the active layer stays active (adding a layer makes the new one active)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def kept():
+        active = viewer.layers.selection.active
+        try:
+            yield
+        finally:
+            if active is not None and active in viewer.layers:
+                viewer.layers.selection.active = active
+    return kept()

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..engine import data
 from ..errors import UserInputError
-from .layers import compact_ids, geometry, image_array
+from .layers import compact_ids, geometry, image_array, keep_selection, place_below
 from .notify import notify
 
 _IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr"}  # what Predict takes from a folder
@@ -35,20 +35,31 @@ class PredictActions:
         else:
             active = self.viewer.layers.selection.active
             layer = self.viewer.add_labels(labels, name=name, opacity=0.5, **geometry(image_layer, labels.ndim))
+            # under the strokes and painted objects: the prediction never hides what the user painted
+            place_below(self.viewer, layer, [self.viewer.layers[n] for n in
+                                             (f"{image_layer.name} annotations", f"{image_layer.name} objects")
+                                             if n in self.viewer.layers])
             if not select and active is not None:
                 self.viewer.layers.selection.active = active
         if isinstance(labels, np.ndarray):  # lazy (zarr) predictions are not corrected in place
             self.last_prediction[image_layer.name] = np.array(labels, copy=True)
         if probabilities is not None and self.show_probabilities.value:
-            fg = np.asarray(probabilities[1:], np.float32).max(0)
-            pname = f"{image_layer.name} probabilities"
-            if pname in self.viewer.layers:
-                self.viewer.layers[pname].data = fg
-            else:
-                self.viewer.add_image(fg, name=pname, colormap="magma", opacity=0.5, contrast_limits=(0, 1),
-                                      **geometry(image_layer, 2))
+            self._show_probabilities(image_layer, np.asarray(probabilities[1:], np.float32).max(0))
         if classes is not None:
             self.instance_classes[image_layer.name] = classes
+
+    def _show_probabilities(self, image_layer, foreground: np.ndarray) -> None:
+        """The probability of any object as a green glow (additive) right above the image, under the
+        labels; the layer the user works on stays selected."""
+        pname = f"{image_layer.name} probabilities"
+        if pname in self.viewer.layers:
+            self.viewer.layers[pname].data = foreground
+            return
+        with keep_selection(self.viewer):
+            layer = self.viewer.add_image(foreground, name=pname, colormap="green", blending="additive",
+                                          opacity=0.8, contrast_limits=(0, 1), **geometry(image_layer, 2))
+            above = self.viewer.layers.index(image_layer) + 1 if image_layer in self.viewer.layers else 0
+            self.viewer.layers.move(self.viewer.layers.index(layer), above)
 
     # ---- corrections ---------------------------------------------------------------------------
     def use_corrections(self):
@@ -68,6 +79,7 @@ class PredictActions:
             notify("no prediction to correct yet: press Train or Predict first", error=True)
             return 0
         ann_layer = self.annotation_combo.value or self.new_annotations()
+        self.snapshot_for_undo(image, ann_layer, self.objects_layer(image))
         pred = np.asarray(self.viewer.layers[pred_name].data)
         shown = self.last_prediction[image.name]
         to_annotation = self._prediction_to_annotation(image.name, pred)
@@ -140,6 +152,7 @@ class PredictActions:
         worker.errored.connect(lambda exc: notify(f"prediction failed: {exc}", error=True))
         worker.finished.connect(self._on_prediction_finished)
         self.predict_button.enabled = False
+        self._last_count = None  # the object count of the last image measured, for the status line
         self.status.value = f"predicting {len(jobs)} image(s)..."
         self._predict_worker = worker
         worker.start()
@@ -162,8 +175,8 @@ class PredictActions:
 
     def _on_prediction_finished(self):
         self.predict_button.enabled = True
-        if not self.status.value.split(" ")[0].isdigit():  # (else: the object count of the measurements)
-            self.status.value = "prediction done"
+        self._predict_worker = None
+        self.status.value = self._last_count or "prediction done"
         self.signals.prediction_finished.emit()
 
 

@@ -124,6 +124,7 @@ class TrainActions:
         self._preview_target = (preview.tag[0], preview.window)
         self._training_pairs_snapshot = pairs
         self.losses = []
+        self._preview_objects = None
         self.progress.value = 0
         self.status.value = "starting..."
         self.train_button.enabled, self.stop_button.enabled = False, True
@@ -164,18 +165,20 @@ class TrainActions:
         budget = self._job.config.time_budget
         self.progress.value = int(1000 * min(event.elapsed / budget, 1.0))
         rate = event.step / max(event.elapsed, 1e-6)
+        objects = f" | {self._preview_objects} objects" if self._preview_objects is not None else ""
         self.status.value = (f"{self.device_name} | step {event.step} | loss {event.loss:.3f} | "
-                             f"{event.elapsed:.0f}/{budget:.0f} s | {rate:.1f} steps/s")
+                             f"{event.elapsed:.0f}/{budget:.0f} s | {rate:.1f} steps/s{objects}")
         if event.step % 5 == 0:
             self.loss_plot.set_values(self.losses)
 
     def _on_view_changed(self, event=None) -> None:
-        """The user pans, zooms or moves to another plane: training on the CPU waits till they rest.
+        """The user pans, zooms, moves to another plane or paints: training on the CPU waits till they rest.
 
         The viewer redraws at every move, and a CPU trainer, even under SCHED_IDLE, made the
         worst 5 % of frames 6-9 ms later while making 0-3 steps in 12 s of it
         (benchmarks/latency.py); paused (frozen on Linux, elsewhere holding still after the
-        step in progress), it costs nothing, and its time budget does not run.
+        step in progress), it costs nothing, and its time budget does not run. So the trainer can
+        run at a normal (niced) priority the rest of the time and get its share beside other programs.
         """
         if self.is_training:
             if self.pause_while_view_moves and self.device_name.startswith("CPU"):
@@ -210,12 +213,15 @@ class TrainActions:
         axes = self._axes(image)
         full_shape = labels_shape(image, axes)
         name = f"{image.name} prediction"
+        layer = self.viewer.layers[name] if name in self.viewer.layers else None
+        y0, y1, x0, x1 = window or (0, full_shape[-2], 0, full_shape[-1])
+        region = plane + (slice(y0, y1), slice(x0, x1))
+        if classes is not None:  # instances: each object keeps its id (and colour) from the last preview
+            labels, classes = self._stable_ids(layer, full_shape, region, labels, classes)
+            self._preview_objects = int(len(np.unique(labels)) - 1)  # (in the previewed part)
         labels = compact_ids(labels)
         if window is not None or len(full_shape) > 2:
             # a part of the image (visible window / one plane): paste it into the full-size layer
-            y0, y1, x0, x1 = window or (0, full_shape[-2], 0, full_shape[-1])
-            region = plane + (slice(y0, y1), slice(x0, x1))
-            layer = self.viewer.layers[name] if name in self.viewer.layers else None
             if self._paste_in_place(layer, image.name, full_shape, region, labels):
                 labels = None
             else:
@@ -232,6 +238,19 @@ class TrainActions:
             self.instance_classes[image.name] = classes
         self._empty_preview_layer = None
         self.signals.preview_updated.emit()
+
+    @staticmethod
+    def _stable_ids(layer, full_shape, region, labels, classes):
+        """``keep_ids`` against what the layer shows in ``region`` (ids of new objects above all shown)."""
+        from ..instances import keep_ids
+
+        data = getattr(layer, "data", None)
+        if not isinstance(data, np.ndarray) or data.shape != full_shape:
+            return labels, classes
+        shown = data[region]
+        if shown.shape != labels.shape:
+            return labels, classes
+        return keep_ids(labels, shown, classes, first_new=int(data.max(initial=0)) + 1)
 
     def _paste_in_place(self, layer, image_name, full_shape, region, labels) -> bool:
         """Write a preview of a part into the full-size layer's own array; False if it cannot be.
@@ -273,9 +292,16 @@ class TrainActions:
 
         self.model = modelfile.model_from_dict(event.model)
         self.use_3d.value = self.model.config.spatial_dims == 3
+        self.remember_model(f"trained on {self._training_pairs_snapshot[0][0].name}")
         steps = self.model.summary.get("total_steps", 0)
         self.autosave(self._training_pairs_snapshot, model=self.model)
         self._end_training(None, f"model ready: {steps} steps in total on {self.device_name}")
+        from ..engine.train import round_warning
+
+        warning = round_warning(self.model)
+        if warning:
+            notify(warning, error=True)
+            self.status.value = warning
 
     def _on_error(self, event) -> None:
         if event.model is not None:

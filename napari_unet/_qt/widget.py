@@ -32,7 +32,8 @@ from ..engine import layout as ax
 from ..errors import UserInputError
 from .export_panel import ExportActions
 from .files_panel import FileActions
-from .layers import camera, geometry, image_array, labels_shape, layer_axes
+from .history_panel import HistoryActions
+from .layers import camera, geometry, image_array, labels_shape, layer_axes, style_annotations
 from .notify import notify
 from .predict_panel import PredictActions
 from .train_panel import TrainActions
@@ -49,7 +50,7 @@ class _Signals(QObject):
     prediction_finished = Signal()
 
 
-class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Container):
+class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, HistoryActions, Container):
     """U-Net training and prediction for the layers of one viewer."""
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):
@@ -66,6 +67,13 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Conta
         self._empty_preview_layer = None  # made at Train for the previews; removed if none came
         self._preview_plane: tuple = ()  # stack indices of the plane previewed during training
         self._predict_worker = None
+        self._styled: set[str] = set()  # annotation layers given the annotation colours
+        self._history: list = []  # (label, model): the models of this session, newest last
+        self._updating_history = False
+        self._undo: list[dict] = []  # what each Use corrections changed
+        self._offered = None  # (image layer, autosave folder, identity) offered by Restore autosave
+        self._last_count = None  # the object count of the last measured prediction
+        self._preview_objects = None  # objects in the last live preview
         self._build()
         self._timer = QTimer()
         self._timer.setInterval(50)
@@ -81,10 +89,13 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Conta
         for event in (napari_viewer.dims.events.current_step, camera(napari_viewer).events.center,
                       camera(napari_viewer).events.zoom):
             event.connect(self._on_view_changed)
+        napari_viewer.layers.selection.events.active.connect(self._on_active_layer)
         self.native.destroyed.connect(_closer(self))
         self._on_image_changed()
+        self.update_model_info()
         for layer in list(napari_viewer.layers):
-            self.restore_autosave(layer)
+            self._watch_painting(layer)
+            self.offer_autosave(layer)
         self._ensure_trainer()  # spawn now: torch is imported before the user presses Train
 
     # ---- layout --------------------------------------------------------------------------
@@ -114,8 +125,17 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Conta
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.progress = ProgressBar(label="Progress", min=0, max=1000, value=0)
         self.status = Label(label="Status", value="no model yet")
+        self.model_info = Label(label="Model", value="")
+        self.history_combo = ComboBox(label="History", choices=self._history_choices,
+                                      tooltip="the models of this session (each training round, each load): "
+                                              "pick one to go back to it")
+        self.new_model_button = PushButton(text="New model", tooltip="the next Train starts from scratch")
+        self.restore_button = PushButton(text="Restore autosave", visible=False,
+                                         tooltip="bring back the annotations (and model) autosaved for this image")
         self.accept_all = CheckBox(text="Accept the whole prediction")
         self.corrections_button = PushButton(text="Use corrections")
+        self.undo_button = PushButton(text="Undo corrections", enabled=False,
+                                      tooltip="the annotations and the model as before the last Use corrections")
         self.predict_target = ComboBox(label="Predict", choices=["current image", "all open images", "folder"])
         self.folder = FileEdit(label="Folder", mode="d", visible=False)
         self.predict_button = PushButton(text="Predict")
@@ -139,14 +159,18 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Conta
             self.class_names,
             self.paint_hint, self.all_images, self.use_3d, self.time_budget, self.output_mode, self.show_probabilities,
             Container(widgets=[self.train_button, self.stop_button], layout="horizontal", labels=False),
-            self.progress, self.status,
+            self.progress, self.status, self.model_info,
+            Container(widgets=[self.history_combo, self.new_model_button], layout="horizontal", labels=True),
+            self.restore_button,
         ])
         from .loss_plot import LossPlot
 
         self.loss_plot = LossPlot()
         self.native.layout().addWidget(self.loss_plot)
         rest = Container(labels=True, widgets=[
-            self.accept_all, self.corrections_button, self.predict_target, self.folder, self.predict_button,
+            self.accept_all,
+            Container(widgets=[self.corrections_button, self.undo_button], layout="horizontal", labels=False),
+            self.predict_target, self.folder, self.predict_button,
             self.export_all,
             Container(widgets=[self.save_button, self.load_button, self.export_button], layout="horizontal",
                       labels=False),
@@ -161,16 +185,38 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Conta
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(self.stop)
         self.corrections_button.clicked.connect(self.use_corrections)
+        self.undo_button.clicked.connect(self.undo_corrections)
+        self.new_model_button.clicked.connect(self.new_model)
+        self.history_combo.changed.connect(self.go_to_round)
+        self.restore_button.clicked.connect(lambda: self.restore_offered())
         self.predict_button.clicked.connect(self.predict)
         self.save_button.clicked.connect(lambda: self.save_model())
         self.load_button.clicked.connect(lambda: self.load_model())
         self.export_button.clicked.connect(lambda: self.export_masks())
         self.export_model_button.clicked.connect(lambda: self.export_model())
         self.measure_button.clicked.connect(lambda: self.export_measurements())
+        self._add_shortcuts()
         self.class_names.changed.connect(self._update_hint)
         self.image_combo.changed.connect(self._on_image_changed)
         self.predict_target.changed.connect(lambda v: setattr(self.folder, "visible", v == "folder"))
         self._update_hint()
+
+    SHORTCUTS = {"Ctrl+Alt+T": "train", "Ctrl+Alt+S": "stop", "Ctrl+Alt+P": "predict"}
+
+    def _add_shortcuts(self) -> None:
+        """Keys for Train, Stop and Predict anywhere in napari (its own keys and menus leave these free)."""
+        from qtpy.QtCore import Qt
+        from qtpy.QtGui import QKeySequence
+        from qtpy.QtWidgets import QShortcut
+
+        self._shortcuts = []
+        for keys, method in self.SHORTCUTS.items():
+            shortcut = QShortcut(QKeySequence(keys), self.native)
+            shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+            shortcut.activated.connect(getattr(self, method))
+            self._shortcuts.append(shortcut)
+            button = {"train": self.train_button, "stop": self.stop_button, "predict": self.predict_button}[method]
+            button.tooltip = f"{button.text} ({keys})"
 
     def _image_choices(self, _widget=None):
         from napari.layers import Image
@@ -183,11 +229,28 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Conta
         return [(layer.name, layer) for layer in self.viewer.layers
                 if isinstance(layer, Labels) and not layer.name.endswith((" prediction", " objects"))]
 
+    def _watch_painting(self, layer) -> None:
+        """Painting on a Labels layer pauses a CPU trainer, as moving the view does."""
+        from napari.layers import Labels
+
+        if isinstance(layer, Labels):
+            layer.events.paint.connect(self._on_view_changed)
+
     def _on_layers_changed(self, event=None) -> None:
         self.reset_choices()
         if event is not None and getattr(event, "type", "") == "inserted":
-            self.restore_autosave(event.value)
+            self._watch_painting(event.value)
+            # after the event: a sample adds its image, then its annotations, which count as there
+            QTimer.singleShot(0, lambda layer=event.value: self.offer_autosave(layer))
         self._pick_annotation_layer()
+
+    def _on_active_layer(self, event=None) -> None:
+        """The Image box follows the image layer the user selects in the layer list."""
+        from napari.layers import Image
+
+        layer = self.viewer.layers.selection.active
+        if isinstance(layer, Image) and not layer.name.endswith(" probabilities") and layer is not self.image_combo.value:
+            self.image_combo.value = layer
 
     def _on_image_changed(self, *_):
         image = self.image_combo.value
@@ -196,6 +259,9 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Conta
                 self.axes_edit.value = layer_axes(image, self._model_channels())
             except UserInputError:
                 self.axes_edit.value = ""
+        if not self.is_training and getattr(self, "_predict_worker", None) is None:
+            self.status.value = ""  # what was said about another image does not hold for this one
+            self.progress.value = 0
         self._pick_annotation_layer()
 
     def _axes(self, layer) -> str:
@@ -215,7 +281,11 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Conta
     def _pick_annotation_layer(self, *_):
         image = self.image_combo.value
         if image is not None and f"{image.name} annotations" in self.viewer.layers:
-            self.annotation_combo.value = self.viewer.layers[f"{image.name} annotations"]
+            layer = self.viewer.layers[f"{image.name} annotations"]
+            self.annotation_combo.value = layer
+            if layer.name not in self._styled:  # once: the user may recolour it
+                style_annotations(layer)
+                self._styled.add(layer.name)
 
     def _names(self) -> list[str]:
         return [n.strip() for n in self.class_names.value.split(",") if n.strip()] or ["object"]
@@ -240,6 +310,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Conta
                 notify(str(exc), error=True)
                 return None
             layer = self.viewer.add_labels(np.zeros(shape, np.uint8), name=name, **geometry(image, len(shape)))
+            style_annotations(layer)
         layer.selected_label = data.FIRST_CLASS
         layer.mode = "paint"
         layer.brush_size = 5

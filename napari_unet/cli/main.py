@@ -131,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", metavar="MODEL.pt", help="fine-tune this model instead of starting fresh")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="where to train (auto: CUDA, then MPS, then CPU)")
-    t.add_argument("--seed", type=int, default=0, help="random seed (runs with --steps on CPU repeat exactly)")
+    t.add_argument("--seed", type=int, default=0,
+                   help="random seed (runs with --steps and --threads on the CPU repeat exactly)")
+    t.add_argument("--threads", type=positive_int,
+                   help="CPU threads (default: the cores other programs leave free, at most OMP_NUM_THREADS)")
     t.add_argument("--class-names", nargs="+", metavar="NAME", help="names of the object classes 2, 3, ...")
     t.add_argument("--axes", metavar="AXES",
                    help="layout of the images, letters from TZCYX, e.g. YX, YXC, CYX, ZYX, TZCYX "

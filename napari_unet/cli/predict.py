@@ -99,7 +99,8 @@ def predict_file(model, path: Path, out: Path, args):
     else:
         labels, classes = _predict(model, image, axes, None, path, out, args)
         io.write_mask(out, labels)
-    log(f"{path.name}: done in {time.perf_counter() - start:.1f} s -> {out}")
+    count = f", {int(np.max(labels, initial=0))} objects" if args.instances and isinstance(labels, np.ndarray) else ""
+    log(f"{path.name}: done in {time.perf_counter() - start:.1f} s{count} -> {out}")
     if not getattr(args, "measurements", None):
         return None
     from ..engine import measure

@@ -26,6 +26,8 @@ def run(args) -> int:
     if args.objects and len(args.objects) != len(args.images):
         raise UserInputError(f"got {len(args.images)} image(s) but {len(args.objects)} --objects; give one per image")
     out = Path(args.out)
+    if out.suffix.lower() != ".pt":
+        raise UserInputError(f"napari-unet model files end in .pt; give --out {out.with_suffix('.pt').name}")
     files.check_outputs([*args.images, *args.labels, *(args.objects or []), args.init], [("--out", out)])
     files.check_writable_folder(out)
     init = modelfile.load_model(args.init) if args.init else None
@@ -37,7 +39,8 @@ def run(args) -> int:
     found = training_set(args, "ZYX" if three_d else "YX", init)
     budget = args.time_budget if args.time_budget is not None else (None if args.steps else 30.0)
     config = train.TrainConfig(steps=args.steps, time_budget=budget, device=args.device, seed=args.seed,
-                               batch_size=args.batch_size, patch_size=args.patch_size, patch_depth=args.patch_depth)
+                               batch_size=args.batch_size, patch_size=args.patch_size, patch_depth=args.patch_depth,
+                               threads=args.threads)
     unet = UNetConfig(depth=args.depth, width=args.width, class_names=args.class_names or [],
                       channel_axis=found.layout, spatial_dims=3 if three_d else 2,
                       voxel_size=tuple(args.voxel_size or (1.0, 1.0, 1.0)), split_head=args.split_head)
@@ -54,6 +57,9 @@ def run(args) -> int:
         saved = save(progress.model, out, args.class_names if init is None else None)
         log(f"interrupted after {steps} steps: the model so far is saved in {saved}")
         return 130
+    warning = train.round_warning(model)
+    if warning:
+        log(f"napari-unet: warning: {warning}")
     saved = save(model, out, args.class_names if init is None else None)
     return 0 if saved == out else 2
 

@@ -63,3 +63,45 @@ def random_intensity(x: torch.Tensor, gen: torch.Generator, p: float = 0.5, scal
     c = ((rnd[:, 2] * 2 - 1) * shift).view(per_sample)
     jittered = (torch.sign(x) * x.abs().pow(g)) * a + c
     return torch.where(keep, x, jittered)
+
+
+def random_appearance(x: torch.Tensor, gen: torch.Generator, p_invert: float = 0.2, gamma=(0.5, 2.0),
+                      contrast=(0.5, 1.5), shift: float = 0.15, p_blur: float = 0.3, max_blur: float = 1.5,
+                      p_noise: float = 0.3, max_noise: float = 0.08) -> torch.Tensor:
+    """Wide appearance changes for a generalist model (other microscopes and stains): per sample,
+    inversion (dark objects on a bright background), gamma, contrast and brightness, Gaussian blur
+    (sigma up to ``max_blur`` px) and Gaussian noise (up to ``max_noise`` of the normalised range).
+
+    x: (B, C, H, W) normalised intensities (about 0..1); volumes (B, C, D, H, W) are blurred in-plane.
+    """
+    b = x.shape[0]
+    per_sample = (b,) + (1,) * (x.ndim - 1)
+    rnd = torch.rand(b, 8, generator=gen, device="cpu")
+    noise = torch.randn(x.shape, generator=gen, device="cpu").to(x.device, x.dtype)
+    rnd = rnd.to(x.device, x.dtype)
+
+    def pick(column, low, high):
+        return (low + rnd[:, column] * (high - low)).view(per_sample)
+
+    x = torch.where((rnd[:, 0] < p_invert).view(per_sample), 1 - x, x)
+    x = x.clamp(min=0).pow(pick(1, *gamma)) * pick(2, *contrast) + pick(3, -shift, shift)
+    sigma = rnd[:, 4] * max_blur
+    for i in torch.nonzero(rnd[:, 5] < p_blur).flatten().tolist():
+        x[i] = _blur(x[i], float(sigma[i]))
+    noisy = (rnd[:, 6] < p_noise).view(per_sample)
+    return torch.where(noisy, x + noise * pick(7, 0.0, max_noise), x)
+
+
+def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (C, [D,] H, W) in Y and X (reflect padding); sigma in pixels."""
+    if sigma < 0.3:
+        return image
+    radius = max(1, int(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-t * t / (2 * sigma * sigma))
+    kernel = kernel / kernel.sum()
+    shape = image.shape
+    flat = image.reshape(-1, 1, *shape[-2:])
+    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+    return flat.reshape(shape)

@@ -112,8 +112,12 @@ class TrainConfig:
     warmup_steps: int = 10
     seed: int = 0
     device: str = "auto"
+    threads: int | None = None  # CPU threads; None: the cores other programs leave free (device.configure_cpu_threads)
     augment: bool = True
     intensity_augment: bool = True
+    # "mild" (flips, turns, a small affine, mild intensity: what a few strokes on one image need) or
+    # "wide" (also inversion, gamma, contrast, blur, noise, scales 0.6-1.6: a generalist's training)
+    augment_strength: str = "mild"
     # edge-aware gated CRF term (losses.py); 0 turns it off. None: 3 for 2D models, 0 for 3D
     # ones (in-plane only there, it cost a quarter of the step time and lowered Dice on the
     # synthetic volumes of benchmarks/volumes.py: 0.74 against 0.77 after 30 s)
@@ -123,7 +127,10 @@ class TrainConfig:
     # are painted (Usiigaci train field, 5 objects + scribbles, 30 s: foreground Dice 0.61 -> 0.74),
     # not for scribbles alone (0.75 -> 0.72 there)
     balanced_classes: bool | None = None
-    split_weight: float = 1.0  # of the split output's loss (where painted objects teach it) against the classes' 
+    split_weight: float = 1.0
+    # patches are centred on one stroke (connected annotations) at a time, picked uniformly, so one
+    # large correction cannot outweigh the rest (benchmarks/corrections.py); False: any annotated pixel
+    sample_by_stroke: bool = True  # of the split output's loss (where painted objects teach it) against the classes' 
     preview_every: float = 3.0
     first_preview: float = 1.0
 
@@ -138,6 +145,8 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and value < low:
                 raise UserInputError(f"{key.replace('_', ' ')} must be at least {low}, got {value}")
+        if self.augment_strength not in ("mild", "wide"):
+            raise UserInputError(f"augment_strength must be mild or wide, got {self.augment_strength!r}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UserInputError(f"the learning rate must be positive, got {self.learning_rate}")
 

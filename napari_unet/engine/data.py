@@ -129,6 +129,11 @@ def check_annotations(annotations, image_shape_hw: tuple[int, ...]) -> np.ndarra
     if ann.size and ann.min() < 0:
         raise UserInputError("annotations contain negative values; use 0 (unlabeled), 1 (background), 2.. (classes)")
     if ann.size and ann.max() > 255:
+        values = np.unique(ann.ravel()[:: max(1, ann.size // 200_000)])  # a subsample: enough to tell
+        if len(values) > 50:
+            raise UserInputError(f"this looks like an image, not annotations (values up to {int(ann.max())}, "
+                                 f"{len(values)}+ different ones); give the painted labels: 0 unlabeled, 1 "
+                                 "background, 2.. classes")
         raise UserInputError(f"annotation value {int(ann.max())} is too large; use at most 255 (254 classes)")
     return ann.astype(np.int16)
 
@@ -203,16 +208,21 @@ class PatchSampler:
     """Draws training patches centred on annotated pixels (2D planes or 3D volumes).
 
     Each patch: pick an image, then a class present in it (uniformly, so a few
-    object dabs weigh as much as long background strokes), then one pixel of that
-    class; the patch is centred near it, so it always holds annotations plus
-    half a patch of context around them.
+    object dabs weigh as much as long background strokes), then one stroke of that
+    class (a connected part of its annotations, uniformly: one large correction, e.g. an
+    erased 1500-px nucleus turned into background, weighs as much as one short stroke, not as
+    much as all the other strokes together), then one pixel of it; the patch is centred near
+    it, so it always holds annotations plus half a patch of context around them.
 
     patch_size: side in pixels (2D), or a per-axis shape such as (16, 64, 64) (3D).
     targets: per image, the split output's targets (``objects.split_targets``: -1 unknown) or
         None; cropped, flipped and turned with their patches. None: no image has any.
+    by_stroke: pick a stroke, then a pixel of it (else any pixel of the class: one large stroke
+        then draws most patches; benchmarks/corrections.py measures it).
     """
 
-    def __init__(self, images: list[np.ndarray], annotations: list[np.ndarray], patch_size, rng, targets=None):
+    def __init__(self, images: list[np.ndarray], annotations: list[np.ndarray], patch_size, rng, targets=None,
+                 by_stroke: bool = True):
         self.images = images
         self.annotations = annotations
         self.patch_size = patch_size
@@ -221,10 +231,11 @@ class PatchSampler:
         targets = targets if targets is not None and any(t is not None for t in targets) else None
         self.shifted_targets = None if targets is None else \
             [None if t is None else (t + 1.0).astype(np.float32) for t in targets]
-        self.coords = []  # per image: list of (N_k, ndim) pixel coordinates per present label
+        self.coords = []  # per image, per present label, per stroke: (N, ndim) pixel coordinates
         for ann in annotations:
-            per_class = [np.argwhere(ann == v) for v in np.unique(ann) if v != UNLABELED]
-            self.coords.append([c for c in per_class if len(c)])
+            per_class = [_strokes(ann == v) if by_stroke else [np.argwhere(ann == v)]
+                         for v in np.unique(ann) if v != UNLABELED]
+            self.coords.append([c for c in per_class if c])
         self.usable = [i for i, c in enumerate(self.coords) if c]
 
     @property
@@ -240,7 +251,8 @@ class PatchSampler:
         for _ in range(batch_size):
             i = self.usable[self.rng.integers(len(self.usable))]
             per_class = self.coords[i]
-            pts = per_class[self.rng.integers(len(per_class))]
+            strokes = per_class[self.rng.integers(len(per_class))]
+            pts = strokes[self.rng.integers(len(strokes))]
             centre = pts[self.rng.integers(len(pts))]
             jitter = self.rng.integers(-(shape // 4), shape // 4 + 1)
             starts = centre + jitter - shape // 2
@@ -271,6 +283,18 @@ class PatchSampler:
             starts = [self.rng.integers(max(n - c, 0) + 1) for n, c in zip(spatial, crop)]
             out.append(crop_padded(img, starts, crop, "reflect"))
         return np.stack(out).astype(np.float32, copy=False)
+
+
+def _strokes(mask: np.ndarray) -> list[np.ndarray]:
+    """The pixel coordinates (N, ndim) of each connected part of ``mask`` (8-/26-connected)."""
+    from scipy import ndimage as ndi
+
+    parts, n = ndi.label(mask, structure=np.ones((3,) * mask.ndim, bool))
+    if n <= 1:
+        return [np.argwhere(mask)] if n else []
+    coords = np.argwhere(parts > 0)
+    order = np.argsort(parts[tuple(coords.T)], kind="stable")
+    return np.split(coords[order], np.cumsum(np.bincount(parts[tuple(coords.T)], minlength=n + 1)[1:-1]))
 
 
 def _random_flips(img: np.ndarray, ann: np.ndarray, rng, target=None):

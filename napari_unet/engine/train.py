@@ -85,11 +85,11 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
 
     device = pick_device(config.device)
     if device.type == "cpu":
-        configure_cpu_threads()
+        configure_cpu_threads(config.threads)
     config = _with_device_defaults(config, device, model, prepared)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    sampler = data.PatchSampler(prepared, anns, patch_shape(config, cfg), rng, targets)
+    sampler = data.PatchSampler(prepared, anns, patch_shape(config, cfg), rng, targets, config.sample_by_stroke)
     net = model.net.to(device, memory_format=memory_format(device, cfg.spatial_dims))
     opt = AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 
@@ -149,6 +149,22 @@ def _checked_objects(objects, annotations) -> list:
         raise UserInputError(f"got {len(objects)} object image(s) for {len(annotations)} image(s); give one per "
                              "image (or none)")
     return [None if o is None else painted.check_objects(o, np.shape(a)) for o, a in zip(objects, annotations)]
+
+
+MIN_USEFUL_STEPS = 40  # fewer in a round of several seconds and the model has hardly moved
+
+
+def round_warning(model) -> str | None:
+    """A one-line warning when the model's last round made too few steps to be useful (the CPU was
+    busy with other programs), else None."""
+    rounds = model.summary.get("rounds", [])
+    if not rounds:
+        return None
+    steps, seconds = rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0)
+    if steps >= MIN_USEFUL_STEPS or seconds < 5:
+        return None
+    return (f"only {steps} training steps in {seconds:.0f} s: the computer is busy with other programs; close "
+            "them, or train again to continue from this model")
 
 
 def crop_window(image, window, channel_axis: str):
@@ -266,11 +282,12 @@ def _train_step(net, opt, sampler, gen, config: TrainConfig, device, n_classes: 
     x = torch.from_numpy(x_np).to(device)
     ann = torch.from_numpy(ann_np).to(device).float()
     labels = ann if target_np is None else torch.stack([ann, torch.from_numpy(target_np).to(device)], 1)
+    wide = config.augment_strength == "wide"
     if config.augment:
-        x, labels = augment.random_affine(x, labels, gen)
+        x, labels = augment.random_affine(x, labels, gen, scale=(0.6, 1.6) if wide else (0.85, 1.2))
     ann, target = (labels, None) if target_np is None else (labels[:, 0], labels[:, 1])
     if config.augment and config.intensity_augment:
-        x = augment.random_intensity(x, gen)
+        x = augment.random_appearance(x, gen) if wide else augment.random_intensity(x, gen)
     x = x.contiguous(memory_format=memory_format(device, x.ndim - 2))
     with autocast(device):
         logits = net(x)

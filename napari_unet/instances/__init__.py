@@ -5,6 +5,6 @@ into objects, ``windows`` walks a plane too large to split at once, ``components
 and ``hmaxima`` are the pieces it needs, ``memory`` gives freed memory back to the system.
 """
 
-from .objects import Instances, instance_labels, instances_from_semantic, semantic_labels
+from .objects import Instances, instance_labels, instances_from_semantic, keep_ids, semantic_labels
 
-__all__ = ["Instances", "instance_labels", "instances_from_semantic", "semantic_labels"]
+__all__ = ["Instances", "instance_labels", "instances_from_semantic", "keep_ids", "semantic_labels"]

@@ -131,3 +131,36 @@ class _ObjectKeys:
         self._keys = np.concatenate([self._keys, keys[new]])[order]
         self._ids = np.concatenate([self._ids, ids[new]])[order]
         return ids, int(new.sum())
+
+
+def keep_ids(labels: np.ndarray, previous: np.ndarray, classes=None, first_new: int | None = None):
+    """``labels`` renumbered so that an object keeps the id (and colour) it had in ``previous``.
+
+    An object takes the id of the previous object it overlaps with IoU > 0.5 (at most one can);
+    the others get new ids from ``first_new`` on (default: above every id of ``previous``; give the
+    largest id shown anywhere + 1 when ``previous`` is a part of a larger image). labels,
+    previous: int arrays of one shape (0 = background). classes: the class of each id 1..N of
+    ``labels``, or None. Returns (relabelled, classes of its ids 1..M or None).
+    """
+    labels, previous = np.asarray(labels), np.asarray(previous)
+    n_new, n_old = int(labels.max(initial=0)) + 1, int(previous.max(initial=0)) + 1
+    both = (labels > 0) & (previous > 0)
+    pairs = np.bincount(labels[both].astype(np.int64) * n_old + previous[both], minlength=n_new * n_old)
+    inter = pairs.reshape(n_new, n_old)
+    area_new, area_old = np.bincount(labels.ravel(), minlength=n_new), np.bincount(previous.ravel(), minlength=n_old)
+    new_id, old_id = np.nonzero(inter)
+    iou = inter[new_id, old_id] / (area_new[new_id] + area_old[old_id] - inter[new_id, old_id])
+    matched = iou > 0.5
+    lut = np.zeros(n_new, np.int64)
+    lut[new_id[matched]] = old_id[matched]
+    rest = np.setdiff1d(np.nonzero(area_new)[0], np.concatenate([[0], new_id[matched]]))
+    lut[rest] = max(n_old, first_new or 0) + np.arange(len(rest))
+    dtype = labels.dtype if lut.max(initial=0) <= np.iinfo(labels.dtype).max else np.uint32
+    relabelled = lut[labels].astype(dtype)
+    if classes is None:
+        return relabelled, None
+    out_classes = np.ones(int(lut.max(initial=0)), np.int64)  # ids no object has: the first class
+    ids = np.arange(1, n_new)
+    known = ids <= len(classes)
+    out_classes[lut[ids[known]] - 1] = np.asarray(classes, np.int64)[ids[known] - 1]
+    return relabelled, out_classes

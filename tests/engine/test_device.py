@@ -38,3 +38,22 @@ def test_unavailable_devices_say_what_to_use():
             device.pick_device("cuda")
     with pytest.raises(UserInputError, match="unknown device"):
         device.pick_device("tpu")
+
+
+def test_threads_leave_the_cores_other_programs_keep_busy(monkeypatch):
+    import torch
+
+    from napari_unet.engine import device
+
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        assert device.configure_cpu_threads(busy_cores=0) == 4
+        assert device.configure_cpu_threads(busy_cores=3) == 1  # a starved thread stalls the others
+        assert device.configure_cpu_threads(busy_cores=9) == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's cap wins
+        assert device.configure_cpu_threads(busy_cores=0) == 2
+        assert device.configure_cpu_threads(requested=3) == 3 and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

@@ -40,10 +40,11 @@ def test_an_autosave_comes_back_only_to_its_own_image(viewer_widget):
     ann.data[3, 3] = 2
     assert w.autosave([(layer, ann)])
     viewer.layers.clear()
-    viewer.add_image(image[::-1].copy(), name="mem")  # the same name and shape, other pixels
-    assert "mem annotations" not in viewer.layers
+    other = viewer.add_image(image[::-1].copy(), name="mem")  # the same name and shape, other pixels
+    assert not w.offer_autosave(other) and "mem annotations" not in viewer.layers
     viewer.layers.clear()
-    viewer.add_image(image.copy(), name="mem")  # the same image again
+    same = viewer.add_image(image.copy(), name="mem")  # the same image again
+    assert w.offer_autosave(same) and w.restore_offered()
     assert viewer.layers["mem annotations"].data[3, 3] == 2
 
 

@@ -107,7 +107,9 @@ def test_autosave_then_reopen_restores_annotations_and_model(viewer_widget, qtbo
     assert (folder / "annotations.tif").exists() and (folder / "model.pt").exists()
     viewer.layers.clear()
     w.model = None
-    viewer.open(path)
+    layer = viewer.open(path)[0]
+    assert w.offer_autosave(layer) and "cells annotations" not in viewer.layers  # offered, not imposed
+    assert w.restore_offered()
     np.testing.assert_array_equal(viewer.layers["cells annotations"].data, scrib)
     assert w.model is not None and w.model.summary["total_steps"] > 0
 
