@@ -52,7 +52,14 @@ def main(argv=None) -> None:
     ap.add_argument("--augment", choices=["wide", "mild"], default="wide")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "napari_unet" / "models" / "nuclei.pt"))
+    ap.add_argument("--finish", metavar="MODEL.pt",
+                    help="no training: score MODEL.pt on bbbc039/val, write its card (with the figures) and save it "
+                         "to --out (e.g. a checkpoint, or a run stopped early)")
+    ap.add_argument("--checkpoint-every", type=int, default=1000,
+                    help="also save <out>.step<N>.pt every N steps (0: never), to score it early")
     args = ap.parse_args(argv)
+    if args.finish:
+        return finish(modelfile.load_model(args.finish), args, minutes=None)
 
     images, annotations, objects = [], [], []
     for _, image, mask in fields(Path(args.data)):
@@ -68,22 +75,33 @@ def main(argv=None) -> None:
     for event in train.fit(images, annotations, config, unet_config=unet, objects=objects):
         if isinstance(event, train.Started):
             model = event.model
-        elif isinstance(event, train.Step) and event.elapsed - last > 60:
+        elif isinstance(event, train.Step) and args.checkpoint_every and event.step % args.checkpoint_every == 0:
+            modelfile.save_model(model, Path(args.out).with_suffix(f".step{event.step}.pt"))
+        if isinstance(event, train.Step) and event.elapsed - last > 60:
             last = event.elapsed
             print(f"step {event.step}/{args.steps}  loss {event.loss:.4f}  {event.elapsed / 60:.1f} min",
                   file=sys.stderr, flush=True)
-    model.summary["card"] = {**CARD, "augment": args.augment, "steps": args.steps, "seed": args.seed,
-                             "minutes": round((time.perf_counter() - start) / 60, 1)}
+    finish(model, args, minutes=round((time.perf_counter() - start) / 60, 1))
+
+
+def finish(model, args, minutes) -> None:
+    """Score the model, write its card (data, licence, training, figures) into it and save it to --out."""
+    from napari_unet.engine import modelfile
+
+    dice, f1, n = score(model)
+    card = model.summary.get("card") or {}
+    model.summary["card"] = {**CARD, "augment": args.augment, "steps": model.summary.get("total_steps", args.steps),
+                             "seed": args.seed, "minutes": minutes or card.get("minutes"),
+                             "figures": {f"BBBC039 val ({n} fields), no strokes": f"Dice {dice:.3f}, F1 {f1:.3f}"},
+                             "command": f"python tools/train_nuclei_model.py --steps {args.steps} --augment {args.augment}"}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     modelfile.save_model(model, out)
-    print(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) after {(time.perf_counter() - start) / 60:.1f} min",
-          file=sys.stderr)
-    print(score(model))
+    print(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB); BBBC039 val: Dice {dice:.3f}, F1 {f1:.3f}")
 
 
-def score(model, folder: Path = DATA / "bbbc039" / "val") -> str:
-    """Mean foreground Dice and instance F1 on ``folder`` with no strokes."""
+def score(model, folder: Path = DATA / "bbbc039" / "val"):
+    """(mean foreground Dice, mean instance F1, fields) on ``folder`` with no strokes."""
     from napari_unet.engine import pipeline
     from napari_unet.engine.metrics import dice, instance_f1
 
@@ -92,7 +110,7 @@ def score(model, folder: Path = DATA / "bbbc039" / "val") -> str:
         labels = pipeline.predict_image(model, image, "YX", instances=True).labels
         dices.append(dice(labels, truth))
         f1s.append(instance_f1(labels, truth))
-    return f"{folder}: Dice {np.mean(dices):.3f}, F1 {np.mean(f1s):.3f} (no strokes, {len(dices)} fields)"
+    return float(np.mean(dices)), float(np.mean(f1s)), len(dices)
 
 
 if __name__ == "__main__":

@@ -51,20 +51,43 @@ class HistoryActions:
         notify(f"back to model '{next(lab for lab, m in self._history if m is model)}'; Train continues from it")
 
     def new_model(self) -> None:
-        """Start from scratch: the next Train builds a new network (the current one stays in the history)."""
+        """Leave the current model: the next Train starts from the Start-from choice (a bundled model
+        or a new network); the current one stays in the history."""
         if self.is_training:
             notify("training is running; press Stop first", error=True)
             return
         self.model = None
         self.update_model_info()
-        self.status.value = "new model: press Train"
-        notify("the next Train starts a new model; earlier ones stay in the model history")
+        start = self.start_from.value
+        self.status.value = f"new model: Train fine-tunes {start}" if start else "new model: press Train"
+        notify(f"the next Train starts from {start + ' (bundled)' if start else 'a new network'}; "
+               "earlier models stay in the model history")
+
+    def _start_choices(self, _widget=None):
+        from ..engine.bundled import bundled_names
+
+        return [(f"{name} (bundled)", name) for name in bundled_names()] + [("scratch (new network)", "")]
+
+    def adopt_starting_model(self):
+        """With no active model, load the bundled model chosen in Start from (Predict needs no strokes,
+        the first Train fine-tunes it); returns it, or None for scratch."""
+        if self.model is not None or not self.start_from.value or self.use_3d.value:
+            return None
+        from ..engine import modelfile
+
+        name = self.start_from.value
+        self.model = modelfile.load_model(name)
+        self.model.summary.setdefault("source", f"{name} (bundled)")
+        self.remember_model(f"bundled {name}")
+        return self.model
 
     def update_model_info(self) -> None:
         """What the active model is: its classes, steps and what it was trained on."""
         model = self.model
         if model is None:
-            self.model_info.value = "none: Train starts a new one"
+            start = self.start_from.value
+            self.model_info.value = (f"none: Predict uses {start} (bundled), Train fine-tunes it" if start
+                                     else "none: Train starts a new one")
             return
         cfg, summary = model.config, model.summary
         rounds = summary.get("rounds", [])

@@ -113,6 +113,9 @@ def voxel_size(layer, axes: str) -> tuple[float, float, float]:
     return tuple(abs(float(scale[dims.index(a)])) or 1.0 for a in "ZYX")
 
 
+DERIVED_IMAGES = (" probabilities", " uncertainty")  # Image layers the widget makes: never a training image
+
+
 def geometry(image_layer, ndim: int) -> dict:
     """scale/translate for a layer of ``ndim`` dimensions that overlays ``image_layer``."""
     return {"scale": tuple(image_layer.scale[-ndim:]), "translate": tuple(image_layer.translate[-ndim:])}

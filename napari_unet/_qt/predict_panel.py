@@ -13,7 +13,7 @@ import numpy as np
 
 from ..engine import data
 from ..errors import UserInputError
-from .layers import compact_ids, geometry, image_array, keep_selection, place_below
+from .layers import DERIVED_IMAGES, compact_ids, geometry, image_array, keep_selection, place_below
 from .notify import notify
 
 _IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr"}  # what Predict takes from a folder
@@ -45,6 +45,8 @@ class PredictActions:
             self.last_prediction[image_layer.name] = np.array(labels, copy=True)
         if probabilities is not None and self.show_probabilities.value:
             self._show_probabilities(image_layer, np.asarray(probabilities[1:], np.float32).max(0))
+        if probabilities is not None and np.ndim(labels) == 2:
+            self.update_review(image_layer, probabilities)
         if classes is not None:
             self.instance_classes[image_layer.name] = classes
 
@@ -110,8 +112,8 @@ class PredictActions:
     # ---- prediction ------------------------------------------------------------------------------
     def predict(self):
         """Predict the current image, all open images, or a folder, in a background thread."""
-        if self.model is None:
-            notify("no model yet: press Train or Load model first", error=True)
+        if self.model is None and self.adopt_starting_model() is None:
+            notify("no model yet: press Train or Load model first (or Start from a bundled model)", error=True)
             return None
         from napari.layers import Image
         from napari.qt.threading import create_worker
@@ -135,7 +137,7 @@ class PredictActions:
             jobs = [("file", (p, out), None) for p, out in zip(images, outs)]
         else:
             layers = [self.image_combo.value] if target == "current image" else \
-                [lay for lay in self.viewer.layers if isinstance(lay, Image) and not lay.name.endswith(" probabilities")]
+                [lay for lay in self.viewer.layers if isinstance(lay, Image) and not lay.name.endswith(DERIVED_IMAGES)]
             try:
                 jobs = [("layer", lay, self._axes(lay)) for lay in layers if lay is not None]
             except UserInputError as exc:

@@ -68,6 +68,33 @@ class TrainActions:
         continued = self._continued_model()
         return pipeline.training_set(sources, self._spatial(), continued.config.n_classes if continued else None)
 
+    def _training_data_from_start(self, pairs):
+        """The training data; with no model yet, the bundled starting model is adopted, unless it
+        does not fit these images (channels, classes): then a new network is trained, as said."""
+        found = self._training_data(pairs)
+        adopted = self.adopt_starting_model()
+        if adopted is None:
+            return found
+        first = found.images[0]
+        channels = 1 if found.layout == "none" else first.shape[0 if found.layout == "first" else -1]
+        classes = max(int(np.max(a)) for a in found.annotations) - 1
+        if channels != adopted.config.in_channels or classes > adopted.config.n_classes:
+            self.model = None
+            notify(f"the bundled {self.start_from.value} model ({adopted.config.in_channels} channel(s), "
+                   f"{adopted.config.n_classes} class(es)) does not fit these images ({channels} channel(s), "
+                   f"{classes} class(es)); training a new network")
+        return found
+
+    def _checked(self, pairs, found):
+        """Checked-region masks, one per training plane (only single 2D images have them)."""
+        masks = self.checked_masks(pairs)
+        if masks is None:
+            return None
+        if len(masks) != len(found.images) or self._spatial() != "YX":
+            notify("checked regions are used on single 2D images only; here they are trained on like the rest")
+            return None
+        return masks
+
     def _continued_model(self):
         """The model Train continues from: the current one, unless it is 2D and 3D is ticked (or vice versa)."""
         if self.model is None or (self.model.config.spatial_dims == 3) == bool(self.use_3d.value):
@@ -96,7 +123,7 @@ class TrainActions:
             return False
         try:
             pairs = self._training_pairs()
-            found = self._training_data(pairs)
+            found = self._training_data_from_start(pairs)
             image = pairs[0][0]
             axes = self._axes(image)
             preview = self._preview_request(image, axes, *self._on_screen(image, axes))
@@ -117,13 +144,14 @@ class TrainActions:
         config = TrainConfig(time_budget=float(self.time_budget.value), steps=None, preview_every=PREVIEW_EVERY_S,
                              first_preview=FIRST_PREVIEW_S)
         self._job = TrainJob(found.images, found.annotations, config, init, unet, preview,
-                             self.output_mode.value == "instances", found.objects)
+                             self.output_mode.value == "instances", found.objects, self._checked(pairs, found))
         self._ensure_trainer().train(self._job)
         self._training_layer = image
         self._add_preview_layer(image, axes)
         self._preview_target = (preview.tag[0], preview.window)
         self._training_pairs_snapshot = pairs
-        self.losses = []
+        self.losses, self.validation = [], []
+        self.loss_plot.set_validation([])
         self._preview_objects = None
         self.progress.value = 0
         self.status.value = "starting..."
@@ -146,7 +174,7 @@ class TrainActions:
         handlers = {protocol.TrainerReady: lambda event: None, protocol.Notice: self._on_notice,
                     protocol.TrainingStarted: self._on_started, protocol.Step: self._on_step,
                     protocol.PreviewLabels: self._on_preview, protocol.TrainingFinished: self._on_finished,
-                    protocol.TrainingFailed: self._on_error}
+                    protocol.TrainingFailed: self._on_error, protocol.Validation: self._on_validation}
         for event in self._trainer.poll():
             handlers[type(event)](event)
         if self.is_training and self._trainer.ended():  # not before its last events are handled

@@ -33,9 +33,10 @@ from ..errors import UserInputError
 from .export_panel import ExportActions
 from .files_panel import FileActions
 from .history_panel import HistoryActions
-from .layers import camera, geometry, image_array, labels_shape, layer_axes, style_annotations
+from .layers import DERIVED_IMAGES, camera, geometry, image_array, labels_shape, layer_axes, style_annotations
 from .notify import notify
 from .predict_panel import PredictActions
+from .review_panel import ReviewActions
 from .train_panel import TrainActions
 
 if TYPE_CHECKING:
@@ -48,9 +49,11 @@ class _Signals(QObject):
     preview_updated = Signal()
     training_finished = Signal()
     prediction_finished = Signal()
+    validation_updated = Signal()
 
 
-class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, HistoryActions, Container):
+class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, HistoryActions, ReviewActions,
+                 Container):
     """U-Net training and prediction for the layers of one viewer."""
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):
@@ -129,7 +132,10 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Histo
         self.history_combo = ComboBox(label="History", choices=self._history_choices,
                                       tooltip="the models of this session (each training round, each load): "
                                               "pick one to go back to it")
-        self.new_model_button = PushButton(text="New model", tooltip="the next Train starts from scratch")
+        self.new_model_button = PushButton(text="New model", tooltip="the next Train starts from the Start from choice")
+        self.start_from = ComboBox(label="Start from", choices=self._start_choices,
+                                   tooltip="with no model yet (or after New model): a bundled model that predicts "
+                                           "before any stroke and that Train fine-tunes, or a new network")
         self.restore_button = PushButton(text="Restore autosave", visible=False,
                                          tooltip="bring back the annotations (and model) autosaved for this image")
         self.accept_all = CheckBox(text="Accept the whole prediction")
@@ -161,6 +167,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Histo
             Container(widgets=[self.train_button, self.stop_button], layout="horizontal", labels=False),
             self.progress, self.status, self.model_info,
             Container(widgets=[self.history_combo, self.new_model_button], layout="horizontal", labels=True),
+            self.start_from,
             self.restore_button,
         ])
         from .loss_plot import LossPlot
@@ -168,6 +175,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Histo
         self.loss_plot = LossPlot()
         self.native.layout().addWidget(self.loss_plot)
         rest = Container(labels=True, widgets=[
+            *self.review_widgets(),
             self.accept_all,
             Container(widgets=[self.corrections_button, self.undo_button], layout="horizontal", labels=False),
             self.predict_target, self.folder, self.predict_button,
@@ -188,6 +196,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Histo
         self.undo_button.clicked.connect(self.undo_corrections)
         self.new_model_button.clicked.connect(self.new_model)
         self.history_combo.changed.connect(self.go_to_round)
+        self.start_from.changed.connect(lambda _v: self.update_model_info())
         self.restore_button.clicked.connect(lambda: self.restore_offered())
         self.predict_button.clicked.connect(self.predict)
         self.save_button.clicked.connect(lambda: self.save_model())
@@ -221,7 +230,8 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Histo
     def _image_choices(self, _widget=None):
         from napari.layers import Image
 
-        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Image) and not layer.name.endswith(DERIVED_IMAGES)]
 
     def _labels_choices(self, _widget=None):
         from napari.layers import Labels
@@ -249,7 +259,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Histo
         from napari.layers import Image
 
         layer = self.viewer.layers.selection.active
-        if isinstance(layer, Image) and not layer.name.endswith(" probabilities") and layer is not self.image_combo.value:
+        if isinstance(layer, Image) and not layer.name.endswith(DERIVED_IMAGES) and layer is not self.image_combo.value:
             self.image_combo.value = layer
 
     def _on_image_changed(self, *_):

@@ -14,6 +14,7 @@ import os
 from ..errors import UserInputError
 from . import demo
 from . import export as export_command
+from . import models as models_command
 from . import predict as predict_command
 from . import train as train_command
 from .progress import fail
@@ -53,6 +54,7 @@ With --instances, touching objects are split and each gets its own id; with
 several classes, IMAGE_STEM_classes.csv lists each object's class.
 
 examples:
+  napari-unet predict nuclei cells.tif --out cells_masks.tif --instances   (bundled model, no training)
   napari-unet predict model.pt a.tif b.tif --out-dir masks/ --instances
   napari-unet predict model.pt stack.tif --axes ZYX --out stack_masks.tif
   napari-unet predict model.pt huge.zarr --out huge_masks.zarr
@@ -113,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=LABEL_CONVENTION,
     )
     parser.add_argument("--version", action="version", version=f"napari-unet {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,export,demo}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,export,models,demo}")
 
     t = sub.add_parser("train", help="train a model from images and sparse annotations",
                        description=TRAIN_HELP, formatter_class=fmt)
@@ -124,11 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="painted whole objects, one file per IMAGE: an integer image, 0 = no object, each "
                         "object its own id; they teach the model where touching objects part (an object's "
                         "class is the class painted under it in LABELS, else the first)")
+    t.add_argument("--validation", nargs="+", metavar="MASK",
+                   help="checked regions, one mask per IMAGE (nonzero = a region you annotated fully in LABELS): "
+                        "held out of training; Dice and F1 on them are printed as training goes (2D images)")
     t.add_argument("--out", required=True, metavar="MODEL.pt", help="where to save the model")
     t.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
                    help="stop after this many seconds (default 30 when --steps is not given)")
     t.add_argument("--steps", type=positive_int, metavar="N", help="stop after N optimisation steps")
-    t.add_argument("--init", metavar="MODEL.pt", help="fine-tune this model instead of starting fresh")
+    t.add_argument("--init", metavar="MODEL",
+                   help="fine-tune this model (a .pt file, a package napari-unet exported, or a bundled "
+                        "model's name, e.g. nuclei; see `napari-unet models`) instead of starting fresh")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="where to train (auto: CUDA, then MPS, then CPU)")
     t.add_argument("--seed", type=int, default=0,
@@ -159,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="segment images with a trained model",
                        description=PREDICT_HELP, formatter_class=fmt)
-    p.add_argument("model", metavar="MODEL.pt")
+    p.add_argument("model", metavar="MODEL", help="a .pt model file, a package napari-unet exported, or a "
+                   "bundled model's name (e.g. nuclei; see `napari-unet models`)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", metavar="FILE", help="output label image (one IMAGE only)")
@@ -173,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --instances: one row per object (label, class, area, centroid, bounding box, "
                         "intensity per channel, perimeter, eccentricity, solidity; stacks: per plane, 3D: volume); "
                         "several images: an image column")
+    p.add_argument("--suggestions", metavar="FILE.csv",
+                   help="also write the regions where the model is least sure, best first: header "
+                        "rank,y0,x0,y1,x1,score (stacks: a z or t column after rank), pixel coordinates, y1 and "
+                        "x1 exclusive, score = mean uncertainty (0-1) (one IMAGE only)")
+    p.add_argument("--suggest", type=positive_int, default=5, metavar="N", help="how many regions (default 5)")
     p.add_argument("--pixel-size", type=positive_float, metavar="SIZE",
                    help="pixel side in micrometres: --measurements adds the area (volume) in um2 (um3)")
     p.add_argument("--min-size", type=natural_int, default=30, help="smallest object kept with --instances, in pixels (default 30)")
@@ -188,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="write a model for other tools: bioimage.io package, TorchScript or ONNX",
                        description=EXPORT_HELP, formatter_class=fmt)
-    e.add_argument("model", metavar="MODEL.pt", help="a napari-unet model file")
+    e.add_argument("model", metavar="MODEL", help="a napari-unet model file or a bundled model's name")
     e.add_argument("--format", required=True, choices=["bioimageio", "torchscript", "onnx"],
                    help="bioimageio: a .zip package (all three weight formats, test tensors, cover, model card); "
                         "torchscript: a .pt file; onnx: a .onnx file")
@@ -198,6 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "sample, for one-channel models)")
     e.add_argument("--axes", metavar="AXES", help="layout of --image (default: the one rule)")
     e.set_defaults(func=lambda args: export_command.run(args))
+
+    m = sub.add_parser("models", help="list the bundled models and their cards",
+                       description="List the models that ship with napari-unet, with their cards (data, "
+                                   "licence, measured figures). Use a name wherever a model file goes: "
+                                   "predict nuclei IMAGE, train ... --init nuclei, Load model in the widget.")
+    m.add_argument("name", nargs="?", help="show only this model")
+    m.set_defaults(func=lambda args: models_command.run(args))
 
     d = sub.add_parser("demo", help="open napari with the nuclei sample and the U-Net widget",
                        description="Open napari with the bundled nuclei sample, its scribbles and the U-Net "

@@ -20,6 +20,8 @@ def run(args) -> int:
         raise UserInputError("--out takes one image; use --out-dir for several")
     if args.probabilities and len(args.images) > 1:
         raise UserInputError("--probabilities takes one image; predict images one at a time")
+    if args.suggestions and len(args.images) > 1:
+        raise UserInputError("--suggestions takes one image; predict images one at a time")
     args.images = list(dict.fromkeys(args.images))  # the same image named twice is predicted once
     if args.measurements and not args.instances:
         raise UserInputError("--measurements measures objects; add --instances")
@@ -53,6 +55,10 @@ def plan_outputs(args) -> list[Path]:
     named = [(f"the mask of {Path(p).name}", out) for p, out in zip(args.images, outs)]
     if args.probabilities:
         named.append(("--probabilities", io.check_probabilities_path(args.probabilities)))
+    if args.suggestions:
+        named.append(("--suggestions", Path(args.suggestions)))
+        if Path(args.suggestions).suffix.lower() != ".csv":
+            raise UserInputError("--suggestions writes a CSV file; name it e.g. regions.csv")
     if args.measurements:
         named.append(("--measurements", Path(args.measurements)))
         if Path(args.measurements).suffix.lower() != ".csv":
@@ -87,18 +93,23 @@ def predict_file(model, path: Path, out: Path, args):
     axes = ax.check_axes(args.axes, shape) if args.axes else ax.guess_axes(shape, model.config.in_channels)
     if out.suffix.lower() != ".zarr":
         io.check_mask_path(out, len(ax.labels_shape(shape, axes)))  # e.g. a stack into .png: before the work
+    if getattr(args, "suggestions", None) and (not isinstance(image, np.ndarray) or out.suffix.lower() == ".zarr"):
+        raise UserInputError("--suggestions needs an image held in memory (not zarr) and a mask file (not .zarr); "
+                             "leave it out for images larger than memory")
     start = time.perf_counter()
-    classes = None
+    classes = probabilities = None
     if args.dask_scheduler:
         _predict_on_cluster(model, image, axes, out, args)
         labels = None
     elif out.suffix.lower() == ".zarr":
         with io.open_label_store(out, ax.labels_shape(shape, axes), np.uint32 if args.instances else np.uint8) as store:
-            _, classes = _predict(model, image, axes, store, path, out, args)
+            _, classes, probabilities = _predict(model, image, axes, store, path, out, args)
         labels = io.read_image(out, lazy=True)
     else:
-        labels, classes = _predict(model, image, axes, None, path, out, args)
+        labels, classes, probabilities = _predict(model, image, axes, None, path, out, args)
         io.write_mask(out, labels)
+    if getattr(args, "suggestions", None):
+        _write_suggestions(model, image, axes, args, probabilities)
     count = f", {int(np.max(labels, initial=0))} objects" if args.instances and isinstance(labels, np.ndarray) else ""
     log(f"{path.name}: done in {time.perf_counter() - start:.1f} s{count} -> {out}")
     if not getattr(args, "measurements", None):
@@ -112,10 +123,13 @@ def predict_file(model, path: Path, out: Path, args):
 def _predict(model, image, axes, target, path: Path, out: Path, args):
     """The labels of ``image`` (into ``target`` when given), with progress about once a second."""
     from ..engine import io, pipeline
+    from ..engine import layout as ax
 
     last, result = time.perf_counter(), None  # the first line after a second: quick images print none
+    keep = bool(args.probabilities) or (bool(getattr(args, "suggestions", None)) and target is None
+                                        and ax.is_single_plane(axes, ax.spatial_of(model.config)))
     events = pipeline.iter_predict_image(model, image, axes, target, instances=args.instances,
-                                         probabilities=bool(args.probabilities), min_size=args.min_size,
+                                         probabilities=keep, min_size=args.min_size,
                                          tile_size=args.tile_size)
     for event in events:
         now = time.perf_counter()
@@ -128,7 +142,17 @@ def _predict(model, image, axes, target, path: Path, out: Path, args):
         io.write_probabilities(args.probabilities, result.probabilities)
     if result.classes is not None and model.config.n_classes > 1:
         _write_classes(out, result.classes, model.config.class_names)
-    return result.labels, result.classes
+    return result.labels, result.classes, result.probabilities
+
+
+def _write_suggestions(model, image, axes: str, args, probabilities=None) -> None:
+    """--suggestions: the regions where the model is least sure, ranked, as CSV."""
+    from ..engine import layout as ax
+    from ..engine import uncertainty
+
+    regions = uncertainty.image_suggestions(model, image, axes, args.suggest, probabilities)
+    uncertainty.write_suggestions(args.suggestions, regions, ax.stack_axes(axes))
+    log(f"{len(regions)} region(s) to check -> {args.suggestions}")
 
 
 def _write_classes(out: Path, classes, names) -> None:

@@ -39,6 +39,9 @@ class FitProgress:
                 log(f"training on {event.device}, {event.annotated_pixels} annotated pixels")
             elif isinstance(event, train.Notice):
                 log(event.message)
+            elif isinstance(event, train.Validation):
+                log(f"validation at step {event.step}: Dice {event.dice:.3f}, F1 {event.f1:.3f} "
+                    f"({event.pixels} checked pixels)")
             elif isinstance(event, train.Step) and event.elapsed - last >= 1.0:
                 last = event.elapsed
                 log(f"step {event.step:5d}  loss {event.loss:.4f}  {event.elapsed:5.1f} s  "

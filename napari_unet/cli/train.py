@@ -25,10 +25,14 @@ def run(args) -> int:
         raise UserInputError(f"got {len(args.images)} image(s) but {len(args.labels)} --labels; give one per image")
     if args.objects and len(args.objects) != len(args.images):
         raise UserInputError(f"got {len(args.images)} image(s) but {len(args.objects)} --objects; give one per image")
+    if args.validation and len(args.validation) != len(args.images):
+        raise UserInputError(f"got {len(args.images)} image(s) but {len(args.validation)} --validation masks; "
+                             "give one per image")
     out = Path(args.out)
     if out.suffix.lower() != ".pt":
         raise UserInputError(f"napari-unet model files end in .pt; give --out {out.with_suffix('.pt').name}")
-    files.check_outputs([*args.images, *args.labels, *(args.objects or []), args.init], [("--out", out)])
+    files.check_outputs([*args.images, *args.labels, *(args.objects or []), *(args.validation or []), args.init],
+                        [("--out", out)])
     files.check_writable_folder(out)
     init = modelfile.load_model(args.init) if args.init else None
     three_d = args.three_d or bool(init and init.config.spatial_dims == 3)
@@ -48,7 +52,7 @@ def run(args) -> int:
     try:
         with _sigterm_as_interrupt():
             model = progress.run(train.fit(found.images, found.annotations, config, model=init, unet_config=unet,
-                                           objects=found.objects))
+                                           objects=found.objects, checked=checked_masks(args, found)))
     except KeyboardInterrupt:
         if progress.model is None:
             raise
@@ -101,6 +105,22 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def checked_masks(args, found):
+    """--validation: per image a mask of its checked regions (nonzero), held out and scored."""
+    from ..engine import io
+
+    if not args.validation:
+        return None
+    if len(found.images) != len(args.images) or any(total > 1 for _, total in found.annotated):
+        raise UserInputError("--validation works with single 2D images; leave it out for stacks")
+    masks = [io.read_labels(path) > 0 for path in args.validation]
+    for path, mask, ann in zip(args.validation, masks, found.annotations):
+        if mask.shape != ann.shape:
+            raise UserInputError(f"--validation {path} has shape {mask.shape}, its image {ann.shape}; give a mask "
+                                 "of the image's shape")
+    return masks
 
 
 def training_set(args, spatial: str, init):

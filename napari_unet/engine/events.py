@@ -43,6 +43,18 @@ class Preview:
 
 
 @dataclass
+class Validation:
+    """The model's score on the checked regions held out of training (``engine.validation``):
+    foreground Dice over their annotated pixels, instance F1 at IoU 0.5 (mean over regions)."""
+
+    step: int
+    elapsed: float
+    dice: float
+    f1: float
+    pixels: int
+
+
+@dataclass
 class Notice:
     """Something the user should know that did not stop training (e.g. a smaller batch after OOM)."""
 

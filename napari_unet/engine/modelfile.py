@@ -56,10 +56,14 @@ def save_model(model, path) -> Path:
 
 
 def load_model(path, device: str = "cpu"):
-    """Read a model file safely (no code runs, nothing oversized is built) and rebuild the model."""
+    """Read a model file safely (no code runs, nothing oversized is built) and rebuild the model.
+
+    ``path`` may also name a bundled model (``"nuclei"``; see ``bundled``)."""
     import torch
 
-    path = Path(path)
+    from .bundled import model_path
+
+    path = model_path(path)
     if not path.is_file():
         raise UserInputError(f"model file {path} does not exist or is not a regular file; check the path")
     if zipfile.is_zipfile(path) and _is_bioimageio_package(path):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import UserInputError
-from . import augment, data, layout, losses
+from . import augment, data, layout, losses, validation
 from . import objects as painted
 from .config import TrainConfig, UNetConfig
 from .device import (
@@ -35,22 +35,25 @@ from .device import (
     memory_format,
     pick_device,
 )
-from .events import Finished, Notice, Preview, Started, Step
+from .events import Finished, Notice, Preview, Started, Step, Validation
 from .model import SegmentationModel
 from .optim import AdamW
 from .predict import predict_maps
 
 
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
-        unet_config: UNetConfig = None, objects=None, preview_image=None, preview_window=None,
+        unet_config: UNetConfig = None, objects=None, checked=None, preview_image=None, preview_window=None,
         preview_source=None, preview_tag=None, clock=time.perf_counter):
-    """Train a U-Net on (image, annotation) pairs; yields Started, Step, Preview, Finished.
+    """Train a U-Net on (image, annotation) pairs; yields Started, Step, Preview, Validation, Finished.
 
     images: list of raw images (H, W), (H, W, C) or (C, H, W), any numeric dtype; for
         3D models (``unet_config.spatial_dims=3``) volumes (Z, Y, X), with channels first or last.
     annotations: list of (H, W) (3D: (Z, H, W)) integer arrays in the label convention of ``data``.
     objects: None, or per image None or an integer image of painted whole objects (0 = none, one
         id per object; see ``objects``): foreground of their class, and what teaches the split output.
+    checked: None, or per image None or a (H, W) bool mask of regions the user checked (fully
+        annotated): held out of training and scored (Validation events, every
+        ``config.preview_every`` seconds and at the end; see ``validation``). 2D models only.
     model: an existing model to fine-tune (its channels and classes must fit).
     unet_config: architecture for a new model (channels and classes are filled in).
     preview_image: an image to predict every ``config.preview_every`` seconds.
@@ -69,9 +72,12 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     objects = _checked_objects(objects, annotations)
     annotations = [a if o is None else painted.merge_into_annotations(np.asarray(a), o)
                    for a, o in zip(annotations, objects)]
+    annotations, objects, held = validation.hold_out(annotations, checked, objects)
     torch.manual_seed(config.seed)  # before building the net: its initial weights are seeded too
     model = _prepare_model(images, annotations, model, unet_config)
     cfg = model.config
+    if held and cfg.spatial_dims == 3:
+        raise UserInputError("checked regions (a validation score) work with 2D models only; leave them out for 3D")
     prepared = [data.prepare_image(im, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims) for im in images]
     anns = [data.check_annotations(a, im.shape[1:]) for a, im in zip(annotations, prepared)]
     data.check_training_set(anns, cfg.n_classes)
@@ -97,6 +103,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     yield Started(model, describe(device), n_annotated)
     start = clock()
     step, losses, next_preview, tag = 0, [], config.first_preview, preview_tag
+    next_validation = config.first_preview
     net.train()
     try:
         while not _done(step, clock() - start, config):
@@ -105,7 +112,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                 group["lr"] = lr
             try:
                 loss = _train_step(net, opt, sampler, gen, config, device, cfg.n_outputs)
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+            except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
                 config, message = _shrink_after_out_of_memory(config, device, opt)
@@ -129,15 +136,31 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                               maps.split if show_split else None)
                 # previews may take at most a third of the time, however large the image
                 next_preview = clock() - start + max(config.preview_every, 2 * cost)
+            if held and elapsed >= next_validation:
+                t0 = clock()
+                recalibrate_batchnorm(net, sampler, device, n_batches=2)
+                yield _validation_event(model, images, held, step, elapsed)
+                net.train()
+                next_validation = clock() - start + max(config.preview_every, 2 * (clock() - t0))
     finally:
         try:
             recalibrate_batchnorm(net, sampler, device)
-        except Exception as exc:  # noqa: BLE001 - out of memory here keeps the running statistics
+        except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
         net.eval()
         _record(model, config, step, clock() - start, losses, len(images), n_annotated, device, n_object_pixels)
+    if held:
+        final = _validation_event(model, images, held, step, clock() - start)
+        model.summary["validation"] = {"dice": round(final.dice, 4), "f1": round(final.f1, 4),
+                                       "pixels": final.pixels, "regions": len(held)}
+        yield final
     yield Finished(model, model.summary)
+
+
+def _validation_event(model, images, held, step, elapsed) -> Validation:
+    found = validation.score(model, images, held)
+    return Validation(step, elapsed, found.dice, found.f1, found.pixels)
 
 
 def _checked_objects(objects, annotations) -> list:

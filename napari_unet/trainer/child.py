@@ -209,13 +209,13 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
     try:
         init_model = modelfile.model_from_dict(job.init_model) if job.init_model else None
         gen = train.fit(job.images, job.annotations, job.config, model=init_model, unet_config=job.unet_config,
-                        objects=job.objects, preview_image=current.image, preview_window=current.window,
+                        objects=job.objects, checked=job.checked, preview_image=current.image, preview_window=current.window,
                         preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock)
         for event in gen:
             if isinstance(event, train.Started):
                 model = event.model
                 events.put(protocol.TrainingStarted(event.device, event.annotated_pixels))
-            elif isinstance(event, (train.Step, train.Notice)):
+            elif isinstance(event, (train.Step, train.Notice, train.Validation)):
                 events.put(event)
             elif isinstance(event, train.Preview):
                 _send_preview(events, event.probabilities, job.instances, event.step, event.elapsed,

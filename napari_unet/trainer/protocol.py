@@ -9,7 +9,8 @@ parent -> child, on ``previews``:  PreviewRequest (while a job runs: preview thi
 child -> parent, on the events pipe:
     TrainerReady          once, after torch is imported
     TrainingStarted       a job began (device, annotated pixels)
-    Step, Notice          ``engine.events``' own dataclasses, as ``fit`` yields them
+    Step, Notice,         ``engine.events``' own dataclasses, as ``fit`` yields them
+    Validation
     PreviewLabels         the current model's labels of the preview image (made in the child)
     TrainingFinished      the model, also after Stop
     TrainingFailed        a one-line message, and the model so far if there is one
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.config import TrainConfig, UNetConfig
-from ..engine.events import Notice, Step
+from ..engine.events import Notice, Step, Validation
 
 
 @dataclass
@@ -53,6 +54,7 @@ class TrainJob:
     preview: PreviewRequest | None = None
     instances: bool = True
     objects: list | None = None
+    checked: list | None = None  # per image None or a (H, W) bool mask of checked regions (held out, scored)
 
 
 @dataclass

@@ -1,0 +1,173 @@
+"""Do the suggested regions point at the model's mistakes? (issue #22)
+
+Per field: scribbles as in ``scribbles.py`` (seeded), train ``--steps`` (300 steps ~ 30 s on a
+2-core CPU), predict with the margin uncertainty, take the 5 suggested regions; then three
+simulated users each paint one dab (a disk of radius 3, the true class) at the core (the point
+farthest from its edge) of the largest foreground error inside each of their boxes, and the model
+retrains ``--retrain-steps`` (150 ~ 15 s) from where it was:
+  * suggested: the 5 suggested boxes;
+  * random:    5 boxes of the same sizes at random places (seeded);
+  * oracle:    one dab in each of the 5 largest true error regions of the image.
+It prints the gain in foreground Dice and instance F1 (IoU 0.5) of each, and the share of the
+oracle's gain the suggestions reach. With ``--estimates`` it first compares the uncertainty
+estimates (margin, entropy, flip disagreement) by how well each ranks erroneous pixels (ROC AUC)
+and how much of the error their top-5 boxes hold.
+
+    python benchmarks/suggestions.py --data ../shared/data/bbbc039 --split val
+    python benchmarks/suggestions.py --data ../shared/data/usiigaci --split val
+    python benchmarks/suggestions.py --data ../shared/data/bbbc039 --split train --estimates --limit 4
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+DAB = 3
+
+
+def error_core_dab(pred_fg, true_fg, box=None):
+    """(mask of a dab, class) at the core of the largest foreground error inside ``box`` (y0, x0, y1, x1)
+    or the whole image; None when there is no error there."""
+    from scipy import ndimage as ndi
+
+    error = pred_fg != true_fg
+    if box is not None:
+        inside = np.zeros_like(error)
+        inside[box[0]:box[2], box[1]:box[3]] = True
+        error &= inside
+    parts, n = ndi.label(error)
+    if n == 0:
+        return None
+    return _dab_in_part(parts == (np.bincount(parts.ravel())[1:].argmax() + 1), true_fg)
+
+
+def oracle_dabs(pred_fg, true_fg, n=5):
+    from scipy import ndimage as ndi
+
+    parts, _ = ndi.label(pred_fg != true_fg)
+    order = np.argsort(np.bincount(parts.ravel())[1:])[::-1][:n] + 1
+    return [_dab_in_part(parts == k, true_fg) for k in order]
+
+
+def _dab_in_part(part, true_fg):
+    from scipy import ndimage as ndi
+
+    dist = ndi.distance_transform_edt(part)
+    cy, cx = np.unravel_index(int(dist.argmax()), dist.shape)
+    yy, xx = np.ogrid[:part.shape[0], :part.shape[1]]
+    return ((yy - cy) ** 2 + (xx - cx) ** 2 <= DAB ** 2) & part, 2 if true_fg[cy, cx] else 1
+
+
+def random_boxes(regions, shape, rng):
+    return [(y0, x0, y0 + r.y1 - r.y0, x0 + r.x1 - r.x0) for r in regions
+            for y0, x0 in [(int(rng.integers(0, shape[0] - (r.y1 - r.y0) + 1)),
+                            int(rng.integers(0, shape[1] - (r.x1 - r.x0) + 1)))]]
+
+
+def painted(scribbles, dabs):
+    out = scribbles.copy()
+    for found in dabs:
+        if found is not None:
+            mask, cls = found
+            out[mask] = cls
+    return out
+
+
+def clone(model):
+    from napari_unet.engine import modelfile
+
+    return modelfile.model_from_dict(modelfile.model_to_dict(model))
+
+
+def estimates(model, image, pred_fg, true_fg, probabilities):
+    """ROC AUC of each estimate against the erroneous pixels, and the error share in its top-5 boxes."""
+    from sklearn.metrics import roc_auc_score
+
+    from napari_unet.engine import predict, uncertainty
+
+    flips = [probabilities[1:].sum(0)]
+    for axis in (0, 1):
+        p = predict.predict_probabilities(model, np.flip(image, axis).copy())
+        flips.append(np.flip(p[1:].sum(0), axis))
+    maps = {"margin": uncertainty.uncertainty_map(probabilities), "entropy": uncertainty.entropy_map(probabilities),
+            "flip disagreement": np.std(np.stack(flips), 0) * 2}
+    error = pred_fg != true_fg
+    out = {}
+    for name, u in maps.items():
+        boxes = uncertainty.suggest_regions(u, min_score=0.0)
+        held = sum(int(error[r.y0:r.y1, r.x0:r.x1].sum()) for r in boxes)
+        out[name] = (roc_auc_score(error.ravel(), u.ravel()) if error.any() else float("nan"),
+                     held / max(int(error.sum()), 1))
+    return out
+
+
+def run_field(i, path, args):
+    from napari_unet.engine import io, pipeline, train, uncertainty
+    from napari_unet.engine.metrics import dice, instance_f1
+    from napari_unet.engine.scribbles import simulate_scribbles
+
+    image, truth = io.read_image(path), io.read_image(path.with_name(path.stem + "_masks.tif"))
+    true_fg = truth > 0
+    scribbles = simulate_scribbles(truth, seed=i)
+    model = train.train([image], [scribbles], train.TrainConfig(steps=args.steps, time_budget=None, seed=i))
+    found = pipeline.predict_image(model, image, "YX", instances=True, probabilities=True)
+    pred_fg = found.labels > 0
+    row = {"field": path.stem, "dice": dice(found.labels, truth), "f1": instance_f1(found.labels, truth)}
+    if args.estimates:
+        row["estimates"] = estimates(model, image, pred_fg, true_fg, found.probabilities)
+        return row
+    regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities))
+    rng = np.random.default_rng(1000 + i)
+    arms = {
+        "suggested": [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1)) for r in regions],
+        "random": [error_core_dab(pred_fg, true_fg, b) for b in random_boxes(regions, true_fg.shape, rng)],
+        "oracle": oracle_dabs(pred_fg, true_fg),
+    }
+    for arm, dabs in arms.items():
+        config = train.TrainConfig(steps=args.retrain_steps, time_budget=None, seed=i)
+        tuned = train.train([image], [painted(scribbles, dabs)], config, model=clone(model))
+        labels = pipeline.predict_image(tuned, image, "YX", instances=True).labels
+        row[arm] = (dice(labels, truth) - row["dice"], instance_f1(labels, truth) - row["f1"],
+                    sum(d is not None for d in dabs))
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/bbbc039"))
+    ap.add_argument("--split", default="val")
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--retrain-steps", type=int, default=150)
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--estimates", action="store_true", help="compare the uncertainty estimates instead")
+    args = ap.parse_args(argv)
+    fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))
+    fields = fields[: args.limit] if args.limit else fields
+    rows = []
+    for i, path in enumerate(fields):
+        rows.append(run_field(i, path, args))
+        print(rows[-1], flush=True)
+    print(f"\n{args.data} {args.split}: {len(rows)} fields, {args.steps} steps, retrain {args.retrain_steps}")
+    if args.estimates:
+        print("| estimate | ROC AUC of erroneous pixels | error share in top-5 boxes |\n|---|---|---|")
+        for name in rows[0]["estimates"]:
+            auc = np.nanmean([r["estimates"][name][0] for r in rows])
+            share = np.mean([r["estimates"][name][1] for r in rows])
+            print(f"| {name} | {auc:.3f} | {share:.3f} |")
+        return
+    print(f"before: Dice {np.mean([r['dice'] for r in rows]):.3f}, F1 {np.mean([r['f1'] for r in rows]):.3f}")
+    print("| boxes | Dice gain | F1 gain | dabs |\n|---|---|---|---|")
+    gains = {}
+    for arm in ("suggested", "random", "oracle"):
+        gains[arm] = [np.mean([r[arm][k] for r in rows]) for k in range(3)]
+        print(f"| {arm} | {gains[arm][0]:+.4f} | {gains[arm][1]:+.4f} | {gains[arm][2]:.1f} |")
+    for k, name in enumerate(("Dice", "F1")):
+        share = gains["suggested"][k] / gains["oracle"][k] if gains["oracle"][k] > 0 else float("nan")
+        print(f"suggested / oracle {name} gain: {share:.0%}")
+
+
+if __name__ == "__main__":
+    main()

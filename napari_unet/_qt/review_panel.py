@@ -1,0 +1,147 @@
+"""The widget's "where to look next": the uncertainty map, ranked regions to check with Next
+region, and checked regions that are held out of training and give a validation score.
+
+A mixin of ``UNetWidget`` (it uses ``self.viewer``, ``self.status``, ``self.loss_plot``, ...).
+Layers, per image: "<image> uncertainty" (Image, optional), "<image> regions to check" (Shapes,
+ranked boxes, rebuilt with each prediction) and "<image> checked" (Shapes the user draws
+rectangles in: fully annotated areas to score the model on, never trained on).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import camera, geometry, keep_selection
+from .notify import notify
+
+REGION_COLOUR = "yellow"
+CHECKED_COLOUR = "lime"
+
+
+class ReviewActions:
+    """update_review, next_region, mark_checked, checked_masks, _on_validation."""
+
+    def review_widgets(self) -> list:
+        from magicgui.widgets import CheckBox, Container, PushButton
+
+        self.show_uncertainty = CheckBox(text="Show uncertainty",
+                                         tooltip="where the model is unsure (1 - the margin between its two "
+                                                 "likeliest classes), over the image")
+        self.next_region_button = PushButton(text="Next region",
+                                             tooltip="centre the view on the next region to check (the boxes "
+                                                     "where the model is least sure, best first)")
+        self.checked_button = PushButton(text="Mark checked",
+                                         tooltip="draw rectangles over areas you annotated fully: they are held "
+                                                 "out of training and give a validation score (Dice, F1) next "
+                                                 "to the loss")
+        self.next_region_button.clicked.connect(self.next_region)
+        self.checked_button.clicked.connect(self.mark_checked)
+        self._region_index = -1
+        self.validation: list = []
+        return [self.show_uncertainty, Container(widgets=[self.next_region_button, self.checked_button],
+                                                 layout="horizontal", labels=False)]
+
+    # ---- uncertainty and regions ---------------------------------------------------------------
+    def update_review(self, image_layer, probabilities, plane: tuple = ()) -> None:
+        """With new class probabilities (K, Y, X) of ``image_layer`` (``plane``: its indices along the
+        stack axes): the regions to check, and the uncertainty layer when asked for."""
+        from ..engine import uncertainty
+
+        u = uncertainty.uncertainty_map(np.asarray(probabilities, np.float32))
+        regions = uncertainty.suggest_regions(u, plane=tuple(plane))
+        with keep_selection(self.viewer):
+            if self.show_uncertainty.value:
+                self._show_uncertainty(image_layer, u)
+            self._show_regions(image_layer, regions)
+
+    def _show_uncertainty(self, image_layer, u) -> None:
+        name = f"{image_layer.name} uncertainty"
+        if name in self.viewer.layers:
+            self.viewer.layers[name].data = u
+            return
+        self.viewer.add_image(u, name=name, colormap="magenta", blending="additive", opacity=0.7,
+                              contrast_limits=(0, 1), **geometry(image_layer, 2))
+
+    def _show_regions(self, image_layer, regions) -> None:
+        name = f"{image_layer.name} regions to check"
+        lead = len(regions[0].plane) if regions else 0
+        boxes = [np.array([[*r.plane, r.y0, r.x0], [*r.plane, r.y1, r.x1]], float) for r in regions]
+        features = {"rank": [r.rank for r in regions], "score": [r.score for r in regions]}
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            layer.data = []
+            if boxes:
+                layer.add_rectangles(boxes)
+            layer.features = features
+        else:
+            layer = self.viewer.add_shapes(boxes or None, shape_type="rectangle", name=name,
+                                           edge_color=REGION_COLOUR, face_color="transparent", edge_width=2,
+                                           features=features, text={"string": "{rank}", "color": REGION_COLOUR,
+                                                                    "anchor": "upper_left"},
+                                           **geometry(image_layer, 2 + lead))
+        layer.refresh_text() if hasattr(layer, "refresh_text") else None
+        self._region_index = -1
+
+    def next_region(self) -> tuple | None:
+        """Centre and zoom the view on the next region to check of the selected image (cycling);
+        returns its (y0, x0, y1, x1), or None when there is none."""
+        image = self.image_combo.value
+        name = f"{image.name} regions to check" if image is not None else ""
+        if not name or name not in self.viewer.layers or len(self.viewer.layers[name].data) == 0:
+            notify("no regions to check yet: Train or Predict first", error=True)
+            return None
+        layer = self.viewer.layers[name]
+        self._region_index = (self._region_index + 1) % len(layer.data)
+        corners = np.asarray(layer.data[self._region_index])
+        lo, hi = corners.min(0), corners.max(0)
+        world_lo, world_hi = (np.asarray(layer.data_to_world(c)) for c in (lo, hi))
+        if len(lo) > 2:  # a stack: go to the region's plane first
+            step = list(self.viewer.dims.current_step)
+            for axis, value in enumerate(world_lo[:-2]):
+                step[len(step) - len(lo) + axis] = int(round(value))
+            self.viewer.dims.current_step = tuple(step)
+        cam = camera(self.viewer)
+        cam.center = tuple((world_lo[-2:] + world_hi[-2:]) / 2)
+        canvas = getattr(getattr(self.viewer, "canvas", None), "size", None) or getattr(
+            self.viewer, "_canvas_size", (600, 800))
+        cam.zoom = 0.6 * float(np.min(np.asarray(canvas[-2:], float) / np.maximum(world_hi[-2:] - world_lo[-2:], 1)))
+        rank = int(layer.features["rank"][self._region_index]) if len(layer.features) else self._region_index + 1
+        self.status.value = f"region {rank} of {len(layer.data)}: correct it, then Use corrections"
+        return tuple(int(v) for v in (*lo[-2:], *hi[-2:]))
+
+    # ---- checked regions and the validation score ----------------------------------------------
+    def mark_checked(self):
+        """A Shapes layer "<image> checked" in rectangle mode: draw over fully annotated areas."""
+        image = self._require_image()
+        if image is None:
+            return None
+        name = f"{image.name} checked"
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+        else:
+            layer = self.viewer.add_shapes(None, shape_type="rectangle", name=name, edge_color=CHECKED_COLOUR,
+                                           face_color=[0.0, 1.0, 0.0, 0.12], edge_width=2,
+                                           ndim=2, **geometry(image, 2))
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add_rectangle"
+        notify("draw rectangles over areas you annotated fully (background and every object): they are "
+               "held out of training and scored while it runs")
+        return layer
+
+    def checked_masks(self, pairs) -> list | None:
+        """Per training pair, a bool (Y, X) mask of its checked rectangles, or None (no layer, or not a
+        single 2D plane); None when no image has any."""
+        masks = []
+        for image, painted in pairs:
+            layer = self.viewer.layers.get(f"{image.name} checked", None)
+            shape = np.shape(painted.data)
+            if layer is None or len(layer.data) == 0 or len(shape) != 2:
+                masks.append(None)
+                continue
+            masks.append(np.asarray(layer.to_masks(shape)).any(axis=0))
+        return masks if any(m is not None for m in masks) else None
+
+    def _on_validation(self, event) -> None:
+        self.validation.append((event.step, event.dice, event.f1))
+        self.loss_plot.set_validation(self.validation)
+        self.signals.validation_updated.emit()

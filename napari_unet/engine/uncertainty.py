@@ -1,0 +1,138 @@
+"""Where the model is unsure: a per-pixel uncertainty map, per-object doubt, and ranked regions to
+check (the boxes the widget's Next region visits and ``predict --suggestions`` writes).
+
+The estimate is the **margin** of the class probabilities: 1 - (p_first - p_second), 0 where one
+class is certain, 1 where the two likeliest tie. It was chosen by measurement over the entropy of
+the probabilities and the disagreement between flipped predictions (``benchmarks/suggestions.py``):
+it ranks erroneous pixels as well as they do, costs nothing on top of a prediction (so every live
+preview has it) and means the same for any number of classes.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserInputError
+
+DEFAULT_REGIONS = 5
+DEFAULT_REGION_SIDE = 64  # pixels: a few nuclei, a part of a cell; one brush correction
+MIN_REGION_SCORE = 0.02  # a box whose mean uncertainty is below this is not worth a look
+
+
+@dataclass
+class Region:
+    """A box to check: rows y0:y1, columns x0:x1 (pixels, end exclusive), its mean uncertainty
+    ``score`` (0-1), its ``rank`` (1 = look first) and, in stacks, the plane's indices along the
+    stack axes (e.g. (z,) or (t, z))."""
+
+    rank: int
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+    score: float
+    plane: tuple = ()
+
+
+def uncertainty_map(probabilities: np.ndarray) -> np.ndarray:
+    """Margin uncertainty of class probabilities (K, ...) (K >= 2, background first): float32 (...)
+    in [0, 1], 1 - (largest - second largest probability)."""
+    p = np.asarray(probabilities, dtype=np.float32)
+    if p.shape[0] < 2:
+        raise ValueError(f"need at least two class probabilities, got shape {p.shape}")
+    top2 = np.partition(p, p.shape[0] - 2, axis=0)[-2:]
+    return np.clip(1.0 - (top2[1] - top2[0]), 0.0, 1.0).astype(np.float32)
+
+
+def entropy_map(probabilities: np.ndarray) -> np.ndarray:
+    """Normalised entropy of class probabilities (K, ...): float32 (...) in [0, 1] (a compared estimate)."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float32), 1e-7, 1.0)
+    return (-(p * np.log(p)).sum(0) / np.log(p.shape[0])).astype(np.float32)
+
+
+def object_doubt(labels: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
+    """Per object of ``labels`` (ids 1..N), the mean uncertainty over the object and its one-pixel
+    outline ring (where a wrong outline or split shows): float32 (N + 1,), index = id, [0] = 0."""
+    from scipy import ndimage as ndi
+
+    labels = np.asarray(labels)
+    n = int(labels.max(initial=0))
+    if n == 0:
+        return np.zeros(1, np.float32)
+    grown = ndi.grey_dilation(labels, size=(3,) * labels.ndim)
+    owner = np.where(labels > 0, labels, grown)  # each object's pixels plus the ring just outside it
+    sums = np.bincount(owner.ravel(), weights=uncertainty.ravel(), minlength=n + 1)
+    counts = np.bincount(owner.ravel(), minlength=n + 1)
+    doubt = (sums / np.maximum(counts, 1)).astype(np.float32)
+    doubt[0] = 0
+    return doubt
+
+
+def suggest_regions(uncertainty: np.ndarray, n: int = DEFAULT_REGIONS, side: int = DEFAULT_REGION_SIDE,
+                    min_score: float = MIN_REGION_SCORE, plane: tuple = ()) -> list[Region]:
+    """The ``n`` boxes of ``side`` pixels with the highest mean uncertainty, not overlapping, best
+    first. uncertainty: (Y, X) float in [0, 1]. Boxes are clipped to the image; fewer come back when
+    the rest of the image is below ``min_score``."""
+    from scipy import ndimage as ndi
+
+    u = np.asarray(uncertainty, dtype=np.float32)
+    h, w = u.shape
+    sy, sx = min(side, h), min(side, w)
+    density = ndi.uniform_filter(u, size=(sy, sx), mode="constant")  # mean over a box centred on each pixel
+    free = np.ones_like(density, dtype=bool)
+    regions = []
+    for rank in range(1, n + 1):
+        candidates = np.where(free, density, -1.0)
+        cy, cx = np.unravel_index(int(np.argmax(candidates)), candidates.shape)
+        y0, x0 = int(np.clip(cy - sy // 2, 0, h - sy)), int(np.clip(cx - sx // 2, 0, w - sx))
+        score = float(u[y0:y0 + sy, x0:x0 + sx].mean())
+        if candidates[cy, cx] < 0 or score < min_score:
+            break
+        regions.append(Region(rank, y0, x0, y0 + sy, x0 + sx, round(score, 4), plane))
+        # no centre within a box's reach of this one: boxes never overlap
+        free[max(0, y0 - sy // 2):y0 + sy + sy // 2, max(0, x0 - sx // 2):x0 + sx + sx // 2] = False
+    return regions
+
+
+def rank_regions(regions: list[Region], n: int) -> list[Region]:
+    """The ``n`` best of regions from several planes, re-ranked 1..n by score."""
+    best = sorted(regions, key=lambda r: -r.score)[:n]
+    return [Region(**{**asdict(r), "rank": i}) for i, r in enumerate(best, 1)]
+
+
+def image_suggestions(model, image, axes: str, n: int = DEFAULT_REGIONS, probabilities=None,
+                      side: int = DEFAULT_REGION_SIDE) -> list[Region]:
+    """The ``n`` regions to check in ``image`` (layout ``axes``; a plane or a stack of planes held in
+    memory), ranked over all its planes. probabilities: those of a single plane when already
+    predicted (saves predicting it again)."""
+    from . import layout as ax
+    from .predict import predict_probabilities
+
+    if probabilities is not None:
+        return suggest_regions(uncertainty_map(probabilities), n, side)
+    if model.config.spatial_dims == 3:
+        raise UserInputError("regions to check are found plane by plane; they are not available for 3D models")
+    found = []
+    for index in ax.plane_indices(np.shape(image), axes):
+        plane = np.asarray(ax.plane(image, axes, index, model.config.channel_axis))
+        found += suggest_regions(uncertainty_map(predict_probabilities(model, plane)), n, side, plane=index)
+    return rank_regions(found, n)
+
+
+def write_suggestions(path, regions: list[Region], plane_axes: str = "") -> Path:
+    """A CSV with header ``rank,y0,x0,y1,x1,score`` (stacks: a ``z`` or ``t`` column, or both, after
+    rank: ``plane_axes`` e.g. "Z", "TZ"), one row per region; pixel coordinates, y1 and x1 exclusive."""
+    from .files import atomic_path
+
+    path = Path(path)
+    head = ["rank"] + [a.lower() for a in plane_axes] + ["y0", "x0", "y1", "x1", "score"]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(head)
+        for r in regions:
+            out.writerow([r.rank, *r.plane[:len(plane_axes)], r.y0, r.x0, r.y1, r.x1, f"{r.score:.4f}"])
+    return path

@@ -1,0 +1,58 @@
+"""engine.bundled: the models that ship with napari-unet, usable by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_unet.engine import bundled, io, modelfile, pipeline
+from napari_unet.engine.metrics import dice
+from napari_unet.errors import UserInputError
+from napari_unet.sample_data import sample_paths
+
+
+def test_the_nuclei_model_ships_small_and_loads_as_plain_data():
+    assert "nuclei" in bundled.bundled_names()
+    path = bundled.model_path("nuclei")
+    assert path.stat().st_size < 5e6
+    blob = torch.load(path, map_location="cpu", weights_only=True)  # no code can run
+    assert blob["config"]["class_names"] == ["nucleus"] and blob["summary"]["card"]["licence"]
+    from napari_unet.cli.models import card
+
+    info = card("nuclei")
+    assert "BBBC039" in info["data"] and info["figures"]
+
+
+def test_a_wrong_name_lists_the_known_ones():
+    with pytest.raises(UserInputError, match="bundled models: nuclei"):
+        modelfile.load_model("nucleus")
+
+
+def test_the_nuclei_model_segments_the_sample_with_no_strokes():
+    paths = sample_paths()
+    image, truth = io.read_image(paths["image"]), io.read_image(paths["mask"])
+    labels = pipeline.predict_image(modelfile.load_model("nuclei"), image, "YX", instances=True).labels
+    assert dice(labels, truth) > 0.85
+    assert 0.5 * truth.max() < labels.max() < 1.5 * truth.max()
+
+
+def test_fine_tuning_lets_the_strokes_win_where_they_disagree_with_the_prior():
+    """A stroke that calls the largest real nucleus background: after fine-tuning it is background,
+    and the other strokes still hold."""
+    from napari_unet.engine import train
+
+    paths = sample_paths()
+    image, scribbles, truth = (io.read_image(paths[k]) for k in ("image", "scribbles", "mask"))
+    sizes = np.bincount(truth.ravel())
+    sizes[0] = 0
+    denied = truth == sizes.argmax()  # the largest nucleus (~1500 px), painted over as background
+    ann = np.where(denied, 1, scribbles).astype(np.uint8)
+    model = modelfile.load_model("nuclei")
+    before = pipeline.predict_image(model, image, "YX").labels
+    assert (before[denied] > 0).mean() > 0.9  # the prior says nucleus
+    tuned = train.train([image], [ann], train.TrainConfig(steps=250, time_budget=None, seed=0), model=model)
+    after = pipeline.predict_image(tuned, image, "YX").labels
+    others = (ann > 0) & ~denied
+    assert (after[denied] > 0).mean() < 0.25  # the stroke won over the prior
+    assert ((after[others] > 0) == (ann[others] == 2)).mean() > 0.95  # and nothing else was forgotten

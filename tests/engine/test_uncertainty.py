@@ -1,0 +1,85 @@
+"""engine.uncertainty: the margin map, object doubt, ranked regions and their CSV."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from napari_unet.engine import uncertainty as unc
+
+
+def test_margin_is_zero_when_certain_and_one_at_a_tie():
+    p = np.zeros((3, 2, 2), np.float32)
+    p[0, 0, 0] = 1.0  # certain
+    p[:, 0, 1] = (0.45, 0.45, 0.1)  # tie between the two likeliest
+    p[:, 1, :] = np.array([0.7, 0.2, 0.1])[:, None]
+    u = unc.uncertainty_map(p)
+    assert u.dtype == np.float32 and u.shape == (2, 2)
+    np.testing.assert_allclose(u, [[0.0, 1.0], [0.5, 0.5]], atol=1e-6)
+    assert unc.entropy_map(p)[0, 0] < 1e-5
+
+
+def test_regions_rank_the_uncertain_patch_first_and_never_overlap():
+    u = np.full((200, 300), 0.05, np.float32)
+    u[120:150, 200:240] = 0.9  # the most uncertain
+    u[20:40, 20:40] = 0.6
+    regions = unc.suggest_regions(u, n=5, side=64)
+    assert [r.rank for r in regions] == list(range(1, len(regions) + 1))
+    first = regions[0]
+    assert first.y0 <= 120 and first.y1 >= 150 and first.x0 <= 200 and first.x1 >= 240
+    assert regions[1].y0 <= 20 and regions[1].y1 >= 40
+    assert all(a.score >= b.score for a, b in zip(regions, regions[1:]))
+    boxes = np.zeros(u.shape, int)
+    for r in regions:
+        assert r.y1 - r.y0 == 64 and r.x1 - r.x0 == 64 and 0 <= r.y0 and r.y1 <= 200 and r.x1 <= 300
+        boxes[r.y0:r.y1, r.x0:r.x1] += 1
+    assert boxes.max() == 1
+
+
+def test_a_certain_image_suggests_nothing_and_small_images_get_clipped_boxes():
+    assert unc.suggest_regions(np.zeros((50, 50), np.float32)) == []
+    (r,) = unc.suggest_regions(np.ones((20, 30), np.float32), n=3, side=64)
+    assert (r.y0, r.x0, r.y1, r.x1) == (0, 0, 20, 30)
+
+
+def test_object_doubt_counts_the_outline_ring():
+    labels = np.zeros((20, 20), np.int32)
+    labels[5:10, 5:10] = 1
+    labels[12:18, 12:18] = 2
+    u = np.zeros((20, 20), np.float32)
+    u[4, 5:10] = 1.0  # just outside object 1: its outline is in doubt
+    doubt = unc.object_doubt(labels, u)
+    assert doubt.shape == (3,) and doubt[1] > 0.1 and doubt[2] == 0
+
+
+@pytest.mark.parametrize("plane_axis", ["", "Z"])
+def test_csv_has_the_documented_columns(tmp_path, plane_axis):
+    regions = [unc.Region(1, 0, 10, 64, 74, 0.5, (3,)), unc.Region(2, 5, 5, 20, 20, 0.25, (0,))]
+    path = unc.write_suggestions(tmp_path / "s.csv", regions, plane_axis)
+    rows = list(csv.reader(open(path)))
+    if plane_axis:
+        assert rows[0] == ["rank", "z", "y0", "x0", "y1", "x1", "score"]
+        assert rows[1] == ["1", "3", "0", "10", "64", "74", "0.5000"]
+    else:
+        assert rows[0] == ["rank", "y0", "x0", "y1", "x1", "score"]
+        assert rows[2] == ["2", "5", "5", "20", "20", "0.2500"]
+
+
+def test_a_mislabelled_region_is_ranked_first(blobs):
+    """Train on a synthetic image where one square of background is annotated as object: the
+    model is torn there, and the first suggested box covers it."""
+    from napari_unet.engine import pipeline, train
+
+    image, mask, _ = blobs
+    image, mask = np.tile(image, (2, 2)), np.tile(mask, (2, 2))
+    ann = np.where(mask > 0, 2, 1).astype(np.uint8)
+    free = np.argwhere(np.lib.stride_tricks.sliding_window_view(mask == 0, (14, 14)).all(axis=(2, 3)))
+    y, x = free[len(free) // 2]
+    ann[y:y + 14, x:x + 14] = 2  # background painted as object: a lie the model cannot fit
+    ann[y + 5:y + 9, x + 5:x + 9] = 1  # and a little truth at its centre
+    model = train.train([image], [ann], train.TrainConfig(steps=150, time_budget=None, seed=0))
+    found = pipeline.predict_image(model, image, "YX", probabilities=True)
+    first = unc.suggest_regions(unc.uncertainty_map(found.probabilities), side=32)[0]
+    assert first.y0 <= y + 7 < first.y1 and first.x0 <= x + 7 < first.x1

@@ -1,0 +1,110 @@
+"""Where to look next (regions to check, Next region, uncertainty, checked regions and their
+validation score) and the bundled starting model, in the real widget."""
+
+import numpy as np
+import pytest
+
+from napari_unet._qt.layers import camera
+from napari_unet.engine import io
+from napari_unet.engine.metrics import dice
+from napari_unet.sample_data import sample_paths
+from tests.conftest import make_blobs
+
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    yield viewer, widget
+    widget.close_trainer()
+
+
+def _torn_probabilities(shape, box):
+    """Probabilities that are sure everywhere but inside ``box`` (y0, y1, x0, x1)."""
+    fg = np.zeros(shape, np.float32)
+    y0, y1, x0, x1 = box
+    fg[y0:y1, x0:x1] = 0.5
+    return np.stack([1 - fg, fg])
+
+
+def test_regions_to_check_are_ranked_boxes_and_next_region_moves_the_view(viewer_widget):
+    viewer, w = viewer_widget
+    image, mask = make_blobs((256, 320), n=8, seed=1)
+    layer = viewer.add_image(image, name="blobs")
+    ann = w.new_annotations()
+    w.show_uncertainty.value = True
+    w._show_prediction(layer, mask.astype(np.uint16), _torn_probabilities(mask.shape, (150, 190, 200, 260)),
+                       select=False)
+    regions = viewer.layers["blobs regions to check"]
+    assert len(regions.data) >= 1 and list(regions.features["rank"])[0] == 1
+    assert "blobs uncertainty" in viewer.layers
+    assert viewer.layers.selection.active.name == ann.name  # the brush stays where it was
+    cam = camera(viewer)
+    cam.center, cam.zoom = (0.0, 0.0), 0.1
+    y0, x0, y1, x1 = w.next_region()
+    assert y0 <= 170 <= y1 and x0 <= 230 <= x1  # the torn part, first
+    np.testing.assert_allclose(cam.center[-2:], ((y0 + y1) / 2, (x0 + x1) / 2), atol=1)
+    assert cam.zoom > 1  # zoomed in on a 64-px box
+    assert "region 1 of" in w.status.value
+
+
+def test_next_region_without_a_prediction_says_so(viewer_widget):
+    viewer, w = viewer_widget
+    viewer.add_image(np.zeros((32, 32)), name="empty")
+    assert w.next_region() is None
+
+
+def test_checked_regions_are_held_out_and_scored_next_to_the_loss(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "nuclei_scribbles")
+    _, w = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
+    try:
+        w.start_from.value = ""  # from scratch: the bundled model would score well at once
+        truth = io.read_image(sample_paths()["mask"])
+        ann = viewer.layers["nuclei annotations"]
+        ann.data[100:161, 100:161] = np.where(truth[100:161, 100:161] > 0, 2, 1)  # fully annotated here
+        checked = w.mark_checked()
+        checked.add_rectangles(np.array([[100, 100], [160, 160]]))
+        w.time_budget.value = 3600
+        with qtbot.waitSignal(w.signals.validation_updated, timeout=TIMEOUT_MS):
+            assert w.train()
+        held = w._job.checked[0]
+        assert held[100:161, 100:161].all() and held.sum() == 61 * 61  # napari's rectangles include both corners
+        assert (w._job.annotations[0][held] > 0).all()  # the truth goes along; fit holds it out of training
+        with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+            w.stop()
+        _, score_dice, score_f1 = w.validation[-1]
+        assert 0 <= score_dice <= 1 and 0 <= score_f1 <= 1 and w.loss_plot.validation
+    finally:
+        w.close_trainer()
+
+
+def test_predict_with_no_strokes_uses_the_bundled_model_and_new_model_can_start_from_scratch(viewer_widget, qtbot):
+    viewer, w = viewer_widget
+    viewer.open_sample("napari-unet", "nuclei")
+    assert w.start_from.value == "nuclei" and "nuclei (bundled)" in w.model_info.value
+    with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
+        w.predict()
+    assert dice(viewer.layers["nuclei prediction"].data, io.read_image(sample_paths()["mask"])) > 0.85
+    assert w.model is not None and "nuclei" in w.model_info.value
+    assert len(viewer.layers["nuclei regions to check"].data) >= 1
+    w.new_model()
+    w.start_from.value = ""
+    assert "Train starts a new one" in w.model_info.value
+    ann = w.new_annotations()
+    ann.data[5:10, 5:10], ann.data[200:204, 200:204] = 1, 2
+    assert w.train() and w._job.init_model is None  # a new network
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.stop()
+
+
+def test_the_first_train_fine_tunes_the_bundled_model(viewer_widget, qtbot):
+    viewer, w = viewer_widget
+    viewer.open_sample("napari-unet", "nuclei_scribbles")
+    w.time_budget.value = 5
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        assert w.train()
+    assert w._job.init_model is not None and w._job.init_model["summary"]["card"]["name"] == "nuclei"
+    assert [label.split(". ", 1)[1].split(",")[0] for label, _ in w._history][:1] == ["bundled nuclei"]
