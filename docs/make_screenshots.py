@@ -2,7 +2,7 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
 
-Writes docs/images/{1_start,2_training,3_trained,4_corrections}.png (whole window), and
+Writes docs/images/{1_start,2_training,3_trained,6_regions,4_corrections}.png (whole window), and
 5_volume.png: the 3D U-Net on a synthetic anisotropic volume (benchmarks/volumes.py), shown on
 a plane that was never painted.
 """
@@ -57,6 +57,16 @@ def main() -> None:
     shot(viewer, "2_training")
     wait_for(widget.signals.training_finished)
     shot(viewer, "3_trained")
+
+    widget.show_uncertainty.value = True  # where to look next: the map, the ranked boxes, Next region
+    widget.predict()
+    wait_for(widget.signals.prediction_finished)
+    viewer.layers.selection.active = viewer.layers["nuclei annotations"]
+    widget.next_region()
+    settle(500)
+    shot(viewer, "6_regions")
+    viewer.layers.remove("nuclei uncertainty")
+    viewer.reset_view()
 
     pred = viewer.layers["nuclei prediction"]
     pred.mode = "paint"

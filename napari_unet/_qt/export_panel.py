@@ -77,7 +77,8 @@ class ExportActions:
         names = self.model.config.class_names if self.model is not None else self._names()
         classes = self.instance_classes.get(image_layer.name)
         table = measure.measure_image(layer.data, image_array(image_layer), axes, spatial, classes, names)
-        layer.features = {"index": table["label"], **{k: v for k, v in table.items() if k != "label"}}
+        layer.features = {"index": table["label"], **{k: v for k, v in table.items() if k != "label"},
+                          **self.doubt_column(image_layer, layer.data, table["label"])}
         self._last_count = self.status.value = count_line(table)
         return table
 

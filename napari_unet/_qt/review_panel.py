@@ -37,6 +37,7 @@ class ReviewActions:
         self.next_region_button.clicked.connect(self.next_region)
         self.checked_button.clicked.connect(self.mark_checked)
         self._region_index = -1
+        self._uncertainty: dict = {}  # per image name: its last uncertainty map (Y, X)
         self.validation: list = []
         return [self.show_uncertainty, Container(widgets=[self.next_region_button, self.checked_button],
                                                  layout="horizontal", labels=False)]
@@ -48,11 +49,23 @@ class ReviewActions:
         from ..engine import uncertainty
 
         u = uncertainty.uncertainty_map(np.asarray(probabilities, np.float32))
+        self._uncertainty[image_layer.name] = u
         regions = uncertainty.suggest_regions(u, plane=tuple(plane))
         with keep_selection(self.viewer):
             if self.show_uncertainty.value:
                 self._show_uncertainty(image_layer, u)
             self._show_regions(image_layer, regions)
+
+    def doubt_column(self, image_layer, labels, ids) -> dict:
+        """{"doubt": per object of ``ids``, the mean uncertainty over it and its outline} when the
+        image's last uncertainty map fits ``labels``, else {} (object-level doubt, shown on hover)."""
+        from ..engine.uncertainty import object_doubt
+
+        u = self._uncertainty.get(image_layer.name)
+        if u is None or np.shape(u) != np.shape(labels) or len(ids) == 0:
+            return {}
+        doubt = object_doubt(np.asarray(labels), u)
+        return {"doubt": np.round(doubt[np.clip(np.asarray(ids), 0, len(doubt) - 1)], 3)}
 
     def _show_uncertainty(self, image_layer, u) -> None:
         name = f"{image_layer.name} uncertainty"
@@ -79,7 +92,6 @@ class ReviewActions:
                                            features=features, text={"string": "{rank}", "color": REGION_COLOUR,
                                                                     "anchor": "upper_left"},
                                            **geometry(image_layer, 2 + lead))
-        layer.refresh_text() if hasattr(layer, "refresh_text") else None
         self._region_index = -1
 
     def next_region(self) -> tuple | None:
@@ -133,7 +145,8 @@ class ReviewActions:
         single 2D plane); None when no image has any."""
         masks = []
         for image, painted in pairs:
-            layer = self.viewer.layers.get(f"{image.name} checked", None)
+            name = f"{image.name} checked"
+            layer = self.viewer.layers[name] if name in self.viewer.layers else None
             shape = np.shape(painted.data)
             if layer is None or len(layer.data) == 0 or len(shape) != 2:
                 masks.append(None)

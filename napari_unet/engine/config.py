@@ -127,10 +127,10 @@ class TrainConfig:
     # are painted (Usiigaci train field, 5 objects + scribbles, 30 s: foreground Dice 0.61 -> 0.74),
     # not for scribbles alone (0.75 -> 0.72 there)
     balanced_classes: bool | None = None
-    split_weight: float = 1.0
+    split_weight: float = 1.0  # of the split output's loss (where painted objects teach it) against the classes'
     # patches are centred on one stroke (connected annotations) at a time, picked uniformly, so one
     # large correction cannot outweigh the rest (benchmarks/corrections.py); False: any annotated pixel
-    sample_by_stroke: bool = True  # of the split output's loss (where painted objects teach it) against the classes' 
+    sample_by_stroke: bool = True
     preview_every: float = 3.0
     first_preview: float = 1.0
 

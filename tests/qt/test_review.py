@@ -90,6 +90,8 @@ def test_predict_with_no_strokes_uses_the_bundled_model_and_new_model_can_start_
     assert dice(viewer.layers["nuclei prediction"].data, io.read_image(sample_paths()["mask"])) > 0.85
     assert w.model is not None and "nuclei" in w.model_info.value
     assert len(viewer.layers["nuclei regions to check"].data) >= 1
+    doubt = viewer.layers["nuclei prediction"].features["doubt"]  # object-level doubt, shown on hover
+    assert len(doubt) == viewer.layers["nuclei prediction"].data.max() and ((doubt >= 0) & (doubt <= 1)).all()
     w.new_model()
     w.start_from.value = ""
     assert "Train starts a new one" in w.model_info.value
