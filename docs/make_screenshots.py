@@ -9,6 +9,8 @@ a plane that was never painted.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import napari
@@ -16,6 +18,7 @@ import numpy as np
 from qtpy.QtCore import QEventLoop, QTimer
 
 OUT = Path(__file__).parent / "images"
+os.environ.setdefault("NAPARI_UNET_AUTOSAVE", tempfile.mkdtemp())  # no autosave of earlier sessions on show
 
 
 def wait_for(signal, timeout_ms: int = 120_000) -> None:

@@ -75,6 +75,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     annotations, objects, held = validation.hold_out(annotations, checked, objects)
     torch.manual_seed(config.seed)  # before building the net: its initial weights are seeded too
     model = _prepare_model(images, annotations, model, unet_config)
+    if model.summary.get("card") and config.fine_tune_learning_rate:  # a generalist: keep what it knows
+        config = replace(config, learning_rate=config.fine_tune_learning_rate)
     cfg = model.config
     if held and cfg.spatial_dims == 3:
         raise UserInputError("checked regions (a validation score) work with 2D models only; leave them out for 3D")
@@ -370,6 +372,7 @@ def _record(model, config, steps, seconds, losses, n_images, n_annotated, device
         "patch_size": config.patch_size,
         "patch_depth": config.patch_depth,
         "seed": config.seed,
+        "learning_rate": config.learning_rate,
         "object_pixels": n_object_pixels,
     })
     model.summary["total_steps"] = sum(r["steps"] for r in rounds)

@@ -54,5 +54,8 @@ def test_fine_tuning_lets_the_strokes_win_where_they_disagree_with_the_prior():
     tuned = train.train([image], [ann], train.TrainConfig(steps=250, time_budget=None, seed=0), model=model)
     after = pipeline.predict_image(tuned, image, "YX").labels
     others = (ann > 0) & ~denied
-    assert (after[denied] > 0).mean() < 0.25  # the stroke won over the prior
-    assert ((after[others] > 0) == (ann[others] == 2)).mean() > 0.95  # and nothing else was forgotten
+    painted = ann > 0
+    assert (after[denied] > 0).mean() < 0.1  # the stroke won over the prior
+    assert ((after[others] > 0) == (ann[others] == 2)).mean() > 0.9  # the other strokes still hold
+    assert ((after[painted] > 0) == (ann[painted] == 2)).mean() > 0.95
+    assert tuned.summary["rounds"][-1]["learning_rate"] == train.TrainConfig().fine_tune_learning_rate
