@@ -3,7 +3,6 @@ corrections, the model history, New model, the Image box following the selection
 autosaves offered (never restored unasked), and the small things."""
 
 import numpy as np
-import pytest
 
 from napari_unet.engine import autosave
 from napari_unet.engine.config import UNetConfig
@@ -12,14 +11,6 @@ from napari_unet.trainer.protocol import PreviewLabels
 from tests.conftest import make_blobs
 
 TIMEOUT_MS = 120_000
-
-
-@pytest.fixture
-def viewer_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
-    yield viewer, widget
-    widget.close_trainer()
 
 
 def _model():

@@ -2,7 +2,6 @@
 validation score) and the bundled starting model, in the real widget."""
 
 import numpy as np
-import pytest
 
 from napari_unet._qt.layers import camera
 from napari_unet.engine import io
@@ -11,14 +10,6 @@ from napari_unet.sample_data import sample_paths
 from tests.conftest import make_blobs
 
 TIMEOUT_MS = 120_000
-
-
-@pytest.fixture
-def viewer_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
-    yield viewer, widget
-    widget.close_trainer()
 
 
 def _torn_probabilities(shape, box):
