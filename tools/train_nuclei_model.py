@@ -9,6 +9,7 @@ gamma, contrast, blur, noise, scales 0.6-1.6), so it meets other microscopes and
 
     python tools/train_nuclei_model.py --steps 12000            # ~1 h on a 2-core CPU, minutes on a GPU
     python tools/train_nuclei_model.py --steps 1500 --augment mild --out /tmp/mild.pt   # ablations
+    python tools/train_nuclei_model.py --steps 1500 --without invert --out /tmp/no-invert.pt
 
 It prints the model's no-stroke Dice and F1 on ``bbbc039/val`` at the end (benchmarks/bundled.py
 measures more).
@@ -44,12 +45,15 @@ def fields(folder: Path):
 
 def main(argv=None) -> None:
     from napari_unet.engine import modelfile, train
-    from napari_unet.engine.config import UNetConfig
+    from napari_unet.engine.config import WIDE_AUGMENT_PARTS, UNetConfig
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(DATA / "bbbc039_all" / "train"))
     ap.add_argument("--steps", type=int, default=12000)
     ap.add_argument("--augment", choices=["wide", "mild"], default="wide")
+    ap.add_argument("--without", nargs="+", default=[], choices=WIDE_AUGMENT_PARTS, metavar="PART",
+                    help="leave these parts out of the wide augmentation, to measure what each adds: "
+                         + ", ".join(WIDE_AUGMENT_PARTS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "napari_unet" / "models" / "nuclei.pt"))
     ap.add_argument("--finish", metavar="MODEL.pt",
@@ -68,7 +72,8 @@ def main(argv=None) -> None:
         objects.append(mask)
     print(f"{len(images)} fields from {args.data}", file=sys.stderr)
     config = train.TrainConfig(steps=args.steps, time_budget=None, seed=args.seed, batch_size=8, patch_size=128,
-                               augment_strength=args.augment, learning_rate=3e-3, crf_weight=0.0)
+                               augment_strength=args.augment, augment_without=tuple(args.without),
+                               learning_rate=3e-3, crf_weight=0.0)
     unet = UNetConfig(class_names=["nucleus"])
     start, last = time.perf_counter(), 0.0
     model = None
@@ -90,10 +95,12 @@ def finish(model, args, minutes) -> None:
 
     dice, f1, n = score(model)
     card = model.summary.get("card") or {}
-    model.summary["card"] = {**CARD, "augment": args.augment, "steps": model.summary.get("total_steps", args.steps),
+    without = f" --without {' '.join(args.without)}" if args.without else ""
+    augment = args.augment + (f" without {', '.join(args.without)}" if args.without else "")
+    model.summary["card"] = {**CARD, "augment": augment, "steps": model.summary.get("total_steps", args.steps),
                              "seed": args.seed, "minutes": minutes or card.get("minutes"),
                              "figures": {f"BBBC039 val ({n} fields), no strokes": f"Dice {dice:.3f}, F1 {f1:.3f}"},
-                             "command": f"python tools/train_nuclei_model.py --steps {args.steps} --augment {args.augment}"}
+                             "command": f"python tools/train_nuclei_model.py --steps {args.steps} --augment {args.augment}{without}"}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     modelfile.save_model(model, out)

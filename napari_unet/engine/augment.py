@@ -67,13 +67,23 @@ def random_intensity(x: torch.Tensor, gen: torch.Generator, p: float = 0.5, scal
 
 def random_appearance(x: torch.Tensor, gen: torch.Generator, p_invert: float = 0.2, gamma=(0.5, 2.0),
                       contrast=(0.5, 1.5), shift: float = 0.15, p_blur: float = 0.3, max_blur: float = 1.5,
-                      p_noise: float = 0.3, max_noise: float = 0.08) -> torch.Tensor:
+                      p_noise: float = 0.3, max_noise: float = 0.08, without=()) -> torch.Tensor:
     """Wide appearance changes for a generalist model (other microscopes and stains): per sample,
     inversion (dark objects on a bright background), gamma, contrast and brightness, Gaussian blur
     (sigma up to ``max_blur`` px) and Gaussian noise (up to ``max_noise`` of the normalised range).
 
     x: (B, C, H, W) normalised intensities (about 0..1); volumes (B, C, D, H, W) are blurred in-plane.
+    without: parts to leave out, among ``config.WIDE_AUGMENT_PARTS`` ("gamma" also drops contrast and
+    brightness), to measure what each adds; the same random numbers are drawn either way.
     """
+    if "invert" in without:
+        p_invert = 0.0
+    if "gamma" in without:
+        gamma, contrast, shift = (1.0, 1.0), (1.0, 1.0), 0.0
+    if "blur" in without:
+        p_blur = 0.0
+    if "noise" in without:
+        p_noise = 0.0
     b = x.shape[0]
     per_sample = (b,) + (1,) * (x.ndim - 1)
     rnd = torch.rand(b, 8, generator=gen, device="cpu")

@@ -9,6 +9,9 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import UserInputError
 
+# parts of TrainConfig.augment_strength="wide" that augment_without may leave out; "gamma" covers
+# gamma, contrast and brightness, "scale" narrows the scale range 0.6-1.6 back to the mild 0.85-1.2
+WIDE_AUGMENT_PARTS = ("invert", "gamma", "blur", "noise", "scale")
 # sensible bounds of a network (a model file outside them is damaged or hostile: depth 8 at
 # width 16 is already 2.2 GB of weights)
 LIMITS = {"depth": (1, 6), "width": (1, 128), "in_channels": (1, 64), "n_classes": (1, 254)}
@@ -122,6 +125,9 @@ class TrainConfig:
     # "mild" (flips, turns, a small affine, mild intensity: what a few strokes on one image need) or
     # "wide" (also inversion, gamma, contrast, blur, noise, scales 0.6-1.6: a generalist's training)
     augment_strength: str = "mild"
+    # parts of the "wide" augmentation to leave out (WIDE_AUGMENT_PARTS), to measure what each adds
+    # (tools/train_nuclei_model.py --without)
+    augment_without: tuple = ()
     # edge-aware gated CRF term (losses.py); 0 turns it off. None: 3 for 2D models, 0 for 3D
     # ones (in-plane only there, it cost a quarter of the step time and lowered Dice on the
     # synthetic volumes of benchmarks/volumes.py: 0.74 against 0.77 after 30 s)
@@ -151,6 +157,10 @@ class TrainConfig:
                 raise UserInputError(f"{key.replace('_', ' ')} must be at least {low}, got {value}")
         if self.augment_strength not in ("mild", "wide"):
             raise UserInputError(f"augment_strength must be mild or wide, got {self.augment_strength!r}")
+        unknown = set(self.augment_without) - set(WIDE_AUGMENT_PARTS)
+        if unknown:
+            raise UserInputError(f"unknown augmentation part(s) {sorted(unknown)}: choose among "
+                                 + ", ".join(WIDE_AUGMENT_PARTS))
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UserInputError(f"the learning rate must be positive, got {self.learning_rate}")
 

@@ -309,10 +309,12 @@ def _train_step(net, opt, sampler, gen, config: TrainConfig, device, n_classes: 
     labels = ann if target_np is None else torch.stack([ann, torch.from_numpy(target_np).to(device)], 1)
     wide = config.augment_strength == "wide"
     if config.augment:
-        x, labels = augment.random_affine(x, labels, gen, scale=(0.6, 1.6) if wide else (0.85, 1.2))
+        wide_scale = wide and "scale" not in config.augment_without
+        x, labels = augment.random_affine(x, labels, gen, scale=(0.6, 1.6) if wide_scale else (0.85, 1.2))
     ann, target = (labels, None) if target_np is None else (labels[:, 0], labels[:, 1])
     if config.augment and config.intensity_augment:
-        x = augment.random_appearance(x, gen) if wide else augment.random_intensity(x, gen)
+        x = (augment.random_appearance(x, gen, without=config.augment_without) if wide
+             else augment.random_intensity(x, gen))
     x = x.contiguous(memory_format=memory_format(device, x.ndim - 2))
     with autocast(device):
         logits = net(x)
@@ -373,6 +375,7 @@ def _record(model, config, steps, seconds, losses, n_images, n_annotated, device
         "patch_depth": config.patch_depth,
         "seed": config.seed,
         "learning_rate": config.learning_rate,
+        "augment": [config.augment_strength, *config.augment_without] if config.augment else [],
         "object_pixels": n_object_pixels,
     })
     model.summary["total_steps"] = sum(r["steps"] for r in rounds)

@@ -28,3 +28,26 @@ def test_intensity_jitter_is_mild_and_seeded():
     b = augment.random_intensity(x, torch.Generator().manual_seed(1), p=1.0)
     assert torch.equal(a, b) and not torch.equal(a, x)
     assert (a - x).abs().max() < 0.3
+
+
+def test_appearance_parts_can_be_left_out():
+    x = torch.rand(16, 1, 12, 12)
+    everything_off = augment.random_appearance(x.clone(), torch.Generator().manual_seed(2), p_invert=1.0, p_blur=1.0,
+                                               p_noise=1.0, without=("invert", "gamma", "blur", "noise"))
+    torch.testing.assert_close(everything_off, x)
+    inverted = augment.random_appearance(x.clone(), torch.Generator().manual_seed(2), p_invert=1.0,
+                                         without=("gamma", "blur", "noise"))
+    torch.testing.assert_close(inverted, 1 - x)
+    only_noise = augment.random_appearance(x.clone(), torch.Generator().manual_seed(2), p_noise=1.0,
+                                           without=("invert", "gamma", "blur"))
+    assert not torch.equal(only_noise, x) and (only_noise - x).abs().max() < 0.5
+
+
+def test_unknown_augmentation_part_is_one_clear_message():
+    import pytest
+
+    from napari_unet.engine.config import TrainConfig
+    from napari_unet.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="unknown augmentation part.*Invert.*choose among invert, gamma"):
+        TrainConfig(augment_without=("blur", "Invert"))
