@@ -4,7 +4,7 @@ is and made to look like other microscopes (the conditions of ``bundled.py``).
 
 Variants: ``wide`` (everything: inversion, gamma / contrast / brightness, blur, noise, scales 0.6-1.6),
 ``wide`` without each of those parts, and ``mild`` (what a few strokes on one image get: flips, turns,
-a small affine, a mild intensity jitter). Each trains with ``tools/train_nuclei_model.py`` in its own
+a small affine, a mild intensity jitter). Each trains with ``tools/train_bundled_model.py nuclei`` in its own
 process; a model already in ``--out`` is reused, so a stopped run resumes.
 
     python benchmarks/augmentation.py                      # 1500 steps each: ~7 min per variant on 2 CPU cores
@@ -44,7 +44,8 @@ def main(argv=None) -> None:
         path = paths[name] = out / f"{name}-{args.steps}.pt"
         if not path.exists():
             print(f"training {name} ({args.steps} steps)", flush=True)
-            subprocess.run([sys.executable, str(ROOT / "tools" / "train_nuclei_model.py"), "--steps", str(args.steps),
+            subprocess.run([sys.executable, str(ROOT / "tools" / "train_bundled_model.py"), "nuclei",
+                            "--steps", str(args.steps),
                             "--checkpoint-every", "0", "--out", str(path), *VARIANTS[name]], check=True)
 
     sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -14,6 +14,10 @@ random forest on the scribbles. Scores: foreground Dice and instance F1 at IoU 0
     python benchmarks/objects.py --data ../shared/data/bbbc039 --split val
     python benchmarks/objects.py --data ../shared/data/usiigaci --split train --limit 4 \
         --heads distance border --seed-levels 0.3 0.4 0.5 0.6     # choosing the head (train fields)
+    python benchmarks/objects.py --data ../shared/data/usiigaci --split val --init cells --skip-baselines
+
+With ``--init MODEL`` (a bundled name or a file) round 1 fine-tunes that model instead of a new
+network, as the widget's Start from does, and "r0" is the model with no strokes at all.
 """
 
 from __future__ import annotations
@@ -111,11 +115,15 @@ def run_field(path: Path, index: int, work: Path, args) -> dict:
         cli("train", path, "--labels", s_path, "--out", work / "s.pt", "--time-budget", args.budget)
         cli("predict", work / "s.pt", path, "--out", work / "s_mask.tif", "--instances")
         row["scrib dice"], row["scrib f1"] = scores(io.read_image(work / "s_mask.tif"), truth)
+    if args.init:
+        cli("predict", args.init, path, "--out", work / "r0.tif", "--instances")
+        row["r0 dice"], row["r0 f1"] = scores(io.read_image(work / "r0.tif"), truth)
     for head in args.heads:
         tag = "" if len(args.heads) == 1 else f"{head[:4]} "
         model, mask = work / f"{head}1.pt", work / f"{head}1.tif"
+        start = ["--init", args.init] if args.init else ["--split-head", head]
         cli("train", path, "--labels", s_path, "--objects", o_path, "--out", model, "--time-budget", args.budget,
-            "--split-head", head)
+            *start)
         cli("predict", model, path, "--out", mask, "--instances")
         round1 = io.read_image(mask)
         row[f"{tag}r1 dice"], row[f"{tag}r1 f1"] = scores(round1, truth)
@@ -144,6 +152,7 @@ def main(argv=None):
     ap.add_argument("--heads", nargs="+", default=["distance"], choices=["distance", "border"])
     ap.add_argument("--seed-levels", type=float, nargs="*", default=[])
     ap.add_argument("--skip-baselines", action="store_true")
+    ap.add_argument("--init", help="fine-tune this model (e.g. the bundled cells or nuclei) instead of a new one")
     args = ap.parse_args(argv)
 
     fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))

@@ -64,9 +64,10 @@ class HistoryActions:
                "earlier models stay in the model history")
 
     def _start_choices(self, _widget=None):
-        from ..engine.bundled import bundled_names
+        from ..engine.bundled import DEFAULT_MODEL, bundled_names
 
-        return [(f"{name} (bundled)", name) for name in bundled_names()] + [("scratch (new network)", "")]
+        names = sorted(bundled_names(), key=lambda name: name != DEFAULT_MODEL)  # the default first: preselected
+        return [(f"{name} (bundled)", name) for name in names] + [("scratch (new network)", "")]
 
     def adopt_starting_model(self):
         """With no active model, load the bundled model chosen in Start from (Predict needs no strokes,

@@ -3,7 +3,7 @@ model file is: ``predict nuclei IMAGE``, ``train --init nuclei``, Load model and
 starting model.
 
 A bundled model is an ordinary model file; its card (what it was trained on, its licence, its
-measured figures) is ``summary["card"]`` inside it, written by ``tools/train_nuclei_model.py``
+measured figures) is ``summary["card"]`` inside it, written by ``tools/train_bundled_model.py``
 (``napari-unet models`` prints it). This module only resolves names, so ``modelfile`` can use it.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import UserInputError
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODEL = "nuclei"  # the widget's starting model for a new image (first in Start from)
 
 
 def bundled_names() -> list[str]:

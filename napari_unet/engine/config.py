@@ -126,7 +126,7 @@ class TrainConfig:
     # "wide" (also inversion, gamma, contrast, blur, noise, scales 0.6-1.6: a generalist's training)
     augment_strength: str = "mild"
     # parts of the "wide" augmentation to leave out (WIDE_AUGMENT_PARTS), to measure what each adds
-    # (tools/train_nuclei_model.py --without)
+    # (tools/train_bundled_model.py --without)
     augment_without: tuple = ()
     # edge-aware gated CRF term (losses.py); 0 turns it off. None: 3 for 2D models, 0 for 3D
     # ones (in-plane only there, it cost a quarter of the step time and lowered Dice on the
