@@ -33,6 +33,7 @@ DATA = ROOT.parent / "shared" / "data"
 MODELS = {
     "nuclei": {
         "train": DATA / "bbbc039_all" / "train", "val": DATA / "bbbc039" / "val", "class": "nucleus",
+        "val_name": "BBBC039 val",
         "card": {
             "name": "nuclei",
             "description": "generalist nuclei model: fluorescent nuclei (BBBC039 U2OS Hoechst), augmented for "
@@ -44,6 +45,7 @@ MODELS = {
     },
     "cells": {
         "train": DATA / "usiigaci" / "train", "val": DATA / "usiigaci" / "val", "class": "cell",
+        "val_name": "Usiigaci val",
         "card": {
             "name": "cells",
             "description": "whole cells in phase contrast (Usiigaci T98G glioma cells, touching and irregular), "
@@ -125,7 +127,7 @@ def finish(model, args, minutes) -> None:
     augment = args.augment + (f" without {', '.join(args.without)}" if args.without else "")
     model.summary["card"] = {**spec["card"], "augment": augment, "steps": model.summary.get("total_steps", args.steps),
                              "seed": args.seed, "minutes": minutes or card.get("minutes"),
-                             "figures": {f"{spec['val'].parent.name} val ({n} fields), no strokes":
+                             "figures": {f"{spec['val_name']} ({n} fields), no strokes":
                                          f"Dice {dice:.3f}, F1 {f1:.3f}"},
                              "command": f"python tools/train_bundled_model.py {args.model} --steps {args.steps} "
                                         f"--augment {args.augment}{without}"}
