@@ -14,18 +14,25 @@ from napari_unet.sample_data import sample_paths
 
 def test_the_nuclei_model_ships_small_and_loads_as_plain_data():
     assert "nuclei" in bundled.bundled_names()
-    path = bundled.model_path("nuclei")
-    assert path.stat().st_size < 5e6
-    blob = torch.load(path, map_location="cpu", weights_only=True)  # no code can run
-    assert blob["config"]["class_names"] == ["nucleus"] and blob["summary"]["card"]["licence"]
+    blob = torch.load(bundled.model_path("nuclei"), map_location="cpu", weights_only=True)  # no code can run
+    assert blob["config"]["class_names"] == ["nucleus"]
     from napari_unet.cli.models import card
 
-    info = card("nuclei")
-    assert "BBBC039" in info["data"] and info["figures"]
+    assert "BBBC039" in card("nuclei")["data"]
+
+
+@pytest.mark.parametrize("name", bundled.bundled_names())
+def test_every_bundled_model_is_small_plain_data_with_a_card(name):
+    path = bundled.model_path(name)
+    assert path.stat().st_size < 5e6
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    info = blob["summary"]["card"]
+    assert info["name"] == name and info["licence"] and info["data"] and info["figures"] and info["command"]
 
 
 def test_a_wrong_name_lists_the_known_ones():
-    with pytest.raises(UserInputError, match="bundled models: nuclei"):
+    known = ", ".join(bundled.bundled_names())
+    with pytest.raises(UserInputError, match=f"bundled models: {known} "):
         modelfile.load_model("nucleus")
 
 
