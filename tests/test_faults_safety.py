@@ -113,8 +113,13 @@ def test_mask_paths_tell_every_collision_apart(tmp_path):
 
 # ---- a trained model is never lost ----------------------------------------------------------------
 
+# Ctrl-C reaches a foreground program as KeyboardInterrupt; a test run started in the background by a
+# non-interactive shell (nohup, CI wrappers) hands its children SIGINT ignored, which Python keeps
+# (and so does the CLI, as a background job should): restore the terminal's behaviour for the test
 TRAIN_FOR_A_MINUTE = """
+import signal
 import sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from napari_unet import cli
 sys.exit(cli.main(sys.argv[1:]))
 """

@@ -16,12 +16,17 @@ def run(*args):
     return cli.main([str(a) for a in args])
 
 
-def test_models_lists_the_nuclei_card(capsys):
+def test_models_lists_the_bundled_cards(capsys):
+    from napari_unet.engine.bundled import bundled_names
+
     assert run("models") == 0
     out = capsys.readouterr().out
-    assert out.startswith("nuclei:") and "BBBC039" in out and "licence" in out and "Dice" in out
+    starts = [line.split(":")[0] for line in out.splitlines() if line and not line.startswith(" ")]
+    assert starts == bundled_names() and "nuclei" in starts
+    assert "BBBC039" in out and "licence" in out and "Dice" in out
+    assert run("models", "nuclei") == 0 and capsys.readouterr().out.startswith("nuclei:")
     assert run("models", "cells-that-do-not-exist") == 2
-    assert "bundled models: nuclei" in capsys.readouterr().err
+    assert f"bundled models: {', '.join(bundled_names())} " in capsys.readouterr().err
 
 
 def test_predict_nuclei_needs_no_training(tmp_path):
