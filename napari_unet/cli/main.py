@@ -105,6 +105,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number, 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -136,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", metavar="MODEL",
                    help="fine-tune this model (a .pt file, a package napari-unet exported, or a bundled "
                         "model's name, e.g. nuclei; see `napari-unet models`) instead of starting fresh")
+    t.add_argument("--prior-weight", type=non_negative_float, default=1.0, metavar="W",
+                   help="with --init of a bundled model (or one made from it): how strongly pixels you did not "
+                        "paint keep its prediction (default 1; 0: off, the strokes alone decide)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="where to train (auto: CUDA, then MPS, then CPU)")
     t.add_argument("--seed", type=int, default=0,

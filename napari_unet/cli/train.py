@@ -44,7 +44,7 @@ def run(args) -> int:
     budget = args.time_budget if args.time_budget is not None else (None if args.steps else 30.0)
     config = train.TrainConfig(steps=args.steps, time_budget=budget, device=args.device, seed=args.seed,
                                batch_size=args.batch_size, patch_size=args.patch_size, patch_depth=args.patch_depth,
-                               threads=args.threads)
+                               threads=args.threads, prior_weight=args.prior_weight)
     unet = UNetConfig(depth=args.depth, width=args.width, class_names=args.class_names or [],
                       channel_axis=found.layout, spatial_dims=3 if three_d else 2,
                       voxel_size=tuple(args.voxel_size or (1.0, 1.0, 1.0)), split_head=args.split_head)

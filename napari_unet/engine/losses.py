@@ -74,3 +74,36 @@ def split_loss(logits: torch.Tensor, shifted_targets: torch.Tensor) -> torch.Ten
     if not bool(known.any()):
         return logits.sum() * 0.0  # keeps the graph (and gradient shapes) without teaching anything
     return F.binary_cross_entropy_with_logits(logits.float()[known], shifted_targets[known] - 1.0)
+
+
+def prior_loss(logits: torch.Tensor, prior_logits: torch.Tensor, annotations: torch.Tensor, n_classes: int,
+               shifted_targets: torch.Tensor | None = None, split: bool = False) -> torch.Tensor:
+    """How far the network strays from the model it started from, where the user painted nothing.
+
+    Fine-tuning a bundled generalist on a few strokes moves all of it, and on touching cells it
+    lost more away from the strokes than it gained at them (benchmarks/objects.py). This keeps its
+    prediction on unpainted pixels (as "learning without forgetting", Li & Hoiem 2017): the
+    KL divergence of the class probabilities from the starting model's, plus, with ``split``, that
+    of the split output (a sigmoid) from the starting model's where painted objects teach nothing.
+    0 where the network agrees with its start.
+
+    logits, prior_logits: (B, n_outputs, *spatial) of the network and of the frozen starting model
+    (class outputs first, then the split output); annotations: (B, *spatial), 0 = not painted;
+    shifted_targets: the split targets plus 1 (0: unknown), or None (no painted objects).
+    """
+    free = annotations == 0
+    if not bool(free.any()):
+        return logits.sum() * 0.0
+    student = torch.log_softmax(logits[:, :n_classes].float(), dim=1)
+    teacher = torch.log_softmax(prior_logits[:, :n_classes].float(), dim=1)
+    kl = (teacher.exp() * (teacher - student)).sum(1)
+    loss = kl[free].mean()
+    if split and logits.shape[1] > n_classes:
+        unknown = free if shifted_targets is None else shifted_targets == 0
+        if bool(unknown.any()):
+            prior_split = prior_logits[:, n_classes].float()[unknown]
+            target = torch.sigmoid(prior_split)
+            # minus the target's own entropy: a KL divergence too, 0 where the network agrees
+            loss = loss + (F.binary_cross_entropy_with_logits(logits[:, n_classes].float()[unknown], target)
+                           - F.binary_cross_entropy_with_logits(prior_split, target))
+    return loss

@@ -10,11 +10,14 @@
 Close the generator (or just stop iterating) at any yield and ``model`` holds the
 weights so far, in eval mode, with its summary updated. The loss is
 cross-entropy on annotated pixels only (value 0 is ignored), so a few strokes are
-enough to train on.
+enough to train on. Fine-tuning a bundled generalist adds a term that keeps its
+prediction where nothing is painted (``losses.prior_loss``), so a few strokes
+correct it where they are without eroding it elsewhere.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, replace
@@ -75,7 +78,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     annotations, objects, held = validation.hold_out(annotations, checked, objects)
     torch.manual_seed(config.seed)  # before building the net: its initial weights are seeded too
     model = _prepare_model(images, annotations, model, unet_config)
-    if model.summary.get("card") and config.fine_tune_learning_rate:  # a generalist: keep what it knows
+    generalist = bool(model.summary.get("card"))  # a bundled model, or one made from it: keep what it knows
+    if generalist and config.fine_tune_learning_rate:
         config = replace(config, learning_rate=config.fine_tune_learning_rate)
     cfg = model.config
     if held and cfg.spatial_dims == 3:
@@ -100,6 +104,9 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     sampler = data.PatchSampler(prepared, anns, patch_shape(config, cfg), rng, targets, config.sample_by_stroke)
     net = model.net.to(device, memory_format=memory_format(device, cfg.spatial_dims))
     opt = AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    # the starting network, frozen: what unpainted pixels keep (losses.prior_loss)
+    prior = copy.deepcopy(net).eval().requires_grad_(False) if generalist and config.prior_weight > 0 else None
+    prior_split = prior is not None and painted.learned_split(model)
 
     n_annotated = int(sum((a > 0).sum() for a in anns))
     yield Started(model, describe(device), n_annotated)
@@ -113,7 +120,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             for group in opt.param_groups:
                 group["lr"] = lr
             try:
-                loss = _train_step(net, opt, sampler, gen, config, device, cfg.n_outputs)
+                loss = _train_step(net, opt, sampler, gen, config, device, cfg.n_outputs, prior, prior_split)
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -299,8 +306,10 @@ def _shrink_after_out_of_memory(config: TrainConfig, device, opt):
                  f"{new.patch_size}x{new.patch_size} (was {config.batch_size} of {config.patch_size})")
 
 
-def _train_step(net, opt, sampler, gen, config: TrainConfig, device, n_classes: int) -> float:
-    """One optimisation step; n_classes: the class outputs (n_outputs), before the split output."""
+def _train_step(net, opt, sampler, gen, config: TrainConfig, device, n_classes: int, prior=None,
+                prior_split: bool = False) -> float:
+    """One optimisation step; n_classes: the class outputs (n_outputs), before the split output.
+    prior: None or the frozen starting network (``losses.prior_loss``); prior_split: keep its split output too."""
     # Sampling ahead in a thread does not speed up a GPU: the loop is bound by kernel launches
     # (H100, 32 x 128^2: 41 steps/s with prefetching against 44 without; the network alone 121)
     x_np, ann_np, target_np = sampler.sample(config.batch_size)
@@ -324,6 +333,11 @@ def _train_step(net, opt, sampler, gen, config: TrainConfig, device, n_classes: 
         loss = loss + config.crf_weight * losses.gated_crf_loss(probs, x.float(), sigma_intensity=config.crf_sigma)
     if target is not None and logits.shape[1] > n_classes:
         loss = loss + config.split_weight * losses.split_loss(logits[:, n_classes], target)
+    if prior is not None:
+        with torch.no_grad(), autocast(device):
+            prior_logits = prior(x)
+        loss = loss + config.prior_weight * losses.prior_loss(logits, prior_logits, ann, n_classes, target,
+                                                              prior_split)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -377,6 +391,7 @@ def _record(model, config, steps, seconds, losses, n_images, n_annotated, device
         "learning_rate": config.learning_rate,
         "augment": [config.augment_strength, *config.augment_without] if config.augment else [],
         "object_pixels": n_object_pixels,
+        "prior_weight": config.prior_weight if model.summary.get("card") else 0.0,
     })
     model.summary["total_steps"] = sum(r["steps"] for r in rounds)
     # what taught the split output: the model splits with it from now on (objects.learned_split)

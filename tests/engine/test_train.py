@@ -109,6 +109,8 @@ def test_bad_configs_and_inputs_are_refused(blobs):
     image, _, ann = blobs
     with pytest.raises(UserInputError, match="never stop"):
         train.TrainConfig(steps=None, time_budget=None)
+    with pytest.raises(UserInputError, match="prior weight must be 0 or more"):
+        train.TrainConfig(prior_weight=-1.0)
     with pytest.raises(UserInputError, match="one annotation per image"):
         list(train.fit([image, image], [ann], quick()))
     with pytest.raises(UserInputError, match="no annotations"):
