@@ -15,6 +15,8 @@ random forest on the scribbles. Scores: foreground Dice and instance F1 at IoU 0
     python benchmarks/objects.py --data ../shared/data/usiigaci --split train --limit 4 \
         --heads distance border --seed-levels 0.3 0.4 0.5 0.6     # choosing the head (train fields)
     python benchmarks/objects.py --data ../shared/data/usiigaci --split val --init cells --skip-baselines
+    python benchmarks/objects.py --data ../shared/data/bbbc039 --split train --limit 4 --init nuclei \
+        --skip-baselines --prior-weights 0 1 3          # choosing the prior weight (train fields)
 
 With ``--init MODEL`` (a bundled name or a file) round 1 fine-tunes that model instead of a new
 network, as the widget's Start from does, and "r0" is the model with no strokes at all.
@@ -118,19 +120,22 @@ def run_field(path: Path, index: int, work: Path, args) -> dict:
     if args.init:
         cli("predict", args.init, path, "--out", work / "r0.tif", "--instances")
         row["r0 dice"], row["r0 f1"] = scores(io.read_image(work / "r0.tif"), truth)
-    for head in args.heads:
+    weights = args.prior_weights if args.init else [None]
+    for head, weight in [(h, w) for h in args.heads for w in weights]:
         tag = "" if len(args.heads) == 1 else f"{head[:4]} "
+        tag += "" if len(weights) == 1 else f"pw{weight:g} "
         model, mask = work / f"{head}1.pt", work / f"{head}1.tif"
         start = ["--init", args.init] if args.init else ["--split-head", head]
+        prior = [] if weight is None else ["--prior-weight", weight]
         cli("train", path, "--labels", s_path, "--objects", o_path, "--out", model, "--time-budget", args.budget,
-            *start)
+            *start, *prior)
         cli("predict", model, path, "--out", mask, "--instances")
         round1 = io.read_image(mask)
         row[f"{tag}r1 dice"], row[f"{tag}r1 f1"] = scores(round1, truth)
         more = worst_matched(round1, truth, first)
         o2_path = io.write_mask(work / "o2.tif", paint(objects, truth, more))
         cli("train", path, "--labels", s_path, "--objects", o2_path, "--init", model, "--out", work / f"{head}2.pt",
-            "--time-budget", args.budget_2)
+            "--time-budget", args.budget_2, *prior)
         cli("predict", work / f"{head}2.pt", path, "--out", work / f"{head}2.tif", "--instances")
         row[f"{tag}r2 dice"], row[f"{tag}r2 f1"] = scores(io.read_image(work / f"{head}2.tif"), truth)
         if args.seed_levels:
@@ -153,6 +158,8 @@ def main(argv=None):
     ap.add_argument("--seed-levels", type=float, nargs="*", default=[])
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--init", help="fine-tune this model (e.g. the bundled cells or nuclei) instead of a new one")
+    ap.add_argument("--prior-weights", type=float, nargs="+", default=[1.0],
+                    help="with --init: train's --prior-weight, one column group per value (default 1)")
     args = ap.parse_args(argv)
 
     fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))
