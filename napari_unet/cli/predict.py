@@ -97,19 +97,19 @@ def predict_file(model, path: Path, out: Path, args):
         raise UserInputError("--suggestions needs an image held in memory (not zarr) and a mask file (not .zarr); "
                              "leave it out for images larger than memory")
     start = time.perf_counter()
-    classes = probabilities = None
+    classes = regions = None
     if args.dask_scheduler:
         _predict_on_cluster(model, image, axes, out, args)
         labels = None
     elif out.suffix.lower() == ".zarr":
         with io.open_label_store(out, ax.labels_shape(shape, axes), np.uint32 if args.instances else np.uint8) as store:
-            _, classes, probabilities = _predict(model, image, axes, store, path, out, args)
+            _, classes, _, regions = _predict(model, image, axes, store, path, out, args)
         labels = io.read_image(out, lazy=True)
     else:
-        labels, classes, probabilities = _predict(model, image, axes, None, path, out, args)
+        labels, classes, _, regions = _predict(model, image, axes, None, path, out, args)
         io.write_mask(out, labels)
     if getattr(args, "suggestions", None):
-        _write_suggestions(model, image, axes, args, probabilities)
+        _write_suggestions(regions, axes, args)
     count = f", {int(np.max(labels, initial=0))} objects" if args.instances and isinstance(labels, np.ndarray) else ""
     log(f"{path.name}: done in {time.perf_counter() - start:.1f} s{count} -> {out}")
     if not getattr(args, "measurements", None):
@@ -123,14 +123,13 @@ def predict_file(model, path: Path, out: Path, args):
 def _predict(model, image, axes, target, path: Path, out: Path, args):
     """The labels of ``image`` (into ``target`` when given), with progress about once a second."""
     from ..engine import io, pipeline
-    from ..engine import layout as ax
 
     last, result = time.perf_counter(), None  # the first line after a second: quick images print none
-    keep = bool(args.probabilities) or (bool(getattr(args, "suggestions", None)) and target is None
-                                        and ax.is_single_plane(axes, ax.spatial_of(model.config)))
+    # the regions to check come from the same pass (plane by plane in stacks): nothing is predicted twice
+    suggest = args.suggest if getattr(args, "suggestions", None) else 0
     events = pipeline.iter_predict_image(model, image, axes, target, instances=args.instances,
-                                         probabilities=keep, min_size=args.min_size,
-                                         tile_size=args.tile_size)
+                                         probabilities=bool(args.probabilities), min_size=args.min_size,
+                                         tile_size=args.tile_size, suggest=suggest)
     for event in events:
         now = time.perf_counter()
         if isinstance(event, pipeline.Progress) and event.plane is None and now - last > 1.0:
@@ -142,15 +141,14 @@ def _predict(model, image, axes, target, path: Path, out: Path, args):
         io.write_probabilities(args.probabilities, result.probabilities)
     if result.classes is not None and model.config.n_classes > 1:
         _write_classes(out, result.classes, model.config.class_names)
-    return result.labels, result.classes, result.probabilities
+    return result.labels, result.classes, result.probabilities, result.regions
 
 
-def _write_suggestions(model, image, axes: str, args, probabilities=None) -> None:
+def _write_suggestions(regions, axes: str, args) -> None:
     """--suggestions: the regions where the model is least sure, ranked, as CSV."""
     from ..engine import layout as ax
     from ..engine import uncertainty
 
-    regions = uncertainty.image_suggestions(model, image, axes, args.suggest, probabilities)
     uncertainty.write_suggestions(args.suggestions, regions, ax.stack_axes(axes))
     log(f"{len(regions)} region(s) to check -> {args.suggestions}")
 

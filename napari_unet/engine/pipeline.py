@@ -109,11 +109,13 @@ class Progress:
 class Predicted:
     """labels: ids (instances) or classes (semantic), the image's shape without channels (numpy, or
     the ``out`` array given); probabilities: (n_outputs, Y, X) float32 for a single plane predicted
-    whole, else None; classes: with instances of a single plane, the class of each id 1..N."""
+    whole, else None; classes: with instances of a single plane, the class of each id 1..N;
+    regions: with ``suggest``, the regions to check ranked over all planes (``uncertainty.Region``)."""
 
     labels: object
     probabilities: np.ndarray | None = None
     classes: np.ndarray | None = None
+    regions: list | None = None
 
 
 def labels_from_probabilities(probabilities: np.ndarray, instances: bool, min_size: int = 30, split=None,
@@ -131,13 +133,14 @@ def labels_from_probabilities(probabilities: np.ndarray, instances: bool, min_si
 
 
 def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = False,
-                       probabilities: bool = False, min_size: int = 30, tile_size: int = 512):
+                       probabilities: bool = False, min_size: int = 30, tile_size: int = 512, suggest: int = 0):
     """Predict ``image`` (layout ``axes``); yield Progress events, then one Predicted.
 
     probabilities: keep the class probabilities of a single in-memory plane (for display or
     ``--probabilities``): it is then predicted whole. Anything else (stacks, volumes, zarr or
     dask images) is predicted plane by plane and block by block into ``out`` (an array of the
     labels' shape, e.g. a zarr store; a new numpy array when None), so memory stays bounded.
+    suggest: with N > 0, also the N regions to check (``uncertainty``), from the same prediction.
     """
     from . import predict, stacks
 
@@ -158,21 +161,31 @@ def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = F
         split = done.split if learned_split(model) else None
         labels, classes = labels_from_probabilities(done.probabilities, instances, min_size, split,
                                                     model.config.split_head)
-        yield Predicted(labels, done.probabilities, classes)
+        regions = None
+        if suggest:
+            from .uncertainty import suggest_regions, uncertainty_map
+
+            regions = suggest_regions(uncertainty_map(done.probabilities[:model.config.n_outputs]), suggest)
+        yield Predicted(labels, done.probabilities, classes, regions)
         return
     n_planes = max(len(ax.plane_indices(np.shape(image), axes, spatial)), 1)
-    done, classes = 0, None
+    done, classes, regions = 0, None, []
     for event in stacks.iter_predict_stack(model, image, axes, out, instances=instances, min_size=min_size,
-                                           tile_size=tile_size):
+                                           tile_size=tile_size, suggest=suggest):
         if isinstance(event, stacks.PlaneDone):
             done = event.done
+            regions += event.regions or []
             classes = event.classes if single else None
             yield Progress(done / n_planes, event.index, event.classes)
         elif isinstance(event, predict.TileProgress):
             yield Progress((done + event.done / max(event.total, 1)) / n_planes)
         elif isinstance(event, predict.LabelsDone):
             out = event.labels
-    yield Predicted(out, None, classes)
+    if suggest:
+        from .uncertainty import rank_regions
+
+        regions = rank_regions(regions, suggest)
+    yield Predicted(out, None, classes, regions if suggest else None)
 
 
 def predict_image(model, image, axes: str, out=None, **kwargs) -> Predicted:

@@ -23,12 +23,14 @@ class PlaneDone:
     """Plane ``index`` (indices along the stack axes) is written; ``done`` of ``total`` planes.
 
     classes: with instances, the class of each object id 1..N of this plane.
+    regions: with ``suggest``, this plane's regions to check (``uncertainty.Region``), best first.
     """
 
     index: tuple
     done: int
     total: int
     classes: np.ndarray | None = None
+    regions: list | None = None
 
 
 class PlaneWriter:
@@ -60,7 +62,8 @@ class PlaneWriter:
 
 
 def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = False, min_size: int = 30,
-                       block_size: int = 2048, tile_size: int = predict.DEFAULT_TILE, batch_size: int = 4):
+                       block_size: int = 2048, tile_size: int = predict.DEFAULT_TILE, batch_size: int = 4,
+                       suggest: int = 0):
     """Predict every plane of ``image`` (layout ``axes``) into ``out``; yield progress.
 
     Yields predict.TileProgress (within the current plane), PlaneDone after each
@@ -69,6 +72,8 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
     With ``instances`` each plane's objects are numbered 1..N within that plane, split by the
     model's learned split output when painted objects taught it one (``objects.learned_split``).
     3D models walk volumes (one per T) instead of planes; their instances are 3D objects.
+    suggest: with N > 0 (2D models), each PlaneDone carries the plane's N regions to check, found in
+    the same pass (a float32 plane of uncertainty is held meanwhile).
     """
     axes = ax.check_axes(axes, np.shape(image))
     cfg = model.config
@@ -80,6 +85,8 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
         raise UserInputError(f"the output has shape {tuple(out.shape)} but the labels need {shape}")
     planes = ax.plane_indices(np.shape(image), axes, spatial)
     learned = learned_split(model)
+    if suggest and cfg.spatial_dims == 3:
+        raise UserInputError("regions to check are found plane by plane; they are not available for 3D models")
     for i, index in enumerate(planes):
         key = ax.label_plane_key(axes, index, spatial)
         view = ax.plane(image, axes, index, cfg.channel_axis, spatial)
@@ -88,8 +95,9 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
         target = _semantic_plane(plane_shape, out) if instances else PlaneWriter(out, key)
         # the learned split output waits beside the semantic labels, as uint8, for the instance step
         split = _semantic_plane(plane_shape, out) if instances and learned else None
-        for event in predict.iter_predict_labels(model, view, target, block_size=block_size,
-                                                 tile_size=tile_size, batch_size=batch_size, split_out=split):
+        uncertain = np.zeros(plane_shape, np.float32) if suggest else None
+        for event in predict.iter_predict_labels(model, view, target, block_size=block_size, tile_size=tile_size,
+                                                 batch_size=batch_size, split_out=split, uncertainty_out=uncertain):
             if isinstance(event, predict.TileProgress):
                 yield event
         classes = None
@@ -104,7 +112,13 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
             plane = out[key] if isinstance(out, np.ndarray) else PlaneWriter(out, key)
             classes = instances_from_semantic(target, cfg.n_classes, min_size=min_size, spacing=spacing,
                                               out=plane, learned=split, head=cfg.split_head).classes
-        yield PlaneDone(index, i + 1, len(planes), classes)
+        regions = None
+        if suggest:
+            from .uncertainty import suggest_regions
+
+            regions = suggest_regions(uncertain, suggest, plane=tuple(index))
+            del uncertain
+        yield PlaneDone(index, i + 1, len(planes), classes, regions)
     yield predict.LabelsDone(out)
 
 
