@@ -219,9 +219,9 @@ def _block_with_halo(shape, block, halo):
     return max(y0 - halo, 0), min(y1 + halo, h), max(x0 - halo, 0), min(x1 + halo, w)
 
 
-def _iter_block(model, chw, block, value_range, halo, tile_size, batch_size, margin: bool = False):
-    """Generator of TileProgress; returns (semantic labels, split output as uint8 0..255 or None, and with
-    ``margin`` the margin uncertainty (float32) else None) of the block."""
+def _iter_block(model, chw, block, value_range, halo, tile_size, batch_size):
+    """Generator of TileProgress; returns (semantic labels, split output as uint8 0..255 or None, class
+    probabilities (K, ...) float32) of the block."""
     y0, y1, x0, x1 = block
     ey0, ey1, ex0, ex1 = _block_with_halo(chw.shape, block, halo)
     sub = np.asarray(chw[..., ey0:ey1, ex0:ex1])
@@ -231,12 +231,7 @@ def _iter_block(model, chw, block, value_range, halo, tile_size, batch_size, mar
     inner = maps[..., y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
     k = model.config.n_outputs
     split = np.rint(inner[k] * 255).astype(np.uint8) if inner.shape[0] > k else None
-    uncertain = None
-    if margin:
-        from .uncertainty import uncertainty_map
-
-        uncertain = uncertainty_map(inner[:k])
-    return semantic_labels(inner[:k]), split, uncertain
+    return semantic_labels(inner[:k]), split, inner[:k]
 
 
 def block_side(model, n_planes: int, block_size: int) -> int:
@@ -249,15 +244,16 @@ def block_side(model, n_planes: int, block_size: int) -> int:
 
 def iter_predict_labels(model: SegmentationModel, image, out=None, *, block_size: int = 2048,
                         tile_size: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-                        batch_size: int = 4, value_range=None, split_out=None, uncertainty_out=None):
+                        batch_size: int = 4, value_range=None, split_out=None, on_probabilities=None):
     """Yield TileProgress events, then LabelsDone(out) with semantic labels (H, W) (or (Z, H, W)).
 
     image: raw 2D image (a volume for 3D models) in the model's channel layout (numpy,
     zarr or dask: only one (Y, X) block plus its halo is read at a time). out: an array
     of the labels' shape to write into (e.g. a zarr array; a new uint8 numpy array when
     None). split_out: an array of the same shape for the split output, uint8 0..255 (the
-    instance step's learned split), or None. uncertainty_out: an array of the same shape for the
-    margin uncertainty (float32 0..1, ``uncertainty``), or None. Peak memory is one block of probabilities,
+    instance step's learned split), or None. on_probabilities: None, or called with ((y0, y1, x0, x1),
+    the class probabilities (K, ...) float32 of that block) for each block, e.g. to keep a map made
+    from them (``stacks``: the regions to check). Peak memory is one block of probabilities,
     ~(K+2) * (block_size + 2 * overlap)^2 * 4 bytes for planes.
     """
     cfg = model.config
@@ -281,21 +277,20 @@ def iter_predict_labels(model: SegmentationModel, image, out=None, *, block_size
         totals.append(len(_tile_geometry(region, tiles, overlaps, model.net.size_multiples)[2]))
     done = 0
     for block, n in zip(blocks, totals):
-        events = _iter_block(model, chw, block, value_range, halo, tile_size, batch_size,
-                             margin=uncertainty_out is not None)
+        events = _iter_block(model, chw, block, value_range, halo, tile_size, batch_size)
         while True:
             try:
                 event = next(events)
             except StopIteration as stop:
-                labels, split, uncertain = stop.value
+                labels, split, probabilities = stop.value
                 break
             yield TileProgress(done + event.done, sum(totals))
         y0, y1, x0, x1 = block
         out[..., y0:y1, x0:x1] = labels
         if split_out is not None and split is not None:
             split_out[..., y0:y1, x0:x1] = split
-        if uncertainty_out is not None:
-            uncertainty_out[..., y0:y1, x0:x1] = uncertain
+        if on_probabilities is not None:
+            on_probabilities(block, probabilities)
         done += n
     yield LabelsDone(out)
 

@@ -96,8 +96,9 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
         # the learned split output waits beside the semantic labels, as uint8, for the instance step
         split = _semantic_plane(plane_shape, out) if instances and learned else None
         uncertain = np.zeros(plane_shape, np.float32) if suggest else None
+        keep = None if uncertain is None else lambda b, p: _put_margin(uncertain, b, p)
         for event in predict.iter_predict_labels(model, view, target, block_size=block_size, tile_size=tile_size,
-                                                 batch_size=batch_size, split_out=split, uncertainty_out=uncertain):
+                                                 batch_size=batch_size, split_out=split, on_probabilities=keep):
             if isinstance(event, predict.TileProgress):
                 yield event
         classes = None
@@ -120,6 +121,14 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
             del uncertain
         yield PlaneDone(index, i + 1, len(planes), classes, regions)
     yield predict.LabelsDone(out)
+
+
+def _put_margin(plane: np.ndarray, block, probabilities) -> None:
+    """Write the margin uncertainty of one block's probabilities into ``plane`` at block (y0, y1, x0, x1)."""
+    from .uncertainty import uncertainty_map
+
+    y0, y1, x0, x1 = block
+    plane[..., y0:y1, x0:x1] = uncertainty_map(probabilities)
 
 
 def _semantic_plane(shape: tuple, out):
