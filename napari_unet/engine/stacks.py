@@ -9,6 +9,7 @@ array, typically a zarr store on disk: memory stays bounded by one block.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -96,7 +97,7 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
         # the learned split output waits beside the semantic labels, as uint8, for the instance step
         split = _semantic_plane(plane_shape, out) if instances and learned else None
         uncertain = np.zeros(plane_shape, np.float32) if suggest else None
-        keep = None if uncertain is None else lambda b, p: _put_margin(uncertain, b, p)
+        keep = None if uncertain is None else partial(_put_margin, uncertain)
         for event in predict.iter_predict_labels(model, view, target, block_size=block_size, tile_size=tile_size,
                                                  batch_size=batch_size, split_out=split, on_probabilities=keep):
             if isinstance(event, predict.TileProgress):
