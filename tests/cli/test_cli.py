@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -143,9 +144,17 @@ def test_bad_axes_message(stack_files, capsys):
 def test_predict_on_a_local_dask_cluster(stack_files):
     import distributed
     tmp, img, stack, model = stack_files
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None, processes=True) as cluster:
-        assert run("predict", model, img, "--out", tmp / "c.zarr", "--dask-scheduler", cluster.scheduler_address) == 0
+    # dask's nanny writes OMP_NUM_THREADS=1 (and the like) into this process's environment for its
+    # workers: undone after, or every later test and notebook kernel trains on one thread
+    saved = dict(os.environ)
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                      dashboard_address=None, processes=True) as cluster:
+            assert run("predict", model, img, "--out", tmp / "c.zarr", "--dask-scheduler",
+                       cluster.scheduler_address) == 0
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     assert run("predict", model, img, "--out", tmp / "local.tif") == 0
     import zarr
 
