@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserInputError
-
 DEFAULT_REGIONS = 5
 DEFAULT_REGION_SIDE = 64  # pixels: a few nuclei, a part of a cell; one brush correction
 MIN_REGION_SCORE = 0.02  # a box whose mean uncertainty is below this is not worth a look
@@ -102,25 +100,6 @@ def rank_regions(regions: list[Region], n: int) -> list[Region]:
     """The ``n`` best of regions from several planes, re-ranked 1..n by score."""
     best = sorted(regions, key=lambda r: -r.score)[:n]
     return [Region(**{**asdict(r), "rank": i}) for i, r in enumerate(best, 1)]
-
-
-def image_suggestions(model, image, axes: str, n: int = DEFAULT_REGIONS, probabilities=None,
-                      side: int = DEFAULT_REGION_SIDE) -> list[Region]:
-    """The ``n`` regions to check in ``image`` (layout ``axes``; a plane or a stack of planes held in
-    memory), ranked over all its planes. probabilities: those of a single plane when already
-    predicted (saves predicting it again)."""
-    from . import layout as ax
-    from .predict import predict_probabilities
-
-    if probabilities is not None:
-        return suggest_regions(uncertainty_map(probabilities), n, side)
-    if model.config.spatial_dims == 3:
-        raise UserInputError("regions to check are found plane by plane; they are not available for 3D models")
-    found = []
-    for index in ax.plane_indices(np.shape(image), axes):
-        plane = np.asarray(ax.plane(image, axes, index, model.config.channel_axis))
-        found += suggest_regions(uncertainty_map(predict_probabilities(model, plane)), n, side, plane=index)
-    return rank_regions(found, n)
 
 
 def write_suggestions(path, regions: list[Region], plane_axes: str = "") -> Path:

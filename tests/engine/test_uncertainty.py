@@ -72,6 +72,7 @@ def test_a_mislabelled_region_is_ranked_first():
     model is torn there, and the first suggested box covers it. (One image of distinct blobs, not
     a tiled one: a tile's copy of the lie looks the same and ties with it.)"""
     from napari_unet.engine import pipeline, train
+    from napari_unet.engine.predict import predict_probabilities
     from tests.conftest import make_blobs
 
     image, mask = make_blobs((128, 128), n=24)
@@ -85,13 +86,14 @@ def test_a_mislabelled_region_is_ranked_first():
     first = unc.suggest_regions(unc.uncertainty_map(found.probabilities), side=32)[0]
     assert first.y0 <= y + 7 < first.y1 and first.x0 <= x + 7 < first.x1
     # the regions found in the prediction's own pass (block by block, plane by plane; what the CLI
-    # writes) are those of predicting the probabilities again, and the stack ranks its planes together
+    # writes) are those of each plane's probabilities predicted again, and the stack ranks its planes together
     (alone,) = pipeline.predict_image(model, image, "YX", suggest=1).regions
     (whole,) = unc.suggest_regions(unc.uncertainty_map(found.probabilities), n=1)
     assert (alone.y0, alone.x0, alone.y1, alone.x1, alone.plane) == (whole.y0, whole.x0, whole.y1, whole.x1, ())
     stack = np.stack([image[::-1], image])
     found = pipeline.predict_image(model, stack, "ZYX", suggest=3).regions
-    again = unc.image_suggestions(model, stack, "ZYX", 3)
+    again = unc.rank_regions([r for z, plane in enumerate(stack) for r in unc.suggest_regions(
+        unc.uncertainty_map(predict_probabilities(model, plane)), 3, plane=(z,))], 3)
     assert [(r.rank, r.plane, r.y0, r.x0, r.y1, r.x1) for r in found] == [(r.rank, r.plane, r.y0, r.x0, r.y1, r.x1)
                                                                           for r in again]
     assert np.allclose([r.score for r in found], [r.score for r in again], atol=1e-3)
