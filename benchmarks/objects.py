@@ -35,13 +35,32 @@ import numpy as np
 CLI = [sys.executable, "-m", "napari_unet.cli"]
 
 
+PAINTABLE_FRACTION = 0.05  # of the median true object's area: smaller "objects" are annotation debris
+
+
+def paintable(truth: np.ndarray) -> np.ndarray:
+    """Ids of true objects a user would paint: at least PAINTABLE_FRACTION of the median object's area.
+
+    The Usiigaci masks hold 7-23 fragments of 1-25 px per field (leftovers of the annotation tool,
+    about a fifth of their "objects"); a simulated user who paints those as corrections teaches
+    nothing (they are the worst matched by any prediction), so they are never chosen. They stay in
+    the truth that F1 is scored against."""
+    areas = np.bincount(truth.ravel())
+    ids = np.flatnonzero(areas)
+    ids = ids[ids > 0]
+    if ids.size == 0:
+        return ids
+    return ids[areas[ids] >= PAINTABLE_FRACTION * np.median(areas[ids])]
+
+
 def touching_objects(truth: np.ndarray) -> np.ndarray:
-    """Ids of true objects that touch another object (8-neighbourhood)."""
+    """Ids of paintable true objects (``paintable``) that touch another object (8-neighbourhood)."""
     from scipy import ndimage as ndi
 
     ids = []
+    keep = set(paintable(truth).tolist())
     for i, box in enumerate(ndi.find_objects(truth), start=1):
-        if box is None:
+        if box is None or i not in keep:
             continue
         box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
         ring = ndi.binary_dilation(truth[box] == i, np.ones((3, 3), bool)) & (truth[box] != i)
@@ -59,14 +78,14 @@ def paint(objects: np.ndarray, truth: np.ndarray, ids) -> np.ndarray:
 
 
 def worst_matched(pred: np.ndarray, truth: np.ndarray, exclude, n: int = 5) -> list[int]:
-    """The n true objects (not in ``exclude``) whose best IoU with a predicted object is lowest."""
+    """The n paintable true objects (not in ``exclude``) whose best IoU with a predicted object is lowest."""
     t, p = truth.ravel().astype(np.int64), pred.ravel().astype(np.int64)
     n_t, n_p = int(t.max()) + 1, int(p.max()) + 1
     inter = np.bincount(t * n_p + p, minlength=n_t * n_p).reshape(n_t, n_p)
     area_t, area_p = inter.sum(1), inter.sum(0)
     iou = inter / np.maximum(area_t[:, None] + area_p[None, :] - inter, 1)
     best = iou[:, 1:].max(1) if n_p > 1 else np.zeros(n_t)
-    candidates = [i for i in range(1, n_t) if area_t[i] > 0 and i not in set(exclude)]
+    candidates = [i for i in paintable(truth).tolist() if i not in set(exclude)]
     return sorted(candidates, key=lambda i: best[i])[:n]
 
 
