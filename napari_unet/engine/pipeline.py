@@ -165,7 +165,8 @@ def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = F
         if suggest:
             from .uncertainty import suggest_regions, uncertainty_map
 
-            regions = suggest_regions(uncertainty_map(done.probabilities), suggest)
+            regions = suggest_regions(uncertainty_map(done.probabilities), suggest,
+                                      foreground=done.probabilities.argmax(0) > 0)
         yield Predicted(labels, done.probabilities, classes, regions)
         return
     n_planes = max(len(ax.plane_indices(np.shape(image), axes, spatial)), 1)
