@@ -14,7 +14,7 @@ Each arm retrains ``--repeats`` times with different seeds, averaged: one retrai
 large as a few dabs' effect on a 1-Mpx field. It prints the gain in foreground Dice and instance F1
 (IoU 0.5) of each over the first model, and the share of the oracle's gain the suggestions reach.
 The boxes' side follows the product's rule (``uncertainty.region_side``: it grows with the
-objects), or ``--side N``. Instead of the protocol, ``--estimates`` compares the uncertainty
+objects), or ``--side N``; ``--compare-side N`` adds an arm with the suggested boxes of side N. Instead of the protocol, ``--estimates`` compares the uncertainty
 estimates (margin, entropy, flip disagreement) by how well each ranks erroneous pixels (ROC AUC)
 and how much of the error their top-5 boxes hold, and ``--sides`` compares box sides by the true
 errors their dabs land in (no retraining: the choice of the rule, on train fields).
@@ -165,6 +165,11 @@ def run_field(i, path, args):
         "oracle": oracle_dabs(pred_fg, true_fg, radius=args.dab),
         "none": [],
     }
+    if args.compare_side:  # the same protocol with boxes of a fixed side, e.g. the 64 px used before the rule
+        fixed = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.compare_side)
+        arms[f"suggested {args.compare_side} px"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1),
+                                                                    args.dab) for r in fixed]
+    row["side"] = regions[0].y1 - regions[0].y0 if regions else 0
     for arm, dabs in arms.items():
         gains = []
         for repeat in range(args.repeats):
@@ -188,6 +193,7 @@ def main(argv=None):
     ap.add_argument("--estimates", action="store_true", help="compare the uncertainty estimates instead")
     ap.add_argument("--sides", action="store_true", help="compare box sides by the errors their dabs land in instead")
     ap.add_argument("--side", type=int, help="boxes of this side (default: the product's rule, region_side)")
+    ap.add_argument("--compare-side", type=int, help="one more arm: the suggested boxes at this fixed side")
     args = ap.parse_args(argv)
     fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))
     fields = fields[: args.limit] if args.limit else fields
@@ -210,10 +216,12 @@ def main(argv=None):
             share = np.mean([r["sides"][name][0] for r in rows])
             print(f"| {name} | {share:.3f} | {np.mean([r['sides'][name][1] for r in rows]):.0f} |")
         return
-    print(f"before: Dice {np.mean([r['dice'] for r in rows]):.3f}, F1 {np.mean([r['f1'] for r in rows]):.3f}")
+    print(f"before: Dice {np.mean([r['dice'] for r in rows]):.3f}, F1 {np.mean([r['f1'] for r in rows]):.3f}; "
+          f"box sides {[r['side'] for r in rows]}")
     print("| boxes | Dice gain | F1 gain | dabs |\n|---|---|---|---|")
     gains = {}
-    for arm in ("suggested", "random", "oracle", "none"):
+    extra = [f"suggested {args.compare_side} px"] if args.compare_side else []
+    for arm in ("suggested", "random", "oracle", "none", *extra):
         gains[arm] = [np.mean([r[arm][k] for r in rows]) for k in range(3)]
         print(f"| {arm} | {gains[arm][0]:+.4f} | {gains[arm][1]:+.4f} | {gains[arm][2]:.1f} |")
     for k, name in enumerate(("Dice", "F1")):
