@@ -13,16 +13,15 @@ it was:
 Each arm retrains ``--repeats`` times with different seeds, averaged: one retraining's noise is as
 large as a few dabs' effect on a 1-Mpx field. It prints the gain in foreground Dice and instance F1
 (IoU 0.5) of each over the first model, and the share of the oracle's gain the suggestions reach.
-The boxes' side follows the product's rule (``uncertainty.region_side``: it grows with the
-objects), or ``--side N``; ``--compare-side N`` adds an arm with the suggested boxes of side N. Instead of the protocol, ``--estimates`` compares the uncertainty
-estimates (margin, entropy, flip disagreement) by how well each ranks erroneous pixels (ROC AUC)
-and how much of the error their top-5 boxes hold, and ``--sides`` compares box sides by the true
-errors their dabs land in (no retraining: the choice of the rule, on train fields).
+The boxes are the product's (64 px), or ``--side N``; ``--compare-side N`` adds an arm with the
+suggested boxes of side N (benchmarks/README.md: boxes that grew with the objects did not help).
+Instead of the protocol, ``--estimates`` compares the uncertainty estimates (margin, entropy,
+flip disagreement) by how well each ranks erroneous pixels (ROC AUC) and how much of the error
+their top-5 boxes hold.
 
     python benchmarks/suggestions.py --data ../shared/data/bbbc039 --split val
     python benchmarks/suggestions.py --data ../shared/data/usiigaci --split val
     python benchmarks/suggestions.py --data ../shared/data/bbbc039 --split train --estimates --limit 4
-    python benchmarks/suggestions.py --data ../shared/data/usiigaci --split train --sides
 """
 
 from __future__ import annotations
@@ -111,32 +110,6 @@ def estimates(model, image, pred_fg, true_fg, probabilities):
     return out
 
 
-def sides(probabilities, labels, pred_fg, true_fg, fixed=(64, 96, 128)):
-    """Per box side (fixed, and the rule of ``uncertainty.region_side``): the area of the true
-    errors the dabs of the suggested boxes land in (each error region counted once, whole), as a
-    share of the 5 largest (where the oracle's dabs go). A dab teaches the model about the region
-    it lands in, so boxes that lead it into slivers of errors waste it."""
-    from scipy import ndimage as ndi
-
-    from napari_unet.engine import uncertainty
-
-    parts, _ = ndi.label(pred_fg != true_fg)
-    sizes = np.bincount(parts.ravel())
-    sizes[0] = 0
-    oracle = max(int(np.sort(sizes)[::-1][:5].sum()), 1)
-    u = uncertainty.uncertainty_map(probabilities)
-    rule = uncertainty.region_side(pred_fg)
-    out = {}
-    for name, side in [*((f"{s} px", s) for s in fixed), (f"rule ({rule} px)", rule)]:
-        hit = set()
-        for r in uncertainty.suggest_regions(u, side=side):
-            found = error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1))
-            if found is not None:
-                hit.add(int(np.bincount(parts[found[0]]).argmax()))
-        out[name.split(" (")[0] if name.startswith("rule") else name] = (sum(int(sizes[k]) for k in hit) / oracle, side)
-    return out
-
-
 def run_field(i, path, args):
     from napari_unet.engine import io, pipeline, train, uncertainty
     from napari_unet.engine.metrics import dice, instance_f1
@@ -152,11 +125,7 @@ def run_field(i, path, args):
     if args.estimates:
         row["estimates"] = estimates(model, image, pred_fg, true_fg, found.probabilities)
         return row
-    if args.sides:
-        row["sides"] = sides(found.probabilities, found.labels, pred_fg, true_fg)
-        return row
-    regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side,
-                                          foreground=found.probabilities.argmax(0) > 0)
+    regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side)
     rng = np.random.default_rng(1000 + i)
     arms = {
         "suggested": [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1), args.dab) for r in regions],
@@ -182,6 +151,8 @@ def run_field(i, path, args):
 
 
 def main(argv=None):
+    from napari_unet.engine import uncertainty
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/bbbc039"))
     ap.add_argument("--split", default="val")
@@ -191,8 +162,8 @@ def main(argv=None):
     ap.add_argument("--dab", type=int, default=DAB, help="radius of a dab in pixels")
     ap.add_argument("--repeats", type=int, default=2, help="retrainings (seeds) averaged per arm")
     ap.add_argument("--estimates", action="store_true", help="compare the uncertainty estimates instead")
-    ap.add_argument("--sides", action="store_true", help="compare box sides by the errors their dabs land in instead")
-    ap.add_argument("--side", type=int, help="boxes of this side (default: the product's rule, region_side)")
+    ap.add_argument("--side", type=int, default=uncertainty.DEFAULT_REGION_SIDE,
+                    help="boxes of this side in px (default: the product's, %(default)s)")
     ap.add_argument("--compare-side", type=int, help="one more arm: the suggested boxes at this fixed side")
     args = ap.parse_args(argv)
     fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))
@@ -209,12 +180,6 @@ def main(argv=None):
             auc = np.nanmean([r["estimates"][name][0] for r in rows])
             share = np.mean([r["estimates"][name][1] for r in rows])
             print(f"| {name} | {auc:.3f} | {share:.3f} |")
-        return
-    if args.sides:
-        print("| side | share of the oracle's error area the dabs land in | side used (px, mean) |\n|---|---|---|")
-        for name in rows[0]["sides"]:
-            share = np.mean([r["sides"][name][0] for r in rows])
-            print(f"| {name} | {share:.3f} | {np.mean([r['sides'][name][1] for r in rows]):.0f} |")
         return
     print(f"before: Dice {np.mean([r['dice'] for r in rows]):.3f}, F1 {np.mean([r['f1'] for r in rows]):.3f}; "
           f"box sides {[r['side'] for r in rows]}")

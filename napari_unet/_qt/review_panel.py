@@ -50,8 +50,7 @@ class ReviewActions:
 
         u = uncertainty.uncertainty_map(np.asarray(probabilities, np.float32))
         self._uncertainty[image_layer.name] = u
-        foreground = np.asarray(probabilities).argmax(0) > 0  # background is class 0
-        regions = uncertainty.suggest_regions(u, plane=tuple(plane), foreground=foreground)
+        regions = uncertainty.suggest_regions(u, plane=tuple(plane))
         with keep_selection(self.viewer):
             if self.show_uncertainty.value:
                 self._show_uncertainty(image_layer, u)

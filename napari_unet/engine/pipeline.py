@@ -165,8 +165,7 @@ def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = F
         if suggest:
             from .uncertainty import suggest_regions, uncertainty_map
 
-            regions = suggest_regions(uncertainty_map(done.probabilities), suggest,
-                                      foreground=done.probabilities.argmax(0) > 0)
+            regions = suggest_regions(uncertainty_map(done.probabilities), suggest)
         yield Predicted(labels, done.probabilities, classes, regions)
         return
     n_planes = max(len(ax.plane_indices(np.shape(image), axes, spatial)), 1)

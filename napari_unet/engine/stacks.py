@@ -102,9 +102,7 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
                                                  batch_size=batch_size, split_out=split, on_probabilities=keep):
             if isinstance(event, predict.TileProgress):
                 yield event
-        classes, foreground = None, None
-        if suggest:  # the boxes grow with the objects: measured on the semantic labels, before the instance step
-            foreground = np.asarray(target if instances else out[key]) > 0
+        classes = None
         if instances:
             from ..instances import instances_from_semantic
             from ..instances.memory import release_freed_memory
@@ -120,8 +118,8 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
         if suggest:
             from .uncertainty import suggest_regions
 
-            regions = suggest_regions(uncertain, suggest, plane=tuple(index), foreground=foreground)
-            del uncertain, foreground
+            regions = suggest_regions(uncertain, suggest, plane=tuple(index))
+            del uncertain
         yield PlaneDone(index, i + 1, len(planes), classes, regions)
     yield predict.LabelsDone(out)
 

@@ -18,12 +18,6 @@ import numpy as np
 
 DEFAULT_REGIONS = 5
 DEFAULT_REGION_SIDE = 64  # pixels: a few nuclei, a part of a cell; one brush correction
-# Boxes grow with the objects (``region_side``): REGION_RADII times the objects' depth (the 95th
-# percentile of the distance to the background: 0.78 radii in a disk), within these bounds (pixels).
-# Chosen on train fields (benchmarks/suggestions.py --sides): on Usiigaci's cells (about 55 px
-# across) 64-px boxes led the dabs into smaller errors than these did; on BBBC039's nuclei they stay 64 px.
-REGION_SIDE_RANGE = (64, 192)
-REGION_RADII = 4
 MIN_REGION_SCORE = 0.02  # a box whose mean uncertainty is below this is not worth a look
 
 
@@ -76,35 +70,13 @@ def object_doubt(labels: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
     return doubt
 
 
-def region_side(foreground) -> int:
-    """The side of the boxes to check, in pixels, for a plane whose predicted foreground is
-    ``foreground`` ((Y, X) bool): ``REGION_RADII`` times the objects' depth (the 95th percentile
-    of the distance to the background over foreground pixels; about 3 radii of round objects),
-    within ``REGION_SIDE_RANGE``; the smallest side when nothing is foreground. A box then holds a
-    few nuclei, or a cell with its neighbours' edges, whatever the magnification. Planes above
-    2048^2 are measured on their centre."""
-    from scipy import ndimage as ndi
-
-    fg = np.asarray(foreground, bool)
-    crop = tuple(slice(max((n - 2048) // 2, 0), max((n - 2048) // 2, 0) + 2048) for n in fg.shape)
-    fg = fg[crop]
-    low, high = REGION_SIDE_RANGE
-    if not fg.any():
-        return low
-    radius = float(np.percentile(ndi.distance_transform_edt(fg)[fg], 95))
-    return int(np.clip(round(REGION_RADII * radius), low, high))
-
-
-def suggest_regions(uncertainty: np.ndarray, n: int = DEFAULT_REGIONS, side: int | None = None,
-                    min_score: float = MIN_REGION_SCORE, plane: tuple = (), foreground=None) -> list[Region]:
+def suggest_regions(uncertainty: np.ndarray, n: int = DEFAULT_REGIONS, side: int = DEFAULT_REGION_SIDE,
+                    min_score: float = MIN_REGION_SCORE, plane: tuple = ()) -> list[Region]:
     """The ``n`` boxes of ``side`` pixels with the highest mean uncertainty, not overlapping, best
-    first. uncertainty: (Y, X) float in [0, 1]; foreground: the predicted foreground (Y, X) bool,
-    which sets the side when ``side`` is None (``region_side``; without it DEFAULT_REGION_SIDE).
-    Boxes are clipped to the image; fewer come back when the rest of the image is below ``min_score``."""
+    first. uncertainty: (Y, X) float in [0, 1]. Boxes are clipped to the image; fewer come back when
+    the rest of the image is below ``min_score``."""
     from scipy import ndimage as ndi
 
-    if side is None:
-        side = DEFAULT_REGION_SIDE if foreground is None else region_side(foreground)
     u = np.asarray(uncertainty, dtype=np.float32)
     h, w = u.shape
     sy, sx = min(side, h), min(side, w)

@@ -44,21 +44,6 @@ def test_a_certain_image_suggests_nothing_and_small_images_get_clipped_boxes():
     assert (r.y0, r.x0, r.y1, r.x1) == (0, 0, 20, 30)
 
 
-@pytest.mark.parametrize("radius, side", [(8, 64), (30, 93), (40, 124), (80, 192)])
-def test_boxes_grow_with_the_objects(radius, side):
-    """4 times the 95th percentile of the distance to the background (0.78 radii in a disk): about 3
-    radii of round objects, within 64-192 px; 64 px with no foreground."""
-    yy, xx = np.mgrid[:600, :600]
-    foreground = np.zeros((600, 600), bool)
-    for cy, cx in ((150, 150), (150, 450), (450, 150), (450, 450)):
-        foreground |= (yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2
-    assert abs(unc.region_side(foreground) - side) <= 0.1 * side
-    assert unc.region_side(np.zeros((50, 50), bool)) == 64
-    u = np.full((600, 600), 0.5, np.float32)
-    (r,) = unc.suggest_regions(u, n=1, foreground=foreground)
-    assert r.y1 - r.y0 == unc.region_side(foreground) == r.x1 - r.x0
-
-
 def test_object_doubt_counts_the_outline_ring():
     labels = np.zeros((20, 20), np.int32)
     labels[5:10, 5:10] = 1
@@ -103,14 +88,12 @@ def test_a_mislabelled_region_is_ranked_first():
     # the regions found in the prediction's own pass (block by block, plane by plane; what the CLI
     # writes) are those of each plane's probabilities predicted again, and the stack ranks its planes together
     (alone,) = pipeline.predict_image(model, image, "YX", suggest=1).regions
-    (whole,) = unc.suggest_regions(unc.uncertainty_map(found.probabilities), n=1,
-                                   foreground=found.probabilities.argmax(0) > 0)
+    (whole,) = unc.suggest_regions(unc.uncertainty_map(found.probabilities), n=1)
     assert (alone.y0, alone.x0, alone.y1, alone.x1, alone.plane) == (whole.y0, whole.x0, whole.y1, whole.x1, ())
     stack = np.stack([image[::-1], image])
     found = pipeline.predict_image(model, stack, "ZYX", suggest=3).regions
-    planes = [predict_probabilities(model, plane) for plane in stack]
-    again = unc.rank_regions([r for z, p in enumerate(planes) for r in unc.suggest_regions(
-        unc.uncertainty_map(p), 3, plane=(z,), foreground=p.argmax(0) > 0)], 3)
+    again = unc.rank_regions([r for z, plane in enumerate(stack) for r in unc.suggest_regions(
+        unc.uncertainty_map(predict_probabilities(model, plane)), 3, plane=(z,))], 3)
     assert [(r.rank, r.plane, r.y0, r.x0, r.y1, r.x1) for r in found] == [(r.rank, r.plane, r.y0, r.x0, r.y1, r.x1)
                                                                           for r in again]
     assert np.allclose([r.score for r in found], [r.score for r in again], atol=1e-3)
