@@ -134,7 +134,7 @@ def run_field(i, path, args):
         "oracle": oracle_dabs(pred_fg, true_fg, radius=args.dab),
         "none": [],
     }
-    if args.compare_side:  # the same protocol with boxes of a fixed side, e.g. the 64 px used before the rule
+    if args.compare_side:  # the same protocol with the suggested boxes at another fixed side
         fixed = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.compare_side)
         arms[f"suggested {args.compare_side} px"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1),
                                                                     args.dab) for r in fixed]

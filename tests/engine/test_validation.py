@@ -30,7 +30,7 @@ def test_checked_pixels_never_reach_a_training_batch(blobs, monkeypatch):
     events = list(train.fit([image], [ann], train.TrainConfig(steps=4, time_budget=None), checked=[checked]))
     assert len(seen) == 1 and not seen[0][checked].any() and (seen[0][~checked] > 0).all()
     scores = [e for e in events if isinstance(e, train.Validation)]
-    # one at the end; on a slow or loaded CPU, also one during the 4 steps (every preview_every seconds)
+    # one at the end; on a slow or loaded CPU also one during the 4 steps (from first_preview seconds on)
     final = scores[-1]
     assert events.index(final) > max(i for i, e in enumerate(events) if isinstance(e, train.Step))
     assert final.pixels == checked.sum() and 0 <= final.dice <= 1 and 0 <= final.f1 <= 1

@@ -6,7 +6,7 @@ import numpy as np
 from tests.engine.test_objects import _pairs
 
 TIMEOUT_MS = 180_000
-STEPS_TIMEOUT_MS = 600_000  # 100 steps: ~10 s on a quiet 2-core CPU; a CPU shared with other jobs took > 180 s
+STEPS_TIMEOUT_MS = 600_000  # the whole test takes ~22 s on a quiet 2-core CPU; one shared with other jobs took > 180 s
 
 
 def test_paint_objects_train_split_correct_retrain(make_napari_viewer, qtbot):
