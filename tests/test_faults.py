@@ -331,6 +331,7 @@ def test_bad_object_files(blobs, tmp_path, capsys, kind, message):
                               tmp_path / "m.pt", "--steps", 1], message)
 
 
+@pytest.mark.heavy_compute
 def test_objects_of_a_3d_model_train_and_split_volumes():
     from napari_unet.engine import objects as painted
     from napari_unet.engine import stacks

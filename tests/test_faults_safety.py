@@ -304,6 +304,7 @@ def test_png_is_read_as_the_file_says(tmp_path):
     assert io.read_image(tmp_path / "pal.png").shape == (20, 30, 3)  # as an image: its colours
 
 
+@pytest.mark.heavy_compute
 def test_palette_png_annotations_train(work, tmp_path, capsys):
     from PIL import Image
 

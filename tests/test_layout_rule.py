@@ -20,6 +20,7 @@ def _annotations(shape):
     return ann
 
 
+@pytest.mark.heavy_compute
 def test_a_leading_axis_is_planes_everywhere(tmp_path, capsys):
     stack = np.random.default_rng(0).random((5, 24, 24)).astype(np.float32)
     with pytest.raises(UserInputError, match="stack of 5 planes"):  # fit: one plane expected
@@ -35,6 +36,7 @@ def test_a_leading_axis_is_planes_everywhere(tmp_path, capsys):
     assert modelfile.load_model(tmp_path / "m.pt").config.in_channels == 1
 
 
+@pytest.mark.heavy_compute
 def test_a_short_trailing_axis_is_channels_everywhere(tmp_path):
     image = np.random.default_rng(0).random((24, 24, 2)).astype(np.float32)
     model = train.train([image], [_annotations((24, 24))], TINY)  # fit

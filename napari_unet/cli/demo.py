@@ -15,7 +15,7 @@ from .progress import log, run_fit
 
 
 def run(args) -> int:
-    """args: the ``demo`` subcommand's (headless, out_dir, time_budget, device)."""
+    """args: the ``demo`` subcommand's (headless, out_dir, time_budget, steps, device)."""
     if not args.headless:
         from .._qt.demo import run_viewer
 
@@ -29,7 +29,8 @@ def run(args) -> int:
     image, scribbles, truth = (io.read_image(paths[k]) for k in ("image", "scribbles", "mask"))
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = train.TrainConfig(time_budget=args.time_budget, device=args.device)
+    budget = args.time_budget if args.time_budget is not None else (None if args.steps else 30.0)
+    config = train.TrainConfig(steps=args.steps, time_budget=budget, device=args.device)
     model = run_fit(train.fit([image], [scribbles], config, unet_config=None))
     modelfile.save_model(model, out_dir / "model.pt")
     options = argparse.Namespace(tile_size=512, instances=True, min_size=30, probabilities=None, axes=None,

@@ -239,7 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the model and masks instead.", formatter_class=fmt)
     d.add_argument("--headless", action="store_true", help="no viewer: train, predict and write files")
     d.add_argument("--out-dir", default="napari-unet-demo", help="where --headless writes the model and masks")
-    d.add_argument("--time-budget", type=positive_float, default=30.0, metavar="SECONDS")
+    d.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
+                   help="with --headless: stop after this many seconds (default 30 when --steps is not given)")
+    d.add_argument("--steps", type=positive_int, metavar="N",
+                   help="with --headless: stop after N optimisation steps (the same result on any machine)")
     d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     d.set_defaults(func=lambda args: demo.run(args))
     return parser

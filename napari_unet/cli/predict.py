@@ -180,11 +180,13 @@ def _predict_on_cluster(model, image, axes, out: Path, args) -> None:
 CONNECT_TIMEOUT_S = 20
 
 
-def connect(client_class, address: str, timeout: float = CONNECT_TIMEOUT_S):
+def connect(client_class, address: str, timeout: float | None = None):
     """A dask.distributed client of the scheduler at ``address``, or one line saying why not.
 
-    Connecting runs in a thread we wait for at most ``timeout`` s: a port that accepts and never
-    answers kept distributed's own timeout from firing (no output after 180 s)."""
+    Connecting runs in a thread we wait for at most ``timeout`` s (default ``CONNECT_TIMEOUT_S``,
+    read at call time): a port that accepts and never answers kept distributed's own timeout from
+    firing (no output after 180 s)."""
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
     result: dict = {}
 
     def attempt():

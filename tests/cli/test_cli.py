@@ -22,6 +22,7 @@ def run(*args):
     return cli.main([str(a) for a in args])
 
 
+@pytest.mark.heavy_compute
 def test_train_then_predict(files, capsys):
     tmp, img, lab, mask = files
     model = tmp / "m.pt"
@@ -110,6 +111,7 @@ def stack_files(tmp_path, capsys):
     return tmp_path, img, stack, model
 
 
+@pytest.mark.heavy_compute
 def test_stack_train_and_predict(stack_files, capsys):
     tmp, img, stack, model = stack_files
     assert run("predict", model, img, "--out", tmp / "s.tif", "--instances") == 0
@@ -117,6 +119,7 @@ def test_stack_train_and_predict(stack_files, capsys):
     assert out.shape == stack.shape and out.max() >= 2
 
 
+@pytest.mark.heavy_compute
 def test_zarr_in_zarr_out_with_axes(stack_files):
     import zarr
     tmp, _, stack, model = stack_files
@@ -135,12 +138,14 @@ def img_of(tmp, array):
     return io.write_mask(tmp / "one_plane.tif", array)
 
 
+@pytest.mark.heavy_compute
 def test_bad_axes_message(stack_files, capsys):
     tmp, img, _, model = stack_files
     assert run("predict", model, img, "--axes", "YX", "--out", tmp / "o.tif") == 2
     assert "name 2 dimensions but the image has 3" in capsys.readouterr().err
 
 
+@pytest.mark.heavy_compute
 def test_predict_on_a_local_dask_cluster(stack_files):
     import distributed
     tmp, img, stack, model = stack_files
@@ -162,7 +167,11 @@ def test_predict_on_a_local_dask_cluster(stack_files):
     np.testing.assert_array_equal(on_cluster, io.read_image(tmp / "local.tif"))
 
 
-def test_unreachable_scheduler_is_one_line(stack_files, capsys):
+@pytest.mark.heavy_compute
+def test_unreachable_scheduler_is_one_line(stack_files, capsys, monkeypatch):
+    from napari_unet.cli import predict as predict_command
+
+    monkeypatch.setattr(predict_command, "CONNECT_TIMEOUT_S", 4)  # a refused port retries until then
     tmp, img, _, model = stack_files
     assert run("predict", model, img, "--out", tmp / "c.zarr", "--dask-scheduler", "tcp://127.0.0.1:1") == 2
     assert "cannot reach the dask scheduler" in capsys.readouterr().err

@@ -35,6 +35,7 @@ def test_predict_nuclei_needs_no_training(tmp_path):
     assert dice(io.read_image(tmp_path / "m.tif"), io.read_image(paths["mask"])) > 0.85
 
 
+@pytest.mark.heavy_compute
 def test_init_nuclei_fine_tunes_the_bundled_model(tmp_path):
     paths = sample_paths()
     assert run("train", paths["image"], "--labels", paths["scribbles"], "--init", "nuclei", "--steps", 3,
@@ -53,6 +54,7 @@ def blob_files(tmp_path):
     return tmp_path, img, lab, mask
 
 
+@pytest.mark.heavy_compute
 def test_suggestions_csv(blob_files):
     tmp, img, _, _ = blob_files
     assert run("predict", tmp / "m.pt", img, "--out", tmp / "o.tif", "--instances", "--suggestions", tmp / "s.csv",
@@ -69,6 +71,7 @@ def test_suggestions_csv(blob_files):
     assert run("predict", tmp / "m.pt", img, "--out", tmp / "o2.tif", "--suggestions", tmp / "s.txt") == 2
 
 
+@pytest.mark.heavy_compute
 def test_validation_masks_are_scored_while_training(blob_files, capsys):
     tmp, img, _, mask = blob_files
     dense = io.write_mask(tmp / "dense.tif", np.where(mask > 0, 2, 1).astype(np.uint8))

@@ -44,6 +44,7 @@ def test_the_nuclei_model_segments_the_sample_with_no_strokes():
     assert 0.5 * truth.max() < labels.max() < 1.5 * truth.max()
 
 
+@pytest.mark.heavy_compute
 def test_fine_tuning_lets_the_strokes_win_where_they_disagree_with_the_prior():
     """A stroke that calls the largest real nucleus background (the hardest case: it looks like
     every other nucleus): after fine-tuning most of it is background, the other strokes still hold,

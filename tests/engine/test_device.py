@@ -17,6 +17,7 @@ def test_cpu_precision_follows_the_switch(monkeypatch, flag, dtype):
     assert ("bf16" in device.describe(torch.device("cpu"))) == (flag == "1")
 
 
+@pytest.mark.heavy_compute
 @pytest.mark.parametrize("flag", ["0", "1"])
 def test_both_cpu_precisions_train_and_agree(monkeypatch, blobs, flag):
     """fp32 and bf16 learn the same blobs; their predictions of one model agree closely."""

@@ -82,6 +82,7 @@ def _pairs(seed=0):
     return np.clip(image, 0, None).astype(np.float32), truth
 
 
+@pytest.mark.heavy_compute
 def test_a_model_learns_a_split_the_distance_rule_cannot_make():
     image, truth = _pairs()
     ann = np.zeros(truth.shape, np.uint8)

@@ -30,6 +30,7 @@ def test_fit_yields_events_in_order(blobs):
     assert events[0].device.startswith("CPU")
 
 
+@pytest.mark.heavy_compute
 def test_training_learns_blobs(blobs):
     image, mask, ann = blobs
     model = train.train([image], [ann], quick(steps=60, batch_size=4, patch_size=48), unet_config=SMALL)
@@ -37,6 +38,7 @@ def test_training_learns_blobs(blobs):
     assert dice(pred, mask) > 0.85
 
 
+@pytest.mark.heavy_compute
 def test_same_seed_same_weights_on_cpu(blobs):
     image, _, ann = blobs
     a = train.train([image], [ann], quick(seed=3, threads=2), unet_config=SMALL)  # (pinned: not the load's)

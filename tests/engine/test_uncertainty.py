@@ -67,6 +67,7 @@ def test_csv_has_the_documented_columns(tmp_path, plane_axis):
         assert rows[2] == ["2", "5", "5", "20", "20", "0.2500"]
 
 
+@pytest.mark.heavy_compute
 def test_a_mislabelled_region_is_ranked_first():
     """Train on a synthetic image where one square of background is annotated as object: the
     model is torn there, and the first suggested box covers it. (One image of distinct blobs, not

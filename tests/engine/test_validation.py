@@ -14,6 +14,7 @@ def _dense(mask):
     return np.where(mask > 0, 2, 1).astype(np.uint8)
 
 
+@pytest.mark.heavy_compute
 def test_checked_pixels_never_reach_a_training_batch(blobs, monkeypatch):
     image, mask, _ = blobs
     ann = _dense(mask)
@@ -37,6 +38,7 @@ def test_checked_pixels_never_reach_a_training_batch(blobs, monkeypatch):
     assert isinstance(events[-1], train.Finished) and events[-1].model.summary["validation"]["regions"] == 1
 
 
+@pytest.mark.heavy_compute
 def test_the_score_is_the_metric_on_the_held_out_pixels(blobs):
     image, mask, _ = blobs
     ann = _dense(mask)

@@ -29,6 +29,7 @@ def _dice(pred, truth):
     return 2 * np.sum(pred & truth) / max(pred.sum() + truth.sum(), 1)
 
 
+@pytest.mark.heavy_compute
 def test_3d_model_learns_whole_volume_from_two_annotated_planes(trained):
     model, volume, mask = trained
     rounds = model.summary["rounds"][-1]
@@ -38,6 +39,7 @@ def test_3d_model_learns_whole_volume_from_two_annotated_planes(trained):
     assert _dice(probs.argmax(0) > 0, mask > 0) > 0.85  # planes never painted included
 
 
+@pytest.mark.heavy_compute
 def test_3d_tiles_match_one_pass(trained):
     model = trained[0]
     volume, _ = make_spheres((40, 48, 48), n=12, seed=3)
@@ -50,6 +52,7 @@ def test_3d_tiles_match_one_pass(trained):
     assert np.mean(tiled.argmax(0) == whole.argmax(0)) > 0.999
 
 
+@pytest.mark.heavy_compute
 def test_3d_labels_block_by_block_equal_probabilities(trained):
     model, volume, _ = trained
     events = list(predict.iter_predict_labels(model, volume, block_size=16, overlap=8))
@@ -58,6 +61,7 @@ def test_3d_labels_block_by_block_equal_probabilities(trained):
     assert np.mean(labels == predict.predict_probabilities(model, volume).argmax(0)) > 0.99
 
 
+@pytest.mark.heavy_compute
 def test_stack_of_volumes_is_predicted_volume_by_volume(trained, tmp_path):
     import zarr
 
@@ -82,6 +86,7 @@ def test_volumes_with_channels_and_axes_orders():
         ax.plane_indices((3, 6, 7), "TYX", "ZYX")
 
 
+@pytest.mark.heavy_compute
 def test_3d_model_refuses_a_plane_and_2d_fine_tuning_refuses_volumes(trained):
     model, volume, mask = trained
     with pytest.raises(UserInputError, match="3D"):
@@ -95,6 +100,7 @@ def _run(*args):
     return cli([str(a) for a in args])
 
 
+@pytest.mark.heavy_compute
 def test_cli_trains_a_3d_model_and_predicts_a_volume(tmp_path, capsys):
     from napari_unet.engine import io, modelfile
 

@@ -36,6 +36,7 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.heavy_compute
 def test_script_without_main_guard_trains_once(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
@@ -97,6 +98,20 @@ def test_close_does_not_wait_for_a_preview_the_child_never_reads(tmp_path):
     assert proc.stdout.startswith("closed"), proc.stderr
     _, seconds, threads = proc.stdout.split()
     assert float(seconds) < 10 and threads == "1"  # no feeder thread left behind either
+
+
+def test_closing_an_unused_trainer_does_not_wait_for_its_imports():
+    """A viewer closed right after it opened: the child holds nothing of the user's yet, so it is
+    ended at once instead of after the Quit it would read only once torch is imported."""
+    import signal
+
+    from napari_unet.trainer.process import TrainerProcess
+
+    trainer = TrainerProcess()
+    start = time.perf_counter()
+    trainer.close()
+    assert not trainer.is_alive() and trainer.process.exitcode == -signal.SIGTERM
+    assert time.perf_counter() - start < 3  # close() waited 3 s for a Quit the importing child did not read
 
 
 def test_previews_carry_probabilities_only_for_a_whole_2d_image():
