@@ -23,7 +23,7 @@ def test_both_cpu_precisions_train_and_agree(monkeypatch, blobs, flag):
     """fp32 and bf16 learn the same blobs; their predictions of one model agree closely."""
     image, mask, ann = blobs
     monkeypatch.setenv("NAPARI_UNET_CPU_BF16", flag)
-    config = train.TrainConfig(steps=40, time_budget=None, batch_size=4, patch_size=48, device="cpu")
+    config = train.TrainConfig(steps=40, time_budget=None, batch_size=4, patch_size=32, device="cpu")
     model = train.train([image], [ann], config)
     probs = predict.predict_probabilities(model, image)
     fg = probs.argmax(0) > 0
