@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from .predict import predict_file
-from .progress import log, run_fit
+from .progress import log, run_fit, time_budget
 
 
 def run(args) -> int:
@@ -29,8 +29,7 @@ def run(args) -> int:
     image, scribbles, truth = (io.read_image(paths[k]) for k in ("image", "scribbles", "mask"))
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    budget = args.time_budget if args.time_budget is not None else (None if args.steps else 30.0)
-    config = train.TrainConfig(steps=args.steps, time_budget=budget, device=args.device)
+    config = train.TrainConfig(steps=args.steps, time_budget=time_budget(args), device=args.device)
     model = run_fit(train.fit([image], [scribbles], config, unet_config=None))
     modelfile.save_model(model, out_dir / "model.pt")
     options = argparse.Namespace(tile_size=512, instances=True, min_size=30, probabilities=None, axes=None,

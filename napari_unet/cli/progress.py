@@ -56,3 +56,10 @@ class FitProgress:
 def run_fit(events):
     """Iterate training events with progress; return the model (``FitProgress().run``)."""
     return FitProgress().run(events)
+
+
+def time_budget(args) -> float | None:
+    """The seconds to train for: ``--time-budget``, else none when ``--steps`` is given, else 30."""
+    if args.time_budget is not None:
+        return args.time_budget
+    return None if args.steps else 30.0

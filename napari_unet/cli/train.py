@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserInputError
-from .progress import FitProgress, log
+from .progress import FitProgress, log, time_budget
 
 
 def run(args) -> int:
@@ -41,8 +41,7 @@ def run(args) -> int:
     if init is not None and args.three_d and init.config.spatial_dims != 3:
         raise UserInputError("--init is a 2D model; leave out --3d to fine-tune it, or train a new 3D model")
     found = training_set(args, "ZYX" if three_d else "YX", init)
-    budget = args.time_budget if args.time_budget is not None else (None if args.steps else 30.0)
-    config = train.TrainConfig(steps=args.steps, time_budget=budget, device=args.device, seed=args.seed,
+    config = train.TrainConfig(steps=args.steps, time_budget=time_budget(args), device=args.device, seed=args.seed,
                                batch_size=args.batch_size, patch_size=args.patch_size, patch_depth=args.patch_depth,
                                threads=args.threads, prior_weight=args.prior_weight)
     unet = UNetConfig(depth=args.depth, width=args.width, class_names=args.class_names or [],
