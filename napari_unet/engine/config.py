@@ -5,7 +5,7 @@ and sent to the trainer process (both). No torch here, so the viewer can build t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from ..errors import UserInputError
 
@@ -115,6 +115,12 @@ class TrainConfig:
     # 1e-2 wiped out what it knew (4 BBBC039 train fields, scribbles, 120 steps: F1 0.978 -> 0.848),
     # 5e-4 keeps it (0.969) and still lets a stroke win over it (tests/engine/test_bundled.py); None: learning_rate
     fine_tune_learning_rate: float | None = 5e-4
+    # continuing to train a model of one's own (Retrain, train --model): the run before ended at 5 % of
+    # learning_rate, and starting again at 1e-2 with fresh optimiser moments threw the model out of
+    # where it had settled (4 Usiigaci train fields, 300 steps from scribbles, then 150 more with the
+    # same strokes: Dice -0.026, F1 -0.069 at 1e-2; -0.002 / -0.029 at 1e-3, with a third of the
+    # spread between seeds); None: learning_rate
+    continue_learning_rate: float | None = 1e-3
     # fine-tuning a bundled generalist: weight of the loss that keeps its prediction where nothing is
     # painted (losses.prior_loss); 0 turns it off. A trade-off (benchmarks/objects.py --prior-weights,
     # 4 Usiigaci train fields from cells, correction round F1: 0 -> 0.682, 1 -> 0.729, 3 -> 0.749,
@@ -149,6 +155,16 @@ class TrainConfig:
     sample_by_stroke: bool = True
     preview_every: float = 3.0
     first_preview: float = 1.0
+
+    def for_model(self, summary: dict) -> TrainConfig:
+        """This config with the peak learning rate for a model of this ``summary``: the fine-tuning
+        rate for a generalist (a bundled model or one made from it: its summary has a "card"), the
+        continuing rate for a model that has trained before, else ``learning_rate`` (a new model)."""
+        if summary.get("card") and self.fine_tune_learning_rate:
+            return replace(self, learning_rate=self.fine_tune_learning_rate)
+        if summary.get("total_steps", 0) > 0 and self.continue_learning_rate:
+            return replace(self, learning_rate=self.continue_learning_rate)
+        return self
 
     def __post_init__(self):
         if self.steps is None and self.time_budget is None:

@@ -79,8 +79,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     torch.manual_seed(config.seed)  # before building the net: its initial weights are seeded too
     model = _prepare_model(images, annotations, model, unet_config)
     generalist = bool(model.summary.get("card"))  # a bundled model, or one made from it: keep what it knows
-    if generalist and config.fine_tune_learning_rate:
-        config = replace(config, learning_rate=config.fine_tune_learning_rate)
+    config = config.for_model(model.summary)  # its peak learning rate: new, continued or a generalist's
     cfg = model.config
     if held and cfg.spatial_dims == 3:
         raise UserInputError("checked regions (a validation score) work with 2D models only; leave them out for 3D")
