@@ -16,12 +16,13 @@ large as a few dabs' effect on a 1-Mpx field. It prints the gain in foreground D
 The boxes are the product's (64 px), or ``--side N``; ``--compare-side N`` adds an arm with the
 suggested boxes of side N (benchmarks/README.md: boxes that grew with the objects did not help).
 Instead of the protocol, ``--estimates`` compares the uncertainty estimates (margin, entropy,
-flip disagreement) by how well each ranks erroneous pixels (ROC AUC) and how much of the error
-their top-5 boxes hold.
+flip disagreement, and the margin away from outlines that the product ranks its boxes by) by how well
+each ranks erroneous pixels (ROC AUC), how much of the error their top-5 boxes hold, and how much of
+the 5 largest error regions (the oracle's) their dabs reach.
 
     python benchmarks/suggestions.py --data ../shared/data/bbbc039 --split val
     python benchmarks/suggestions.py --data ../shared/data/usiigaci --split val
-    python benchmarks/suggestions.py --data ../shared/data/bbbc039 --split train --estimates --limit 4
+    python benchmarks/suggestions.py --data ../shared/data/usiigaci --split train --estimates
 """
 
 from __future__ import annotations
@@ -89,7 +90,10 @@ def clone(model):
 
 
 def estimates(model, image, pred_fg, true_fg, probabilities):
-    """ROC AUC of each estimate against the erroneous pixels, and the error share in its top-5 boxes."""
+    """Per estimate: ROC AUC against the erroneous pixels, the error share in its top-5 boxes, and
+    its reach: the area of the error regions its 5 boxes' dabs land in (the largest inside each box),
+    as a share of the 5 largest error regions' (the oracle's)."""
+    from scipy import ndimage as ndi
     from sklearn.metrics import roc_auc_score
 
     from napari_unet.engine import predict, uncertainty
@@ -99,14 +103,25 @@ def estimates(model, image, pred_fg, true_fg, probabilities):
         p = predict.predict_probabilities(model, np.flip(image, axis).copy())
         flips.append(np.flip(p[1:].sum(0), axis))
     maps = {"margin": uncertainty.uncertainty_map(probabilities), "entropy": uncertainty.entropy_map(probabilities),
-            "flip disagreement": np.std(np.stack(flips), 0) * 2}
+            "flip disagreement": np.std(np.stack(flips), 0) * 2,
+            "margin away from outlines (the product's)": uncertainty.region_uncertainty(probabilities)}
     error = pred_fg != true_fg
+    parts, _ = ndi.label(error)
+    sizes = np.bincount(parts.ravel())
+    sizes[0] = 0
+    oracle = max(int(np.sort(sizes)[::-1][:5].sum()), 1)
     out = {}
     for name, u in maps.items():
         boxes = uncertainty.suggest_regions(u, min_score=0.0)
         held = sum(int(error[r.y0:r.y1, r.x0:r.x1].sum()) for r in boxes)
+        reached = set()
+        for r in boxes:
+            inside = np.bincount(parts[r.y0:r.y1, r.x0:r.x1].ravel(), minlength=2)
+            inside[0] = 0
+            if inside.any():
+                reached.add(int(inside.argmax()))
         out[name] = (roc_auc_score(error.ravel(), u.ravel()) if error.any() else float("nan"),
-                     held / max(int(error.sum()), 1))
+                     held / max(int(error.sum()), 1), sum(int(sizes[k]) for k in reached) / oracle)
     return out
 
 
@@ -125,7 +140,7 @@ def run_field(i, path, args):
     if args.estimates:
         row["estimates"] = estimates(model, image, pred_fg, true_fg, found.probabilities)
         return row
-    regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side)
+    regions = uncertainty.suggest_regions(uncertainty.region_uncertainty(found.probabilities), side=args.side)
     rng = np.random.default_rng(1000 + i)
     arms = {
         "suggested": [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1), args.dab) for r in regions],
@@ -135,7 +150,7 @@ def run_field(i, path, args):
         "none": [],
     }
     if args.compare_side:  # the same protocol with the suggested boxes at another fixed side
-        fixed = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.compare_side)
+        fixed = uncertainty.suggest_regions(uncertainty.region_uncertainty(found.probabilities), side=args.compare_side)
         arms[f"suggested {args.compare_side} px"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1),
                                                                     args.dab) for r in fixed]
     row["side"] = regions[0].y1 - regions[0].y0 if regions else 0
@@ -175,11 +190,11 @@ def main(argv=None):
     print(f"\n{args.data} {args.split}: {len(rows)} fields, {args.steps} steps, retrain {args.retrain_steps} "
           f"x {args.repeats} seeds, dabs of radius {args.dab}")
     if args.estimates:
-        print("| estimate | ROC AUC of erroneous pixels | error share in top-5 boxes |\n|---|---|---|")
+        print("| estimate | ROC AUC of erroneous pixels | error share in top-5 boxes | reach of the 5 largest "
+              "errors |\n|---|---|---|---|")
         for name in rows[0]["estimates"]:
-            auc = np.nanmean([r["estimates"][name][0] for r in rows])
-            share = np.mean([r["estimates"][name][1] for r in rows])
-            print(f"| {name} | {auc:.3f} | {share:.3f} |")
+            auc, share, reach = (np.nanmean([r["estimates"][name][k] for r in rows]) for k in range(3))
+            print(f"| {name} | {auc:.3f} | {share:.3f} | {reach:.3f} |")
         return
     print(f"before: Dice {np.mean([r['dice'] for r in rows]):.3f}, F1 {np.mean([r['f1'] for r in rows]):.3f}; "
           f"box sides {[r['side'] for r in rows]}")

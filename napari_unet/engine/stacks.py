@@ -125,11 +125,12 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
 
 
 def _put_margin(plane: np.ndarray, block, probabilities) -> None:
-    """Write the margin uncertainty of one block's probabilities into ``plane`` at block (y0, y1, x0, x1)."""
-    from .uncertainty import uncertainty_map
+    """Write what regions are ranked by (``uncertainty.region_uncertainty``) of one block's
+    probabilities into ``plane`` at block (y0, y1, x0, x1)."""
+    from .uncertainty import region_uncertainty
 
     y0, y1, x0, x1 = block
-    plane[..., y0:y1, x0:x1] = uncertainty_map(probabilities)
+    plane[..., y0:y1, x0:x1] = region_uncertainty(probabilities)
 
 
 def _semantic_plane(shape: tuple, out):

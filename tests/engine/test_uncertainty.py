@@ -21,6 +21,26 @@ def test_margin_is_zero_when_certain_and_one_at_a_tie():
     assert unc.entropy_map(p)[0, 0] < 1e-5
 
 
+def _two_class(fg: np.ndarray) -> np.ndarray:
+    """Probabilities (2, Y, X) of background and object from an object probability map."""
+    return np.stack([1 - fg, fg]).astype(np.float32)
+
+
+def test_region_score_leaves_out_outlines_but_keeps_areas_of_indecision():
+    fg = np.full((120, 120), 0.02, np.float32)
+    fg[20:60, 20:60] = 0.98  # a confident object ...
+    fg[19:21, 20:60] = fg[59:61, 20:60] = fg[20:60, 19:21] = fg[20:60, 59:61] = 0.5  # ... its uncertain outline
+    checker = (np.indices((30, 30)).sum(0) % 2).astype(np.float32)
+    fg[80:110, 70:100] = 0.45 + 0.1 * checker  # the model cannot decide: the likeliest class flips pixel by pixel
+    u, score = unc.uncertainty_map(_two_class(fg)), unc.region_uncertainty(_two_class(fg))
+    assert score.dtype == np.float32 and score.shape == fg.shape
+    assert u[19, 40] == pytest.approx(1.0) and score[18:23, 40].max() == 0  # the outline's band is left out
+    assert np.allclose(score[80:110, 70:100], u[80:110, 70:100])  # specks of either class: doubt that counts
+    first = unc.suggest_regions(score, n=1, side=32)[0]
+    assert first.y0 < 110 and first.y1 > 80 and first.x0 < 100 and first.x1 > 70
+    assert np.array_equal(unc.region_uncertainty(_two_class(fg), band=0), u)
+
+
 def test_regions_rank_the_uncertain_patch_first_and_never_overlap():
     u = np.full((200, 300), 0.05, np.float32)
     u[120:150, 200:240] = 0.9  # the most uncertain
@@ -84,17 +104,17 @@ def test_a_mislabelled_region_is_ranked_first():
     ann[y + 5:y + 9, x + 5:x + 9] = 1  # and a little truth at its centre
     model = train.train([image], [ann], train.TrainConfig(steps=150, time_budget=None, seed=0))
     found = pipeline.predict_image(model, image, "YX", probabilities=True)
-    first = unc.suggest_regions(unc.uncertainty_map(found.probabilities), side=32)[0]
+    first = unc.suggest_regions(unc.region_uncertainty(found.probabilities), side=32)[0]
     assert first.y0 <= y + 7 < first.y1 and first.x0 <= x + 7 < first.x1
     # the regions found in the prediction's own pass (block by block, plane by plane; what the CLI
     # writes) are those of each plane's probabilities predicted again, and the stack ranks its planes together
     (alone,) = pipeline.predict_image(model, image, "YX", suggest=1).regions
-    (whole,) = unc.suggest_regions(unc.uncertainty_map(found.probabilities), n=1)
+    (whole,) = unc.suggest_regions(unc.region_uncertainty(found.probabilities), n=1)
     assert (alone.y0, alone.x0, alone.y1, alone.x1, alone.plane) == (whole.y0, whole.x0, whole.y1, whole.x1, ())
     stack = np.stack([image[::-1], image])
     found = pipeline.predict_image(model, stack, "ZYX", suggest=3).regions
     again = unc.rank_regions([r for z, plane in enumerate(stack) for r in unc.suggest_regions(
-        unc.uncertainty_map(predict_probabilities(model, plane)), 3, plane=(z,))], 3)
+        unc.region_uncertainty(predict_probabilities(model, plane)), 3, plane=(z,))], 3)
     assert [(r.rank, r.plane, r.y0, r.x0, r.y1, r.x1) for r in found] == [(r.rank, r.plane, r.y0, r.x0, r.y1, r.x1)
                                                                           for r in again]
     assert np.allclose([r.score for r in found], [r.score for r in again], atol=1e-3)
