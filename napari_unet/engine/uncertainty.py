@@ -22,7 +22,10 @@ import numpy as np
 
 DEFAULT_REGIONS = 5
 DEFAULT_REGION_SIDE = 64  # pixels: a few nuclei, a part of a cell; one brush correction
-MIN_REGION_SCORE = 0.02  # a box whose mean uncertainty is below this is not worth a look
+# a box whose mean region_uncertainty is below this is not worth a look: about 8 px of a 64-px box
+# undecided away from any outline (0.02, the floor of the plain margin, was about an outline's worth;
+# the bundled nuclei model on its sample now offers 4 boxes, a 30-s scribble model 5)
+MIN_REGION_SCORE = 0.002
 # px either side of a predicted outline left out of the regions' score (region_uncertainty). On 8
 # Usiigaci train fields (300 steps from scribbles), the 5 boxes of 64 px reached error regions
 # holding 60 % of the area of the 5 largest, against 45 % ranked by the plain margin
@@ -33,8 +36,8 @@ OUTLINE_AREA = 64  # px: an area of one class smaller than this is a speck of in
 
 @dataclass
 class Region:
-    """A box to check: rows y0:y1, columns x0:x1 (pixels, end exclusive), its mean uncertainty
-    ``score`` (0-1), its ``rank`` (1 = look first) and, in stacks, the plane's indices along the
+    """A box to check: rows y0:y1, columns x0:x1 (pixels, end exclusive), its ``score`` (0-1: the
+    mean uncertainty in it away from the outlines, ``region_uncertainty``), its ``rank`` (1 = look first) and, in stacks, the plane's indices along the
     stack axes (e.g. (z,) or (t, z))."""
 
     rank: int

@@ -1,0 +1,74 @@
+"""Does retraining from a model keep what it learned? The peak learning rate of a continued run.
+
+Per field: scribbles as in ``scribbles.py`` (seeded), train ``--steps`` (300 ~ 30 s on a 2-core
+CPU), then retrain ``--retrain-steps`` (150 ~ 15 s) from that model at each peak learning rate of
+``--rates``, twice each (seeds i and i + 100), with
+  * none:   the same strokes (a user pressing Train again: it should not get worse);
+  * oracle: one dab (radius 5 px, the true class) at the core of each of the 5 largest true error
+            regions (``suggestions.py``'s oracle: what a correction adds).
+It prints, per rate and arm, the mean change in foreground Dice and instance F1 (IoU 0.5), the
+spread (standard deviation) over fields and seeds, and the worst change. Steps, not seconds, so any
+CPU gives the same figures. napari-unet continues at ``TrainConfig.continue_learning_rate``.
+
+    python benchmarks/retrain.py --data ../shared/data/usiigaci --split train --limit 4
+    python benchmarks/retrain.py --data ../shared/data/bbbc039 --split train --limit 4 --rates 1e-2,2e-3
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from suggestions import clone, oracle_dabs, painted
+
+
+def run_field(i, path, args, changes):
+    from napari_unet.engine import io, pipeline, train
+    from napari_unet.engine.metrics import dice, instance_f1
+    from napari_unet.engine.scribbles import simulate_scribbles
+
+    image, truth = io.read_image(path), io.read_image(path.with_name(path.stem + "_masks.tif"))
+    scribbles = simulate_scribbles(truth, seed=i)
+    model = train.train([image], [scribbles], train.TrainConfig(steps=args.steps, time_budget=None, seed=i))
+    labels = pipeline.predict_image(model, image, "YX", instances=True).labels
+    before = dice(labels, truth), instance_f1(labels, truth)
+    arms = {"none": scribbles, "oracle": painted(scribbles, oracle_dabs(labels > 0, truth > 0))}
+    for rate in args.rates:
+        for arm, strokes in arms.items():
+            for repeat in range(2):
+                config = train.TrainConfig(steps=args.retrain_steps, time_budget=None, seed=i + 100 * repeat,
+                                           continue_learning_rate=rate)
+                tuned = train.train([image], [strokes], config, model=clone(model))
+                after = pipeline.predict_image(tuned, image, "YX", instances=True).labels
+                change = (dice(after, truth) - before[0], instance_f1(after, truth) - before[1])
+                changes.setdefault((rate, arm), []).append(change)
+                print(f"{path.stem} rate {rate:g} {arm} seed {repeat}: Dice {change[0]:+.4f} F1 {change[1]:+.4f}",
+                      flush=True)
+    print(f"{path.stem}: before Dice {before[0]:.3f} F1 {before[1]:.3f}", flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/usiigaci"))
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--retrain-steps", type=int, default=150)
+    ap.add_argument("--rates", default="1e-2,3e-3,1e-3", help="peak learning rates of the continued run")
+    args = ap.parse_args(argv)
+    args.rates = [float(r) for r in args.rates.split(",")]
+    fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))
+    changes = {}
+    for i, path in enumerate(fields[: args.limit] if args.limit else fields):
+        run_field(i, path, args, changes)
+    print(f"\n{args.data} {args.split}: {args.steps} steps, then {args.retrain_steps} from the model\n"
+          "| peak rate | arm | Dice change (spread, worst) | F1 change (spread) |\n|---|---|---|---|")
+    for (rate, arm), c in sorted(changes.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        c = np.array(c)
+        print(f"| {rate:g} | {arm} | {c[:, 0].mean():+.4f} ({c[:, 0].std():.4f}, {c[:, 0].min():+.4f}) "
+              f"| {c[:, 1].mean():+.4f} ({c[:, 1].std():.4f}) |")
+
+
+if __name__ == "__main__":
+    main()
