@@ -7,8 +7,10 @@ CPU), then retrain ``--retrain-steps`` (150 ~ 15 s) from that model at each peak
   * oracle: one dab (radius 5 px, the true class) at the core of each of the 5 largest true error
             regions (``suggestions.py``'s oracle: what a correction adds).
 It prints, per rate and arm, the mean change in foreground Dice and instance F1 (IoU 0.5), the
-spread (standard deviation) over fields and seeds, and the worst change. Steps, not seconds, so any
-CPU gives the same figures. napari-unet continues at ``TrainConfig.continue_learning_rate``.
+spread (standard deviation) over fields and seeds, the worst change, and the share of the oracle's
+dab pixels predicted as painted afterwards (does the correction take?). Steps, not seconds, so any
+CPU gives the same figures. napari-unet continues at ``TrainConfig.continue_learning_rate`` (None:
+a new network's rate; a lower one kept the model still and ignored the dabs).
 
     python benchmarks/retrain.py --data ../shared/data/usiigaci --split train --limit 4
     python benchmarks/retrain.py --data ../shared/data/bbbc039 --split train --limit 4 --rates 1e-2,2e-3
@@ -33,7 +35,9 @@ def run_field(i, path, args, changes):
     model = train.train([image], [scribbles], train.TrainConfig(steps=args.steps, time_budget=None, seed=i))
     labels = pipeline.predict_image(model, image, "YX", instances=True).labels
     before = dice(labels, truth), instance_f1(labels, truth)
-    arms = {"none": scribbles, "oracle": painted(scribbles, oracle_dabs(labels > 0, truth > 0))}
+    dabs = [d for d in oracle_dabs(labels > 0, truth > 0) if d is not None]
+    arms = {"none": scribbles, "oracle": painted(scribbles, dabs)}
+    dabbed = painted(np.zeros_like(scribbles), dabs)  # 1 background, 2 object where a dab is
     for rate in args.rates:
         for arm, strokes in arms.items():
             for repeat in range(2):
@@ -41,10 +45,11 @@ def run_field(i, path, args, changes):
                                            continue_learning_rate=rate)
                 tuned = train.train([image], [strokes], config, model=clone(model))
                 after = pipeline.predict_image(tuned, image, "YX", instances=True).labels
-                change = (dice(after, truth) - before[0], instance_f1(after, truth) - before[1])
+                change = (dice(after, truth) - before[0], instance_f1(after, truth) - before[1],
+                          ((after > 0) == (dabbed == 2))[dabbed > 0].mean())  # the dabs' pixels now right
                 changes.setdefault((rate, arm), []).append(change)
-                print(f"{path.stem} rate {rate:g} {arm} seed {repeat}: Dice {change[0]:+.4f} F1 {change[1]:+.4f}",
-                      flush=True)
+                print(f"{path.stem} rate {rate:g} {arm} seed {repeat}: Dice {change[0]:+.4f} F1 {change[1]:+.4f} "
+                      f"dab pixels right {change[2]:.2f}", flush=True)
     print(f"{path.stem}: before Dice {before[0]:.3f} F1 {before[1]:.3f}", flush=True)
 
 
@@ -63,11 +68,12 @@ def main(argv=None):
     for i, path in enumerate(fields[: args.limit] if args.limit else fields):
         run_field(i, path, args, changes)
     print(f"\n{args.data} {args.split}: {args.steps} steps, then {args.retrain_steps} from the model\n"
-          "| peak rate | arm | Dice change (spread, worst) | F1 change (spread) |\n|---|---|---|---|")
+          "| peak rate | arm | Dice change (spread, worst) | F1 change (spread) | oracle dabs' pixels right after "
+          "|\n|---|---|---|---|---|")
     for (rate, arm), c in sorted(changes.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
         c = np.array(c)
         print(f"| {rate:g} | {arm} | {c[:, 0].mean():+.4f} ({c[:, 0].std():.4f}, {c[:, 0].min():+.4f}) "
-              f"| {c[:, 1].mean():+.4f} ({c[:, 1].std():.4f}) |")
+              f"| {c[:, 1].mean():+.4f} ({c[:, 1].std():.4f}) | {np.nanmean(c[:, 2]):.2f} |")
 
 
 if __name__ == "__main__":

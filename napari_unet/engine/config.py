@@ -115,12 +115,11 @@ class TrainConfig:
     # 1e-2 wiped out what it knew (4 BBBC039 train fields, scribbles, 120 steps: F1 0.978 -> 0.848),
     # 5e-4 keeps it (0.969) and still lets a stroke win over it (tests/engine/test_bundled.py); None: learning_rate
     fine_tune_learning_rate: float | None = 5e-4
-    # continuing to train a model of one's own (Retrain, train --model): the run before ended at 5 % of
-    # learning_rate, and starting again at 1e-2 with fresh optimiser moments threw the model out of
-    # where it had settled (4 Usiigaci train fields, 300 steps from scribbles, then 150 more with the
-    # same strokes: Dice -0.026, F1 -0.069 at 1e-2; -0.002 / -0.029 at 1e-3, with a third of the
-    # spread between seeds); None: learning_rate
-    continue_learning_rate: float | None = 1e-3
+    # continuing to train a model of one's own (Retrain, train --model); None: learning_rate. A lower
+    # rate keeps the model still and ignores the corrections (benchmarks/retrain.py, 4 Usiigaci train
+    # fields: retrained 150 steps with the same strokes, Dice -0.026 at 1e-2 and -0.002 at 1e-3; but of
+    # the pixels of 5 correcting dabs, 69 % came out right at 1e-2, 49 % at 3e-3 and none at 1e-3)
+    continue_learning_rate: float | None = None
     # fine-tuning a bundled generalist: weight of the loss that keeps its prediction where nothing is
     # painted (losses.prior_loss); 0 turns it off. A trade-off (benchmarks/objects.py --prior-weights,
     # 4 Usiigaci train fields from cells, correction round F1: 0 -> 0.682, 1 -> 0.729, 3 -> 0.749,

@@ -23,8 +23,9 @@ import numpy as np
 DEFAULT_REGIONS = 5
 DEFAULT_REGION_SIDE = 64  # pixels: a few nuclei, a part of a cell; one brush correction
 # a box whose mean region_uncertainty is below this is not worth a look: about 8 px of a 64-px box
-# undecided away from any outline (0.02, the floor of the plain margin, was about an outline's worth;
-# the bundled nuclei model on its sample now offers 4 boxes, a 30-s scribble model 5)
+# undecided away from any outline (0.02, the floor of the plain margin, was about an outline's worth:
+# with it, a 30-s scribble model of a BBBC039 field offered no box; the bundled nuclei model on its
+# sample offers 4 here, 0.007-0.002)
 MIN_REGION_SCORE = 0.002
 # px either side of a predicted outline left out of the regions' score (region_uncertainty). On 8
 # Usiigaci train fields (300 steps from scribbles), the 5 boxes of 64 px reached error regions
