@@ -13,12 +13,12 @@ it was:
 Each arm retrains ``--repeats`` times with different seeds, averaged: one retraining's noise is as
 large as a few dabs' effect on a 1-Mpx field. It prints the gain in foreground Dice and instance F1
 (IoU 0.5) of each over the first model, and the share of the oracle's gain the suggestions reach.
-The boxes are the product's (64 px, ranked by the margin away from outlines), or ``--side N``;
-``--compare-side N`` adds an arm with the suggested boxes of side N (benchmarks/README.md: boxes
-that grew with the objects did not help), ``--compare-margin`` one with the boxes ranked by the
-plain margin (the rule before the outlines were left out).
+The boxes are the product's (64 px, ranked by the mean margin), or ``--side N``; ``--compare-side N``
+adds an arm with the suggested boxes of side N (benchmarks/README.md: boxes that grew with the
+objects did not help), ``--compare-outlines`` one with the boxes ranked by the margin away from the
+outlines (``uncertainty.region_uncertainty``; tried in the product and backed out).
 Instead of the protocol, ``--estimates`` compares the uncertainty estimates (margin, entropy,
-flip disagreement, and the margin away from outlines that the product ranks its boxes by) by how well
+flip disagreement, and the margin away from outlines) by how well
 each ranks erroneous pixels (ROC AUC), how much of the error their top-5 boxes hold, and how much of
 the 5 largest error regions (the oracle's) their dabs reach.
 
@@ -106,7 +106,7 @@ def estimates(model, image, pred_fg, true_fg, probabilities):
         flips.append(np.flip(p[1:].sum(0), axis))
     maps = {"margin": uncertainty.uncertainty_map(probabilities), "entropy": uncertainty.entropy_map(probabilities),
             "flip disagreement": np.std(np.stack(flips), 0) * 2,
-            "margin away from outlines (the product's)": uncertainty.region_uncertainty(probabilities)}
+            "margin away from outlines": uncertainty.region_uncertainty(probabilities)}
     error = pred_fg != true_fg
     parts, _ = ndi.label(error)
     sizes = np.bincount(parts.ravel())
@@ -142,7 +142,7 @@ def run_field(i, path, args):
     if args.estimates:
         row["estimates"] = estimates(model, image, pred_fg, true_fg, found.probabilities)
         return row
-    regions = uncertainty.suggest_regions(uncertainty.region_uncertainty(found.probabilities), side=args.side)
+    regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side)
     rng = np.random.default_rng(1000 + i)
     arms = {
         "suggested": [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1), args.dab) for r in regions],
@@ -152,14 +152,14 @@ def run_field(i, path, args):
         "none": [],
     }
     if args.compare_side:  # the same protocol with the suggested boxes at another fixed side
-        fixed = uncertainty.suggest_regions(uncertainty.region_uncertainty(found.probabilities), side=args.compare_side)
+        fixed = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.compare_side)
         arms[f"suggested {args.compare_side} px"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1),
                                                                     args.dab) for r in fixed]
-    if args.compare_margin:  # the same protocol with the boxes ranked by the plain margin (before #22's change)
-        plain = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side,
-                                            min_score=0.02)
-        arms["suggested by the margin"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1), args.dab)
-                                           for r in plain]
+    if args.compare_outlines:  # the same protocol with the boxes ranked by the margin away from outlines
+        away = uncertainty.suggest_regions(uncertainty.region_uncertainty(found.probabilities), side=args.side,
+                                           min_score=0.002)  # ~8 undecided px: 0.02 left some fields no box
+        arms["suggested away from outlines"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1), args.dab)
+                                                for r in away]
     row["side"] = regions[0].y1 - regions[0].y0 if regions else 0
     for arm, dabs in arms.items():
         gains = []
@@ -187,8 +187,8 @@ def main(argv=None):
     ap.add_argument("--side", type=int, default=uncertainty.DEFAULT_REGION_SIDE,
                     help="boxes of this side in px (default: the product's, %(default)s)")
     ap.add_argument("--compare-side", type=int, help="one more arm: the suggested boxes at this fixed side")
-    ap.add_argument("--compare-margin", action="store_true",
-                    help="one more arm: the boxes ranked by the plain margin, outlines included (the old rule)")
+    ap.add_argument("--compare-outlines", action="store_true",
+                    help="one more arm: the boxes ranked by the margin away from outlines (region_uncertainty)")
     args = ap.parse_args(argv)
     fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))
     fields = fields[: args.limit] if args.limit else fields
@@ -210,7 +210,7 @@ def main(argv=None):
     print("| boxes | Dice gain | F1 gain | dabs |\n|---|---|---|---|")
     gains = {}
     extra = ([f"suggested {args.compare_side} px"] if args.compare_side else []) + (
-        ["suggested by the margin"] if args.compare_margin else [])
+        ["suggested away from outlines"] if args.compare_outlines else [])
     for arm in ("suggested", "random", "oracle", "none", *extra):
         gains[arm] = [np.mean([r[arm][k] for r in rows]) for k in range(3)]
         print(f"| {arm} | {gains[arm][0]:+.4f} | {gains[arm][1]:+.4f} | {gains[arm][2]:.1f} |")

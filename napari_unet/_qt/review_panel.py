@@ -48,10 +48,9 @@ class ReviewActions:
         stack axes): the regions to check, and the uncertainty layer when asked for."""
         from ..engine import uncertainty
 
-        probabilities = np.asarray(probabilities, np.float32)
-        u = uncertainty.uncertainty_map(probabilities)
+        u = uncertainty.uncertainty_map(np.asarray(probabilities, np.float32))
         self._uncertainty[image_layer.name] = u
-        regions = uncertainty.suggest_regions(uncertainty.region_uncertainty(probabilities), plane=tuple(plane))
+        regions = uncertainty.suggest_regions(u, plane=tuple(plane))
         with keep_selection(self.viewer):
             if self.show_uncertainty.value:
                 self._show_uncertainty(image_layer, u)

@@ -125,12 +125,11 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
 
 
 def _put_margin(plane: np.ndarray, block, probabilities) -> None:
-    """Write what regions are ranked by (``uncertainty.region_uncertainty``) of one block's
-    probabilities into ``plane`` at block (y0, y1, x0, x1)."""
-    from .uncertainty import region_uncertainty
+    """Write the margin uncertainty of one block's probabilities into ``plane`` at block (y0, y1, x0, x1)."""
+    from .uncertainty import uncertainty_map
 
     y0, y1, x0, x1 = block
-    plane[..., y0:y1, x0:x1] = region_uncertainty(probabilities)
+    plane[..., y0:y1, x0:x1] = uncertainty_map(probabilities)
 
 
 def _semantic_plane(shape: tuple, out):

@@ -7,9 +7,11 @@ the probabilities and the disagreement between flipped predictions (``benchmarks
 it ranks erroneous pixels as well as they do, costs nothing on top of a prediction (so every live
 preview has it) and means the same for any number of classes.
 
-Regions are ranked by the margin *away from the outlines* (``region_uncertainty``): every outline
-the model draws is uncertain by a pixel or two, so the plain margin put the boxes where outlines
-crowd; what is left are areas the model cannot decide, where the large mistakes are.
+Regions are ranked by the mean margin in a box. Leaving out the few pixels either side of each
+outline (``region_uncertainty``) reached more of the largest errors on Usiigaci ``train/``, but the
+retraining protocol could not tell the two apart there, and on BBBC039 nuclei, whose errors sit on
+the outlines, it lost (benchmarks/README.md, "Outlines left out of the ranking"); it stays a
+compared estimate.
 """
 
 from __future__ import annotations
@@ -22,23 +24,16 @@ import numpy as np
 
 DEFAULT_REGIONS = 5
 DEFAULT_REGION_SIDE = 64  # pixels: a few nuclei, a part of a cell; one brush correction
-# a box whose mean region_uncertainty is below this is not worth a look: about 8 px of a 64-px box
-# undecided away from any outline (0.02, the floor of the plain margin, was about an outline's worth:
-# with it, a 30-s scribble model of a BBBC039 field offered no box; the bundled nuclei model on its
-# sample offers 4 here, 0.007-0.002)
-MIN_REGION_SCORE = 0.002
-# px either side of a predicted outline left out of the regions' score (region_uncertainty). On 8
-# Usiigaci train fields (300 steps from scribbles), the 5 boxes of 64 px reached error regions
-# holding 60 % of the area of the 5 largest, against 45 % ranked by the plain margin
-# (benchmarks/suggestions.py --estimates)
+MIN_REGION_SCORE = 0.02  # a box whose mean uncertainty is below this is not worth a look
+# px either side of a predicted outline that region_uncertainty leaves out (a compared estimate)
 OUTLINE_BAND = 3
 OUTLINE_AREA = 64  # px: an area of one class smaller than this is a speck of indecision, not a side of an outline
 
 
 @dataclass
 class Region:
-    """A box to check: rows y0:y1, columns x0:x1 (pixels, end exclusive), its ``score`` (0-1: the
-    mean uncertainty in it away from the outlines, ``region_uncertainty``), its ``rank`` (1 = look first) and, in stacks, the plane's indices along the
+    """A box to check: rows y0:y1, columns x0:x1 (pixels, end exclusive), its mean uncertainty
+    ``score`` (0-1), its ``rank`` (1 = look first) and, in stacks, the plane's indices along the
     stack axes (e.g. (z,) or (t, z))."""
 
     rank: int
@@ -61,7 +56,8 @@ def uncertainty_map(probabilities: np.ndarray) -> np.ndarray:
 
 
 def region_uncertainty(probabilities: np.ndarray, band: int = OUTLINE_BAND) -> np.ndarray:
-    """What regions are ranked by: the margin uncertainty of probabilities (K, Y, X), float32 (Y, X)
+    """The margin away from the outlines (compared in benchmarks/suggestions.py; regions are ranked
+    by the plain margin): the margin uncertainty of probabilities (K, Y, X), float32 (Y, X)
     in [0, 1], set to 0 on predicted outlines: within ``band`` px (a square) of two classes' areas
     of at least OUTLINE_AREA px each. The outline's own doubt (a pixel either way) is left to the
     uncertainty layer; where the likeliest class flips in specks, the model cannot decide, and that
@@ -112,7 +108,7 @@ def object_doubt(labels: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
 def suggest_regions(uncertainty: np.ndarray, n: int = DEFAULT_REGIONS, side: int = DEFAULT_REGION_SIDE,
                     min_score: float = MIN_REGION_SCORE, plane: tuple = ()) -> list[Region]:
     """The ``n`` boxes of ``side`` pixels with the highest mean uncertainty, not overlapping, best
-    first. uncertainty: (Y, X) float in [0, 1], the product's is ``region_uncertainty``. Boxes are clipped to the image; fewer come back when
+    first. uncertainty: (Y, X) float in [0, 1]. Boxes are clipped to the image; fewer come back when
     the rest of the image is below ``min_score``."""
     from scipy import ndimage as ndi
 

@@ -104,17 +104,17 @@ def test_a_mislabelled_region_is_ranked_first():
     ann[y + 5:y + 9, x + 5:x + 9] = 1  # and a little truth at its centre
     model = train.train([image], [ann], train.TrainConfig(steps=150, time_budget=None, seed=0))
     found = pipeline.predict_image(model, image, "YX", probabilities=True)
-    first = unc.suggest_regions(unc.region_uncertainty(found.probabilities), side=32)[0]
+    first = unc.suggest_regions(unc.uncertainty_map(found.probabilities), side=32)[0]
     assert first.y0 <= y + 7 < first.y1 and first.x0 <= x + 7 < first.x1
     # the regions found in the prediction's own pass (block by block, plane by plane; what the CLI
     # writes) are those of each plane's probabilities predicted again, and the stack ranks its planes together
     (alone,) = pipeline.predict_image(model, image, "YX", suggest=1).regions
-    (whole,) = unc.suggest_regions(unc.region_uncertainty(found.probabilities), n=1)
+    (whole,) = unc.suggest_regions(unc.uncertainty_map(found.probabilities), n=1)
     assert (alone.y0, alone.x0, alone.y1, alone.x1, alone.plane) == (whole.y0, whole.x0, whole.y1, whole.x1, ())
     stack = np.stack([image[::-1], image])
     found = pipeline.predict_image(model, stack, "ZYX", suggest=3).regions
     again = unc.rank_regions([r for z, plane in enumerate(stack) for r in unc.suggest_regions(
-        unc.region_uncertainty(predict_probabilities(model, plane)), 3, plane=(z,))], 3)
+        unc.uncertainty_map(predict_probabilities(model, plane)), 3, plane=(z,))], 3)
     assert [(r.rank, r.plane, r.y0, r.x0, r.y1, r.x1) for r in found] == [(r.rank, r.plane, r.y0, r.x0, r.y1, r.x1)
                                                                           for r in again]
     assert np.allclose([r.score for r in found], [r.score for r in again], atol=1e-3)
