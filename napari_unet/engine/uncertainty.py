@@ -56,12 +56,11 @@ def uncertainty_map(probabilities: np.ndarray) -> np.ndarray:
 
 
 def region_uncertainty(probabilities: np.ndarray, band: int = OUTLINE_BAND) -> np.ndarray:
-    """The margin away from the outlines (compared in benchmarks/suggestions.py; regions are ranked
-    by the plain margin): the margin uncertainty of probabilities (K, Y, X), float32 (Y, X)
-    in [0, 1], set to 0 on predicted outlines: within ``band`` px (a square) of two classes' areas
-    of at least OUTLINE_AREA px each. The outline's own doubt (a pixel either way) is left to the
-    uncertainty layer; where the likeliest class flips in specks, the model cannot decide, and that
-    doubt counts."""
+    """The margin away from the outlines, a compared estimate (benchmarks/suggestions.py; the
+    product ranks regions by the plain margin): the margin uncertainty of probabilities (K, Y, X),
+    float32 (Y, X) in [0, 1], set to 0 on predicted outlines, i.e. within ``band`` px (a square)
+    of two classes' areas of at least OUTLINE_AREA px each. Where the likeliest class flips in
+    specks the model cannot decide, and that doubt is kept."""
     from scipy import ndimage as ndi
 
     p = np.asarray(probabilities, dtype=np.float32)
