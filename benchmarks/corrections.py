@@ -9,14 +9,19 @@ model and count the objects and their F1 against the true mask. Patch centres dr
 so any CPU gives the same figures.
 
     python benchmarks/corrections.py
+    python benchmarks/corrections.py --prior-weights 0,1,3   # the retraining's continue_prior_weight
 """
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import replace
+
 import numpy as np
 
 
-def run(by_stroke: bool, seed: int = 0) -> dict:
+def run(by_stroke: bool, seed: int = 0, prior_weight: float | None = None) -> dict:
+    """prior_weight: TrainConfig.continue_prior_weight of the retraining (None: the default)."""
     from napari_unet.engine import data, io, pipeline, train
     from napari_unet.engine.metrics import dice, instance_f1
     from napari_unet.sample_data import sample_paths
@@ -30,17 +35,27 @@ def run(by_stroke: bool, seed: int = 0) -> dict:
     sizes[0] = 0
     erased = before == sizes.argmax()  # the user erases a real nucleus by mistake
     corrected = np.where(erased, data.BACKGROUND, scribbles).astype(np.uint8)
-    model = train.train([image], [corrected], train.TrainConfig(steps=150, time_budget=None, seed=seed,
-                                                               sample_by_stroke=by_stroke), model=model)
+    config = train.TrainConfig(steps=150, time_budget=None, seed=seed, sample_by_stroke=by_stroke)
+    if prior_weight is not None:
+        config = replace(config, continue_prior_weight=prior_weight)
+    model = train.train([image], [corrected], config, model=model)
     after = pipeline.predict_image(model, image, "YX", instances=True).labels
-    return {"sampling": "per stroke" if by_stroke else "per pixel", "erased px": int(erased.sum()),
+    return {"sampling": "per stroke" if by_stroke else "per pixel", "prior weight": config.continue_prior_weight,
+            "erased px": int(erased.sum()),
             "objects before": int(before.max()), "objects after": int(after.max()), "true objects": int(truth.max()),
             "F1 before": instance_f1(before, truth), "F1 after": instance_f1(after, truth),
             "Dice after": dice(after, truth)}
 
 
-def main():
-    rows = [run(by_stroke) for by_stroke in (False, True) for _ in range(1)]
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prior-weights", help="continue_prior_weight values of the retraining to compare, "
+                    "per-stroke sampling only (e.g. 0,1,3)")
+    args = ap.parse_args(argv)
+    if args.prior_weights:
+        rows = [run(True, prior_weight=float(w)) for w in args.prior_weights.split(",")]
+    else:
+        rows = [run(by_stroke) for by_stroke in (False, True)]
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))

@@ -1,8 +1,10 @@
-"""Does retraining from a model keep what it learned? The peak learning rate of a continued run.
+"""Does retraining from a model keep what it learned? The peak learning rate of a continued run,
+and the weight of the term that keeps the model's own prediction where nothing is painted.
 
 Per field: scribbles as in ``scribbles.py`` (seeded), train ``--steps`` (300 ~ 30 s on a 2-core
 CPU), then retrain ``--retrain-steps`` (150 ~ 15 s) from that model at each peak learning rate of
-``--rates``, twice each (seeds i and i + 100), with
+``--rates`` and each ``TrainConfig.continue_prior_weight`` of ``--prior-weights`` (default: the
+product's), twice each (seeds i and i + 100), with
   * none:   the same strokes (a user pressing Train again: it should not get worse);
   * oracle: one dab (radius 5 px, the true class) at the core of each of the 5 largest true error
             regions (``suggestions.py``'s oracle: what a correction adds).
@@ -10,10 +12,13 @@ It prints, per rate and arm, the mean change in foreground Dice and instance F1 
 spread (standard deviation) over fields and seeds, the worst change, and the share of the oracle's
 dab pixels predicted as painted afterwards (does the correction take?). Steps, not seconds, so any
 CPU gives the same figures. napari-unet continues at ``TrainConfig.continue_learning_rate`` (None:
-a new network's rate; a lower one kept the model still and ignored the dabs).
+a new network's rate; a lower one kept the model still and ignored the dabs) and keeps its own
+prediction at ``continue_prior_weight`` (0.3: calmer than 0, while the dabs still take).
 
     python benchmarks/retrain.py --data ../shared/data/usiigaci --split train --limit 4
     python benchmarks/retrain.py --data ../shared/data/bbbc039 --split train --limit 4 --rates 1e-2,2e-3
+    python benchmarks/retrain.py --data ../shared/data/usiigaci --split train --limit 4 --rates 1e-2 --prior-weights 0,0.3,1
+    python benchmarks/retrain.py --data ../shared/data/usiigaci --split train --skip 4 --rates 1e-2 --prior-weights 0,0.3
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 from suggestions import clone, oracle_dabs, painted
+
+from napari_unet.engine.config import TrainConfig
 
 
 def run_field(i, path, args, changes):
@@ -38,17 +45,17 @@ def run_field(i, path, args, changes):
     dabs = [d for d in oracle_dabs(labels > 0, truth > 0) if d is not None]
     arms = {"none": scribbles, "oracle": painted(scribbles, dabs)}
     dabbed = painted(np.zeros_like(scribbles), dabs)  # 1 background, 2 object where a dab is
-    for rate in args.rates:
+    for rate, weight in [(r, w) for r in args.rates for w in args.prior_weights]:
         for arm, strokes in arms.items():
             for repeat in range(2):
                 config = train.TrainConfig(steps=args.retrain_steps, time_budget=None, seed=i + 100 * repeat,
-                                           continue_learning_rate=rate)
+                                           continue_learning_rate=rate, continue_prior_weight=weight)
                 tuned = train.train([image], [strokes], config, model=clone(model))
                 after = pipeline.predict_image(tuned, image, "YX", instances=True).labels
                 change = (dice(after, truth) - before[0], instance_f1(after, truth) - before[1],
                           ((after > 0) == (dabbed == 2))[dabbed > 0].mean())  # the dabs' pixels now right
-                changes.setdefault((rate, arm), []).append(change)
-                print(f"{path.stem} rate {rate:g} {arm} seed {repeat}: Dice {change[0]:+.4f} F1 {change[1]:+.4f} "
+                changes.setdefault((rate, weight, arm), []).append(change)
+                print(f"{path.stem} rate {rate:g} prior {weight:g} {arm} seed {repeat}: Dice {change[0]:+.4f} F1 {change[1]:+.4f} "
                       f"dab pixels right {change[2]:.2f}", flush=True)
     print(f"{path.stem}: before Dice {before[0]:.3f} F1 {before[1]:.3f}", flush=True)
 
@@ -58,21 +65,26 @@ def main(argv=None):
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/usiigaci"))
     ap.add_argument("--split", default="train")
     ap.add_argument("--limit", type=int)
+    ap.add_argument("--skip", type=int, default=0, help="leave out the first N fields (a second sample)")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--retrain-steps", type=int, default=150)
     ap.add_argument("--rates", default="1e-2,3e-3,1e-3", help="peak learning rates of the continued run")
+    ap.add_argument("--prior-weights", default=str(TrainConfig.continue_prior_weight),
+                    help="weights of the term keeping the model's prediction where nothing new is painted")
     args = ap.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",")]
+    args.prior_weights = [float(w) for w in args.prior_weights.split(",")]
     fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))
     changes = {}
-    for i, path in enumerate(fields[: args.limit] if args.limit else fields):
+    fields = fields[args.skip:]
+    for i, path in enumerate(fields[: args.limit] if args.limit else fields, start=args.skip):
         run_field(i, path, args, changes)
     print(f"\n{args.data} {args.split}: {args.steps} steps, then {args.retrain_steps} from the model\n"
-          "| peak rate | arm | Dice change (spread, worst) | F1 change (spread) | oracle dabs' pixels right after "
-          "|\n|---|---|---|---|---|")
-    for (rate, arm), c in sorted(changes.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+          "| peak rate | prior weight | arm | Dice change (spread, worst) | F1 change (spread) "
+          "| oracle dabs' pixels right after |\n|---|---|---|---|---|---|")
+    for (rate, weight, arm), c in sorted(changes.items(), key=lambda kv: (-kv[0][0], *kv[0][1:])):
         c = np.array(c)
-        print(f"| {rate:g} | {arm} | {c[:, 0].mean():+.4f} ({c[:, 0].std():.4f}, {c[:, 0].min():+.4f}) "
+        print(f"| {rate:g} | {weight:g} | {arm} | {c[:, 0].mean():+.4f} ({c[:, 0].std():.4f}, {c[:, 0].min():+.4f}) "
               f"| {c[:, 1].mean():+.4f} ({c[:, 1].std():.4f}) | {np.nanmean(c[:, 2]):.2f} |")
 
 

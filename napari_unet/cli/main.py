@@ -147,9 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", metavar="MODEL",
                    help="fine-tune this model (a .pt file, a package napari-unet exported, or a bundled "
                         "model's name, e.g. nuclei; see `napari-unet models`) instead of starting fresh")
-    t.add_argument("--prior-weight", type=non_negative_float, default=1.0, metavar="W",
-                   help="with --init of a bundled model (or one made from it): how strongly pixels you did not "
-                        "paint keep its prediction (default 1; 0: off, the strokes alone decide)")
+    t.add_argument("--prior-weight", type=non_negative_float, metavar="W",
+                   help="with --init: how strongly pixels you did not paint keep its prediction (default 1 for a "
+                        "bundled model or one made from it, 0.3 for a model you trained; 0: off, the strokes "
+                        "alone decide)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="where to train (auto: CUDA, then MPS, then CPU)")
     t.add_argument("--seed", type=int, default=0,

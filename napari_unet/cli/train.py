@@ -11,6 +11,7 @@ import contextlib
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UserInputError
@@ -43,7 +44,9 @@ def run(args) -> int:
     found = training_set(args, "ZYX" if three_d else "YX", init)
     config = train.TrainConfig(steps=args.steps, time_budget=time_budget(args), device=args.device, seed=args.seed,
                                batch_size=args.batch_size, patch_size=args.patch_size, patch_depth=args.patch_depth,
-                               threads=args.threads, prior_weight=args.prior_weight)
+                               threads=args.threads)
+    if args.prior_weight is not None:  # whichever model --init gives: a generalist or one's own
+        config = replace(config, prior_weight=args.prior_weight, continue_prior_weight=args.prior_weight)
     unet = UNetConfig(depth=args.depth, width=args.width, class_names=args.class_names or [],
                       channel_axis=found.layout, spatial_dims=3 if three_d else 2,
                       voxel_size=tuple(args.voxel_size or (1.0, 1.0, 1.0)), split_head=args.split_head)

@@ -12,7 +12,8 @@ weights so far, in eval mode, with its summary updated. The loss is
 cross-entropy on annotated pixels only (value 0 is ignored), so a few strokes are
 enough to train on. Fine-tuning a bundled generalist adds a term that keeps its
 prediction where nothing is painted (``losses.prior_loss``), so a few strokes
-correct it where they are without eroding it elsewhere.
+correct it where they are without eroding it elsewhere; continuing one's own
+model adds it too, more lightly (``TrainConfig.continue_prior_weight``).
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     annotations, objects, held = validation.hold_out(annotations, checked, objects)
     torch.manual_seed(config.seed)  # before building the net: its initial weights are seeded too
     model = _prepare_model(images, annotations, model, unet_config)
-    generalist = bool(model.summary.get("card"))  # a bundled model, or one made from it: keep what it knows
-    config = config.for_model(model.summary)  # its peak learning rate: new, continued or a generalist's
+    # its peak learning rate and prior weight: a new model, a continued one or a generalist's
+    config = config.for_model(model.summary)
     cfg = model.config
     if held and cfg.spatial_dims == 3:
         raise UserInputError("checked regions (a validation score) work with 2D models only; leave them out for 3D")
@@ -104,7 +105,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     net = model.net.to(device, memory_format=memory_format(device, cfg.spatial_dims))
     opt = AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     # the starting network, frozen: what unpainted pixels keep (losses.prior_loss)
-    prior = copy.deepcopy(net).eval().requires_grad_(False) if generalist and config.prior_weight > 0 else None
+    prior = copy.deepcopy(net).eval().requires_grad_(False) if config.prior_weight > 0 else None
     prior_split = prior is not None and painted.learned_split(model)
 
     n_annotated = int(sum((a > 0).sum() for a in anns))
@@ -390,7 +391,7 @@ def _record(model, config, steps, seconds, losses, n_images, n_annotated, device
         "learning_rate": config.learning_rate,
         "augment": [config.augment_strength, *config.augment_without] if config.augment else [],
         "object_pixels": n_object_pixels,
-        "prior_weight": config.prior_weight if model.summary.get("card") else 0.0,
+        "prior_weight": config.prior_weight,
     })
     model.summary["total_steps"] = sum(r["steps"] for r in rounds)
     # what taught the split output: the model splits with it from now on (objects.learned_split)

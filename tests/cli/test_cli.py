@@ -7,6 +7,7 @@ import pytest
 
 from napari_unet import cli
 from napari_unet.engine import io, modelfile
+from napari_unet.engine.config import TrainConfig
 from tests.conftest import make_blobs, scribbles_from
 
 
@@ -47,6 +48,11 @@ def test_fine_tune_with_init(files):
     run("train", img, "--labels", lab, "--out", tmp / "a.pt", "--steps", 2, "--depth", 2, "--width", 4)
     assert run("train", img, "--labels", lab, "--out", tmp / "b.pt", "--steps", 2, "--init", tmp / "a.pt") == 0
     assert modelfile.load_model(tmp / "b.pt").summary["total_steps"] == 4
+    # one's own model keeps its prediction at the continuing weight, or at --prior-weight when given
+    assert run("train", img, "--labels", lab, "--out", tmp / "c.pt", "--steps", 1, "--init", tmp / "b.pt",
+               "--prior-weight", 0.7) == 0
+    rounds = modelfile.load_model(tmp / "c.pt").summary["rounds"]
+    assert [r["prior_weight"] for r in rounds] == [0.0, TrainConfig().continue_prior_weight, 0.7]
 
 
 @pytest.mark.parametrize("args,message", [

@@ -95,6 +95,24 @@ def test_a_trained_model_continues_at_the_continuing_learning_rate(blobs):
     assert rates == [train.TrainConfig().learning_rate] * 2 + [3e-3]
 
 
+def test_a_continued_run_keeps_its_prediction_by_the_continuing_prior_weight(blobs, monkeypatch):
+    """The term that keeps the starting model's prediction (losses.prior_loss) applies to one's own
+    trained model at ``continue_prior_weight``, never to a new network; the rounds record it."""
+    from napari_unet.engine import losses
+
+    image, _, ann = blobs
+    calls = []
+    real = losses.prior_loss
+    monkeypatch.setattr(losses, "prior_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = train.train([image], [ann], quick(continue_prior_weight=2.0), unet_config=SMALL)
+    assert calls == []  # a new network has nothing to keep
+    train.train([image], [ann], quick(continue_prior_weight=2.0), model=model)
+    assert len(calls) == quick().steps
+    train.train([image], [ann], quick(continue_prior_weight=0.0), model=model)
+    assert len(calls) == quick().steps
+    assert [r["prior_weight"] for r in model.summary["rounds"]] == [0.0, 2.0, 0.0]
+
+
 def test_fine_tuning_refuses_other_channels_and_classes(blobs):
     image, _, ann = blobs
     rgb_model = SegmentationModel.new(UNetConfig(in_channels=3, channel_axis="last", width=4, depth=2))
