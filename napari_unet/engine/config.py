@@ -115,10 +115,11 @@ class TrainConfig:
     # 1e-2 wiped out what it knew (4 BBBC039 train fields, scribbles, 120 steps: F1 0.978 -> 0.848),
     # 5e-4 keeps it (0.969) and still lets a stroke win over it (tests/engine/test_bundled.py); None: learning_rate
     fine_tune_learning_rate: float | None = 5e-4
-    # continuing to train a model of one's own (the widget's next Train, train --init); None: learning_rate. A lower
-    # rate keeps the model still and ignores the corrections (benchmarks/retrain.py, 4 Usiigaci train
-    # fields: retrained 150 steps with the same strokes, Dice -0.026 at 1e-2 and -0.002 at 1e-3; but of
-    # the pixels of 5 correcting dabs, 69 % came out right at 1e-2, 49 % at 3e-3 and none at 1e-3)
+    # continuing to train a model of one's own (the widget's next Train, train --init); None:
+    # learning_rate. A lower rate keeps the model still and ignores the corrections
+    # (benchmarks/retrain.py, 4 Usiigaci train fields: retrained 150 steps with the same strokes, Dice
+    # -0.026 at 1e-2 and -0.002 at 1e-3; but of the pixels of 5 correcting dabs, 69 % came out right
+    # at 1e-2, 49 % at 3e-3 and none at 1e-3)
     continue_learning_rate: float | None = None
     # fine-tuning a bundled generalist: weight of the loss that keeps its prediction where nothing is
     # painted (losses.prior_loss); 0 turns it off. A trade-off (benchmarks/objects.py --prior-weights,
@@ -126,12 +127,13 @@ class TrainConfig:
     # 10 -> 0.748; BBBC039 train from nuclei: no change): a stroke calling a real nucleus background
     # turns 66 % of it in 250 steps at 1, 99 % at 0 (which also changed 5 % of the unpainted pixels), 31 % at 3
     prior_weight: float = 1.0
-    # continuing to train a model of one's own (the widget's next Train, train --init): the same term. Without it a
-    # retraining restarted at 1e-2 undid what the model had right (benchmarks/retrain.py, 4 Usiigaci
-    # train fields, 150 steps after 300, Dice / F1 change with the same strokes and with 5 oracle dabs:
-    # 0 -> -0.008 / -0.048 and -0.023 / -0.034; 0.3 -> +0.014 / +0.029 and -0.004 / +0.017; 1 -> +0.003
-    # / +0.019 and +0.014 / +0.015), but the more it keeps, the less the corrections take (share of
-    # the dabs' pixels right after: 0.63, 0.52, 0.23); 0 turns it off
+    # continuing to train a model of one's own (the widget's next Train, train --init): the same
+    # term. Without it a retraining restarted at 1e-2 undid what the model had right
+    # (benchmarks/retrain.py, 4 Usiigaci train fields, 150 steps after 300, Dice / F1 change with the
+    # same strokes and with 5 oracle dabs: 0 -> -0.008 / -0.048 and -0.023 / -0.034; 0.3 -> +0.014 /
+    # +0.029 and -0.004 / +0.017; 1 -> +0.003 / +0.019 and +0.014 / +0.015), but the more it keeps,
+    # the less the corrections take (share of the dabs' pixels right after: 0.63, 0.52, 0.23). It
+    # costs a forward pass of the starting network per step (13.6 -> 10.7 steps/s). 0 turns it off
     continue_prior_weight: float = 0.3
     weight_decay: float = 1e-4
     warmup_steps: int = 10
