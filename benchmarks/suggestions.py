@@ -13,7 +13,8 @@ it was:
 Each arm retrains ``--repeats`` times with different seeds, averaged: one retraining's noise is as
 large as a few dabs' effect on a 1-Mpx field. It prints the gain in foreground Dice and instance F1
 (IoU 0.5) of each over the first model, and the share of the oracle's gain the suggestions reach.
-The boxes are the product's (64 px, ranked by the mean margin), or ``--side N``; ``--compare-side N``
+The boxes are the product's (64 px, ranked by the mean margin, spread over the image), or ``--side N``;
+``--compare-spread`` adds an arm with the plain ranking's boxes (only kept from overlapping), ``--compare-side N``
 adds an arm with the suggested boxes of side N (benchmarks/README.md: boxes that grew with the
 objects did not help), ``--compare-outlines`` one with the boxes ranked by the margin away from the
 outlines (``uncertainty.region_uncertainty``; tried in the product and backed out).
@@ -155,6 +156,10 @@ def run_field(i, path, args):
         fixed = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.compare_side)
         arms[f"suggested {args.compare_side} px"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1),
                                                                     args.dab) for r in fixed]
+    if args.compare_spread:  # the same protocol with the plain ranking: boxes only kept from overlapping
+        plain = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side, spread=0)
+        arms["suggested, not spread"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1), args.dab)
+                                         for r in plain]
     if args.compare_outlines:  # the same protocol with the boxes ranked by the margin away from outlines
         away = uncertainty.suggest_regions(uncertainty.region_uncertainty(found.probabilities), side=args.side,
                                            min_score=0.002)  # ~8 undecided px: 0.02 left some fields no box
@@ -187,6 +192,8 @@ def main(argv=None):
     ap.add_argument("--side", type=int, default=uncertainty.DEFAULT_REGION_SIDE,
                     help="boxes of this side in px (default: the product's, %(default)s)")
     ap.add_argument("--compare-side", type=int, help="one more arm: the suggested boxes at this fixed side")
+    ap.add_argument("--compare-spread", action="store_true",
+                    help="one more arm: the boxes of the plain ranking, only kept from overlapping (spread=0)")
     ap.add_argument("--compare-outlines", action="store_true",
                     help="one more arm: the boxes ranked by the margin away from outlines (region_uncertainty)")
     args = ap.parse_args(argv)
@@ -210,6 +217,7 @@ def main(argv=None):
     print("| boxes | Dice gain | F1 gain | dabs |\n|---|---|---|---|")
     gains = {}
     extra = ([f"suggested {args.compare_side} px"] if args.compare_side else []) + (
+        ["suggested, not spread"] if args.compare_spread else []) + (
         ["suggested away from outlines"] if args.compare_outlines else [])
     for arm in ("suggested", "random", "oracle", "none", *extra):
         gains[arm] = [np.mean([r[arm][k] for r in rows]) for k in range(3)]

@@ -58,6 +58,23 @@ def test_regions_rank_the_uncertain_patch_first_and_never_overlap():
     assert boxes.max() == 1
 
 
+def test_spread_boxes_visit_other_places_before_a_second_look_at_one_structure():
+    u = np.full((300, 400), 0.05, np.float32)
+    u[270:300, :] = 0.9  # a scratch along the bottom edge: uncertain all along
+    u[40:80, 40:80] = 0.5  # a weaker doubt elsewhere
+    u[150:180, 300:340] = 0.4
+    along = unc.suggest_regions(u, n=3, side=64, spread=0)
+    assert all(r.y1 == 300 for r in along)  # only kept from overlapping: three looks at the scratch
+    spread = unc.suggest_regions(u, n=5, side=64, spread=1 / 3)
+    assert spread[0].y1 == 300 and spread[1].y0 <= 40 and spread[2].x1 >= 340  # then the other two places
+    centres = [((r.y0 + r.y1) / 2, (r.x0 + r.x1) / 2) for r in spread[:3]]
+    assert all(max(abs(a[0] - b[0]), abs(a[1] - b[1])) >= 100 for i, a in enumerate(centres) for b in centres[i + 1:])
+    boxes = np.zeros(u.shape, int)
+    for r in spread:  # when no distant place is left, boxes still never overlap
+        boxes[r.y0:r.y1, r.x0:r.x1] += 1
+    assert len(spread) == 5 and boxes.max() == 1
+
+
 def test_a_certain_image_suggests_nothing_and_small_images_get_clipped_boxes():
     assert unc.suggest_regions(np.zeros((50, 50), np.float32)) == []
     (r,) = unc.suggest_regions(np.ones((20, 30), np.float32), n=3, side=64)
