@@ -116,11 +116,13 @@ class TrainConfig:
     # 5e-4 keeps it (0.969) and still lets a stroke win over it (tests/engine/test_bundled.py); None: learning_rate
     fine_tune_learning_rate: float | None = 5e-4
     # continuing to train a model of one's own (the widget's next Train, train --init); None:
-    # learning_rate. A lower rate keeps the model still and ignores the corrections
-    # (benchmarks/retrain.py, 4 Usiigaci train fields: retrained 150 steps with the same strokes, Dice
-    # -0.026 at 1e-2 and -0.002 at 1e-3; but of the pixels of 5 correcting dabs, 69 % came out right
-    # at 1e-2, 49 % at 3e-3 and none at 1e-3)
-    continue_learning_rate: float | None = None
+    # learning_rate. Too low keeps the model still and ignores the corrections (benchmarks/retrain.py,
+    # 4 Usiigaci train fields, no prior term: of the pixels of 5 correcting dabs, 69 % came out right
+    # at 1e-2, 49 % at 3e-3 and none at 1e-3); at 1e-2 a fresh optimizer sometimes knocked a trained
+    # model over (8 Usiigaci train fields, 5 suggested dabs, 150 steps, 52 seeds per rate: Dice
+    # +0.011, 4 runs below -0.05, worst -0.171; at 5e-3: +0.023, worst -0.050; dab pixels right
+    # 0.46 -> 0.43; benchmarks/README.md, "A calmer continued run")
+    continue_learning_rate: float | None = 5e-3
     # fine-tuning a bundled generalist: weight of the loss that keeps its prediction where nothing is
     # painted (losses.prior_loss); 0 turns it off. A trade-off (benchmarks/objects.py --prior-weights,
     # 4 Usiigaci train fields from cells, correction round F1: 0 -> 0.682, 1 -> 0.729, 3 -> 0.749,

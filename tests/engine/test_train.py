@@ -85,14 +85,17 @@ def test_fine_tuning_continues_from_model(blobs):
 
 
 def test_a_trained_model_continues_at_the_continuing_learning_rate(blobs):
-    """A continued run peaks at ``continue_learning_rate`` when set, else at a new model's rate
-    (a lower one kept the model still and ignored the corrections: config.py)."""
+    """A continued run peaks at ``continue_learning_rate`` (default half a new model's rate:
+    config.py), at a new model's rate when that is None; a new network always at ``learning_rate``."""
     image, _, ann = blobs
     model = train.train([image], [ann], quick(), unet_config=SMALL)
     train.train([image], [ann], quick(), model=model)
     train.train([image], [ann], quick(continue_learning_rate=3e-3), model=model)
+    train.train([image], [ann], quick(continue_learning_rate=None), model=model)
     rates = [r["learning_rate"] for r in model.summary["rounds"]]
-    assert rates == [train.TrainConfig().learning_rate] * 2 + [3e-3]
+    new_rate = train.TrainConfig().learning_rate
+    assert rates == [new_rate, train.TrainConfig().continue_learning_rate, 3e-3, new_rate]
+    assert train.TrainConfig().continue_learning_rate < new_rate
 
 
 def test_a_continued_run_keeps_its_prediction_by_the_continuing_prior_weight(blobs, monkeypatch):
