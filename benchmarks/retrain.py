@@ -22,7 +22,7 @@ gives the same figures. napari-unet continues at ``TrainConfig.continue_learning
     python benchmarks/retrain.py --data ../shared/data/bbbc039 --split train --limit 4 --rates 1e-2,2e-3
     python benchmarks/retrain.py --data ../shared/data/usiigaci --split train --limit 4 --rates 1e-2 --prior-weights 0,0.3,1
     python benchmarks/retrain.py --data ../shared/data/usiigaci --split train --skip 4 --rates 1e-2 --prior-weights 0,0.3
-    python benchmarks/retrain.py --data ../shared/data/usiigaci --split train --rates 1e-2,5e-3 --arms suggested --repeats 6
+    python benchmarks/retrain.py --data ../shared/data/usiigaci --split train --rates 1e-2,5e-3 --arms suggested --repeats 3
 """
 
 from __future__ import annotations
