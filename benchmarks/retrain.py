@@ -31,7 +31,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from suggestions import clone, error_core_dab, oracle_dabs, painted
+from suggestions import clone, dabs_in_regions, oracle_dabs, painted
 
 from napari_unet.engine.config import TrainConfig
 
@@ -75,8 +75,7 @@ def suggested_dabs(found, truth):
     from napari_unet.engine import uncertainty
 
     regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities))
-    dabs = (error_core_dab(found.labels > 0, truth > 0, (r.y0, r.x0, r.y1, r.x1)) for r in regions)
-    return [d for d in dabs if d is not None]
+    return [d for d in dabs_in_regions(found.labels > 0, truth > 0, regions) if d is not None]
 
 
 def main(argv=None):

@@ -54,6 +54,11 @@ def error_core_dab(pred_fg, true_fg, box=None, radius=DAB):
     return _dab_in_part(parts == (np.bincount(parts.ravel())[1:].argmax() + 1), true_fg, radius)
 
 
+def dabs_in_regions(pred_fg, true_fg, regions, radius=DAB):
+    """``error_core_dab`` in each region to check (``uncertainty.Region``), None where a box holds no error."""
+    return [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1), radius) for r in regions]
+
+
 def oracle_dabs(pred_fg, true_fg, n=5, radius=DAB):
     from scipy import ndimage as ndi
 
@@ -146,7 +151,7 @@ def run_field(i, path, args):
     regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side)
     rng = np.random.default_rng(1000 + i)
     arms = {
-        "suggested": [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1), args.dab) for r in regions],
+        "suggested": dabs_in_regions(pred_fg, true_fg, regions, args.dab),
         "random": [error_core_dab(pred_fg, true_fg, b, args.dab)
                    for b in random_boxes(regions, true_fg.shape, rng)],
         "oracle": oracle_dabs(pred_fg, true_fg, radius=args.dab),
@@ -154,17 +159,14 @@ def run_field(i, path, args):
     }
     if args.compare_side:  # the same protocol with the suggested boxes at another fixed side
         fixed = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.compare_side)
-        arms[f"suggested {args.compare_side} px"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1),
-                                                                    args.dab) for r in fixed]
+        arms[f"suggested {args.compare_side} px"] = dabs_in_regions(pred_fg, true_fg, fixed, args.dab)
     if args.compare_spread:  # the same protocol with the plain ranking: boxes only kept from overlapping
         plain = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side, spread=0)
-        arms["suggested, not spread"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1), args.dab)
-                                         for r in plain]
+        arms["suggested, not spread"] = dabs_in_regions(pred_fg, true_fg, plain, args.dab)
     if args.compare_outlines:  # the same protocol with the boxes ranked by the margin away from outlines
         away = uncertainty.suggest_regions(uncertainty.region_uncertainty(found.probabilities), side=args.side,
                                            min_score=0.002)  # ~8 undecided px: 0.02 left some fields no box
-        arms["suggested away from outlines"] = [error_core_dab(pred_fg, true_fg, (r.y0, r.x0, r.y1, r.x1), args.dab)
-                                                for r in away]
+        arms["suggested away from outlines"] = dabs_in_regions(pred_fg, true_fg, away, args.dab)
     row["side"] = regions[0].y1 - regions[0].y0 if regions else 0
     for arm, dabs in arms.items():
         gains = []
