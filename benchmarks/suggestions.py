@@ -7,7 +7,10 @@ of 10 px, the true class) at the core (the point farthest from its edge) of the 
 error inside each of their boxes, and the model retrains ``--retrain-steps`` (150 ~ 15 s) from where
 it was:
   * suggested: the 5 suggested boxes;
-  * random:    5 boxes of the same sizes at random places (seeded);
+  * random:    5 boxes of the same sizes at random places (seeded), a new draw for each retraining
+               (``--repeats``): the baseline is the gain of random boxes on average, and one draw per
+               field decided too much on 4 Usiigaci fields (benchmarks/README.md, "Random boxes, drawn
+               anew for each retraining");
   * oracle:    one dab in each of the 5 largest true error regions of the image;
   * none:      no dab, the same retraining (a control: what the extra steps alone change).
 Each arm retrains ``--repeats`` times with different seeds, averaged: one retraining's noise is as
@@ -26,11 +29,15 @@ the 5 largest error regions (the oracle's) their dabs reach.
     python benchmarks/suggestions.py --data ../shared/data/bbbc039 --split val
     python benchmarks/suggestions.py --data ../shared/data/usiigaci --split val
     python benchmarks/suggestions.py --data ../shared/data/usiigaci --split train --estimates
+
+Each field's row is printed as a line of JSON; a run split over processes (``--skip``, ``--limit``)
+is summed up with ``--summarize LOG LOG``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -149,11 +156,11 @@ def run_field(i, path, args):
         row["estimates"] = estimates(model, image, pred_fg, true_fg, found.probabilities)
         return row
     regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side)
-    rng = np.random.default_rng(1000 + i)
+    rng = np.random.default_rng(1000 + i)  # the first draw is the one earlier runs used
     arms = {
         "suggested": dabs_in_regions(pred_fg, true_fg, regions, args.dab),
-        "random": [error_core_dab(pred_fg, true_fg, b, args.dab)
-                   for b in random_boxes(regions, true_fg.shape, rng)],
+        "random": [[error_core_dab(pred_fg, true_fg, b, args.dab) for b in random_boxes(regions, true_fg.shape, rng)]
+                   for _ in range(args.repeats)],  # one draw per retraining
         "oracle": oracle_dabs(pred_fg, true_fg, radius=args.dab),
         "none": [],
     }
@@ -169,13 +176,14 @@ def run_field(i, path, args):
         arms["suggested away from outlines"] = dabs_in_regions(pred_fg, true_fg, away, args.dab)
     row["side"] = regions[0].y1 - regions[0].y0 if regions else 0
     for arm, dabs in arms.items():
+        draws = dabs if arm == "random" else [dabs] * args.repeats  # the dabs of each retraining
         gains = []
-        for repeat in range(args.repeats):
+        for repeat, drawn in enumerate(draws):
             config = train.TrainConfig(steps=args.retrain_steps, time_budget=None, seed=i + 100 * repeat)
-            tuned = train.train([image], [painted(scribbles, dabs)], config, model=clone(model))
+            tuned = train.train([image], [painted(scribbles, drawn)], config, model=clone(model))
             labels = pipeline.predict_image(tuned, image, "YX", instances=True).labels
             gains.append((dice(labels, truth) - row["dice"], instance_f1(labels, truth) - row["f1"]))
-        row[arm] = (*np.mean(gains, axis=0), sum(d is not None for d in dabs))
+        row[arm] = (*np.mean(gains, axis=0), np.mean([sum(d is not None for d in drawn) for drawn in draws]))
     return row
 
 
@@ -188,6 +196,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--retrain-steps", type=int, default=150)
     ap.add_argument("--limit", type=int)
+    ap.add_argument("--skip", type=int, default=0,
+                    help="leave out the first N fields (their seeds stay those of their place: a run split in two "
+                         "processes gives the same rows)")
     ap.add_argument("--dab", type=int, default=DAB, help="radius of a dab in pixels")
     ap.add_argument("--repeats", type=int, default=2, help="retrainings (seeds) averaged per arm")
     ap.add_argument("--estimates", action="store_true", help="compare the uncertainty estimates instead")
@@ -198,16 +209,30 @@ def main(argv=None):
                     help="one more arm: the boxes of the plain ranking, only kept from overlapping (spread=0)")
     ap.add_argument("--compare-outlines", action="store_true",
                     help="one more arm: the boxes ranked by the margin away from outlines (region_uncertainty)")
+    ap.add_argument("--summarize", nargs="+", metavar="LOG",
+                    help="no run: the table of the field rows (JSON lines) that earlier runs printed to these logs")
     args = ap.parse_args(argv)
+    if args.summarize:
+        rows = [json.loads(line) for log in args.summarize for line in Path(log).read_text().splitlines()
+                if line.startswith("{")]
+        print(f"{len(rows)} fields from {', '.join(args.summarize)}")
+        summarize(rows)
+        return
     fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))
-    fields = fields[: args.limit] if args.limit else fields
+    fields = fields[args.skip:]
     rows = []
-    for i, path in enumerate(fields):
+    for i, path in enumerate(fields[: args.limit] if args.limit else fields, start=args.skip):
         rows.append(run_field(i, path, args))
-        print(rows[-1], flush=True)
+        print(json.dumps(rows[-1], default=float), flush=True)
     print(f"\n{args.data} {args.split}: {len(rows)} fields, {args.steps} steps, retrain {args.retrain_steps} "
           f"x {args.repeats} seeds, dabs of radius {args.dab}")
-    if args.estimates:
+    summarize(rows)
+
+
+def summarize(rows):
+    """Print the table of the fields' rows: each arm's mean gains, the shares of the oracle's, and the
+    paired differences (or, for ``--estimates`` rows, the estimates' table)."""
+    if "estimates" in rows[0]:
         print("| estimate | ROC AUC of erroneous pixels | error share in top-5 boxes | reach of the 5 largest "
               "errors |\n|---|---|---|---|")
         for name in rows[0]["estimates"]:
@@ -218,10 +243,7 @@ def main(argv=None):
           f"box sides {[r['side'] for r in rows]}")
     print("| boxes | Dice gain | F1 gain | dabs |\n|---|---|---|---|")
     gains = {}
-    extra = ([f"suggested {args.compare_side} px"] if args.compare_side else []) + (
-        ["suggested, not spread"] if args.compare_spread else []) + (
-        ["suggested away from outlines"] if args.compare_outlines else [])
-    for arm in ("suggested", "random", "oracle", "none", *extra):
+    for arm in [key for key in rows[0] if key not in ("field", "dice", "f1", "side")]:  # in the order they ran
         gains[arm] = [np.mean([r[arm][k] for r in rows]) for k in range(3)]
         print(f"| {arm} | {gains[arm][0]:+.4f} | {gains[arm][1]:+.4f} | {gains[arm][2]:.1f} |")
     for k, name in enumerate(("Dice", "F1")):
@@ -230,6 +252,11 @@ def main(argv=None):
         net = [gains[arm][k] - gains["none"][k] for arm in ("suggested", "random", "oracle")]
         print(f"  net of the control (no dab): suggested {net[0]:+.4f}, random {net[1]:+.4f}, oracle {net[2]:+.4f}"
               + (f", suggested / oracle {net[0] / net[2]:.0%}" if net[2] > 0 else ""))
+        for other in ("random", "oracle"):  # paired by field: how sure the difference is
+            diff = np.array([r["suggested"][k] - r[other][k] for r in rows])
+            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+            print(f"  suggested - {other}: {diff.mean():+.4f} (standard error over fields {se:.4f}), "
+                  f"ahead on {(diff > 0).sum()} of {len(diff)} fields")
 
 
 if __name__ == "__main__":
