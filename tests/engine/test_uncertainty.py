@@ -77,6 +77,11 @@ def test_spread_boxes_visit_other_places_before_a_second_look_at_one_structure()
 
 def test_a_certain_image_suggests_nothing_and_small_images_get_clipped_boxes():
     assert unc.suggest_regions(np.zeros((50, 50), np.float32)) == []
+    sure = np.full((200, 200), 0.002, np.float32)  # a confident model: no pixel below 99.9 % sure
+    assert unc.suggest_regions(sure) == []
+    sure[100, 80:120] = 1.0  # one short outline it cannot place: 40 undecided pixels, a box mean ~0.01
+    (r,) = unc.suggest_regions(sure)
+    assert r.y0 <= 100 < r.y1 and 0.005 < r.score < 0.02
     (r,) = unc.suggest_regions(np.ones((20, 30), np.float32), n=3, side=64)
     assert (r.y0, r.x0, r.y1, r.x1) == (0, 0, 20, 30)
 
