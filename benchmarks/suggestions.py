@@ -9,8 +9,8 @@ it was:
   * suggested: the 5 suggested boxes;
   * random:    5 boxes of the same sizes at random places (seeded), a new draw for each retraining
                (``--repeats``): the baseline is the gain of random boxes on average, and one draw per
-               field decided too much on 4 Usiigaci fields (benchmarks/README.md, "Random boxes, drawn
-               anew for each retraining");
+               field decided too much on 4 Usiigaci fields (benchmarks/README.md, "A lower floor for a
+               box, and random boxes drawn anew");
   * oracle:    one dab in each of the 5 largest true error regions of the image;
   * none:      no dab, the same retraining (a control: what the extra steps alone change).
 Each arm retrains ``--repeats`` times with different seeds, averaged: one retraining's noise is as
@@ -31,7 +31,7 @@ the 5 largest error regions (the oracle's) their dabs reach.
     python benchmarks/suggestions.py --data ../shared/data/usiigaci --split train --estimates
 
 Each field's row is printed as a line of JSON; a run split over processes (``--skip``, ``--limit``)
-is summed up with ``--summarize LOG LOG``.
+is summarized with ``--summarize LOG LOG``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ def test_regions_rank_the_uncertain_patch_first_and_never_overlap():
     first = regions[0]
     assert first.y0 <= 120 and first.y1 >= 150 and first.x0 <= 200 and first.x1 >= 240
     assert regions[1].y0 <= 20 and regions[1].y1 >= 40
-    assert all(a.score >= b.score for a, b in zip(regions, regions[1:]))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(regions))
     boxes = np.zeros(u.shape, int)
     for r in regions:
         assert r.y1 - r.y0 == 64 and r.x1 - r.x0 == 64 and 0 <= r.y0 and r.y1 <= 200 and r.x1 <= 300
@@ -100,7 +101,8 @@ def test_object_doubt_counts_the_outline_ring():
 def test_csv_has_the_documented_columns(tmp_path, plane_axis):
     regions = [unc.Region(1, 0, 10, 64, 74, 0.5, (3,)), unc.Region(2, 5, 5, 20, 20, 0.25, (0,))]
     path = unc.write_suggestions(tmp_path / "s.csv", regions, plane_axis)
-    rows = list(csv.reader(open(path)))
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
     if plane_axis:
         assert rows[0] == ["rank", "z", "y0", "x0", "y1", "x1", "score"]
         assert rows[1] == ["1", "3", "0", "10", "64", "74", "0.5000"]
