@@ -41,7 +41,7 @@ def test_script_without_main_guard_trains_once(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
     marker = tmp_path / "marker"
-    proc = subprocess.run([sys.executable, str(script), str(marker)], capture_output=True, text=True, timeout=180)
+    proc = subprocess.run([sys.executable, str(script), str(marker)], check=False, capture_output=True, text=True, timeout=180)
     kinds = proc.stdout.split()
     assert kinds[0] == "TrainerReady" and "TrainingStarted" in kinds and "PreviewLabels" in kinds, proc.stderr
     assert kinds[-1] == "TrainingFinished", proc.stderr
@@ -65,11 +65,25 @@ def test_trainer_and_all_its_threads_yield_to_the_viewer_at_nice_10():
             time.sleep(0.05)
         assert len(threads) > 1
         ours = os.getpriority(os.PRIO_PROCESS, 0)
+        settings = _thread_settings(threads)
+        assert trainer.process.pid in settings  # the main thread at least is still there to read
         # SCHED_OTHER (not idle: beside a busy program it still trains), 10 nicer than the viewer
-        assert all(os.sched_getscheduler(t) == os.SCHED_OTHER for t in threads)
-        assert all(os.getpriority(os.PRIO_PROCESS, t) == min(ours + 10, 19) for t in threads)
+        assert all(policy == os.SCHED_OTHER for policy, _ in settings.values())
+        assert all(nice == min(ours + 10, 19) for _, nice in settings.values())
     finally:
         trainer.close()
+
+
+def _thread_settings(threads):
+    """{thread id: (scheduling policy, niceness)} of the threads still running: a short-lived thread
+    (torch's warm-up starts some) may end between listing /proc/PID/task and reading it."""
+    settings = {}
+    for t in threads:
+        try:
+            settings[t] = (os.sched_getscheduler(t), os.getpriority(os.PRIO_PROCESS, t))
+        except ProcessLookupError:
+            continue
+    return settings
 
 
 CLOSE_WITH_UNREAD_PREVIEW = textwrap.dedent('''
@@ -94,7 +108,7 @@ def test_close_does_not_wait_for_a_preview_the_child_never_reads(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(CLOSE_WITH_UNREAD_PREVIEW)
     # before the fix, close() (and then the interpreter's exit) waited forever on the feeder thread
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=30)
     assert proc.stdout.startswith("closed"), proc.stderr
     _, seconds, threads = proc.stdout.split()
     assert float(seconds) < 10 and threads == "1"  # no feeder thread left behind either
@@ -265,7 +279,7 @@ def test_exit_with_a_paused_trainer_ends_it(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(EXIT_WHILE_PAUSED)
     # multiprocessing terminates and joins daemon children at exit: a frozen one would never end
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert not os.path.exists(f"/proc/{int(proc.stdout)}")
 
