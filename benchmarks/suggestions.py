@@ -20,7 +20,9 @@ The boxes are the product's (64 px, ranked by the mean margin, spread over the i
 ``--compare-spread`` adds an arm with the plain ranking's boxes (only kept from overlapping), ``--compare-side N``
 adds an arm with the suggested boxes of side N (benchmarks/README.md: boxes that grew with the
 objects did not help), ``--compare-outlines`` one with the boxes ranked by the margin away from the
-outlines (``uncertainty.region_uncertainty``; tried in the product and backed out).
+outlines (``uncertainty.region_uncertainty``; tried in the product and backed out), ``--compare-flips`` two with
+the boxes ranked by estimates from flipped predictions (``flip_maps``; benchmarks/README.md, "Three
+ways to make a dab count more, none kept").
 Instead of the protocol, ``--estimates`` compares the uncertainty estimates (margin, entropy,
 flip disagreement, and the margin away from outlines) by how well
 each ranks erroneous pixels (ROC AUC), how much of the error their top-5 boxes hold, and how much of
@@ -104,6 +106,22 @@ def clone(model):
     return modelfile.model_from_dict(modelfile.model_to_dict(model))
 
 
+def flip_maps(model, image, probabilities):
+    """Two estimates from the prediction and those of the image flipped in Y and in X (flipped back):
+    "flip disagreement", twice the standard deviation of the foreground probability over the three,
+    and "margin of the flip mean", the margin of their mean class probabilities; (Y, X) float32 in
+    [0, 1]. Three predictions, where the margin takes none on top of the one made anyway."""
+    from napari_unet.engine import predict, uncertainty
+
+    probs = [np.asarray(probabilities, np.float32)]
+    for axis in (0, 1):
+        flipped = predict.predict_probabilities(model, np.flip(image, axis).copy())
+        probs.append(np.flip(flipped, axis + 1))  # (K, Y, X): flip Y or X back, not the classes
+    foreground = np.stack([p[1:].sum(0) for p in probs])
+    return {"flip disagreement": np.clip(foreground.std(0) * 2, 0, 1).astype(np.float32),
+            "margin of the flip mean": uncertainty.uncertainty_map(np.mean(probs, 0))}
+
+
 def estimates(model, image, pred_fg, true_fg, probabilities):
     """Per estimate: ROC AUC against the erroneous pixels, the error share in its top-5 boxes, and
     its reach: the area of the error regions its 5 boxes' dabs land in (the largest inside each box),
@@ -111,14 +129,10 @@ def estimates(model, image, pred_fg, true_fg, probabilities):
     from scipy import ndimage as ndi
     from sklearn.metrics import roc_auc_score
 
-    from napari_unet.engine import predict, uncertainty
+    from napari_unet.engine import uncertainty
 
-    flips = [probabilities[1:].sum(0)]
-    for axis in (0, 1):
-        p = predict.predict_probabilities(model, np.flip(image, axis).copy())
-        flips.append(np.flip(p[1:].sum(0), axis))
     maps = {"margin": uncertainty.uncertainty_map(probabilities), "entropy": uncertainty.entropy_map(probabilities),
-            "flip disagreement": np.std(np.stack(flips), 0) * 2,
+            "flip disagreement": flip_maps(model, image, probabilities)["flip disagreement"],
             "margin away from outlines": uncertainty.region_uncertainty(probabilities)}
     error = pred_fg != true_fg
     parts, _ = ndi.label(error)
@@ -174,6 +188,10 @@ def run_field(i, path, args):
         away = uncertainty.suggest_regions(uncertainty.region_uncertainty(found.probabilities), side=args.side,
                                            min_score=0.002)  # ~8 undecided px: 0.02 left some fields no box
         arms["suggested away from outlines"] = dabs_in_regions(pred_fg, true_fg, away, args.dab)
+    if args.compare_flips:  # the same protocol with the boxes ranked by the flip estimates
+        for name, u in flip_maps(model, image, found.probabilities).items():
+            arms[f"suggested by {name}"] = dabs_in_regions(pred_fg, true_fg,
+                                                           uncertainty.suggest_regions(u, side=args.side), args.dab)
     row["side"] = regions[0].y1 - regions[0].y0 if regions else 0
     for arm, dabs in arms.items():
         draws = dabs if arm == "random" else [dabs] * args.repeats  # the dabs of each retraining
@@ -209,6 +227,8 @@ def main(argv=None):
                     help="one more arm: the boxes of the plain ranking, only kept from overlapping (spread=0)")
     ap.add_argument("--compare-outlines", action="store_true",
                     help="one more arm: the boxes ranked by the margin away from outlines (region_uncertainty)")
+    ap.add_argument("--compare-flips", action="store_true",
+                    help="two more arms: the boxes ranked by the flip disagreement and by the margin of the flip mean")
     ap.add_argument("--summarize", nargs="+", metavar="LOG",
                     help="no run: the table of the field rows (JSON lines) that earlier runs printed to these logs")
     args = ap.parse_args(argv)
