@@ -21,8 +21,8 @@ The boxes are the product's (64 px, ranked by the mean margin, spread over the i
 adds an arm with the suggested boxes of side N (benchmarks/README.md: boxes that grew with the
 objects did not help), ``--compare-outlines`` one with the boxes ranked by the margin away from the
 outlines (``uncertainty.region_uncertainty``; tried in the product and backed out), ``--compare-flips`` two with
-the boxes ranked by estimates from flipped predictions (``flip_maps``; benchmarks/README.md, "Three
-ways to make a dab count more, none kept").
+the boxes ranked by estimates from flipped predictions (``flip_maps``; benchmarks/README.md, "Corrections
+drawn more often, estimates from flipped predictions, boxes on odd objects").
 Instead of the protocol, ``--estimates`` compares the uncertainty estimates (margin, entropy,
 flip disagreement, and the margin away from outlines) by how well
 each ranks erroneous pixels (ROC AUC), how much of the error their top-5 boxes hold, and how much of

@@ -5,8 +5,8 @@ The estimate is the **margin** of the class probabilities: 1 - (p_first - p_seco
 class is certain, 1 where the two likeliest tie. It was chosen by measurement over the entropy of
 the probabilities and estimates from flipped predictions (``benchmarks/suggestions.py``): it ranks
 erroneous pixels as well as the entropy and nearly as well as the flips, whose boxes gained less
-when the user corrected in them (benchmarks/README.md, "Corrections drawn more often, and estimates
-from flipped predictions"); it costs nothing on top of a prediction (so every live preview has it)
+when the user corrected in them (benchmarks/README.md, "Corrections drawn more often, estimates
+from flipped predictions, boxes on odd objects"); it costs nothing on top of a prediction (so every live preview has it)
 and means the same for any number of classes.
 
 Regions are ranked by the mean margin in a box, and spread over the image: each box is first
