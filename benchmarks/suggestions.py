@@ -12,7 +12,8 @@ it was:
                field decided too much on 4 Usiigaci fields (benchmarks/README.md, "A lower floor for a
                box, and random boxes drawn anew");
   * oracle:    one dab in each of the 5 largest true error regions of the image;
-  * none:      no dab, the same retraining (a control: what the extra steps alone change).
+  * none:      no dab, the same retraining (a control: what the extra steps alone change; left out
+               with ``--no-control``).
 Each arm retrains ``--repeats`` times with different seeds, averaged: one retraining's noise is as
 large as a few dabs' effect on a 1-Mpx field. It prints the gain in foreground Dice and instance F1
 (IoU 0.5) of each over the first model, and the share of the oracle's gain the suggestions reach.
@@ -178,6 +179,8 @@ def run_field(i, path, args):
         "oracle": oracle_dabs(pred_fg, true_fg, radius=args.dab),
         "none": [],
     }
+    if args.no_control:
+        del arms["none"]
     if args.compare_side:  # the same protocol with the suggested boxes at another fixed side
         fixed = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.compare_side)
         arms[f"suggested {args.compare_side} px"] = dabs_in_regions(pred_fg, true_fg, fixed, args.dab)
@@ -229,6 +232,8 @@ def main(argv=None):
                     help="one more arm: the boxes ranked by the margin away from outlines (region_uncertainty)")
     ap.add_argument("--compare-flips", action="store_true",
                     help="two more arms: the boxes ranked by the flip disagreement and by the margin of the flip mean")
+    ap.add_argument("--no-control", action="store_true",
+                    help="leave out the retraining with no dab (a quarter of the run), e.g. on many fields")
     ap.add_argument("--summarize", nargs="+", metavar="LOG",
                     help="no run: the table of the field rows (JSON lines) that earlier runs printed to these logs")
     args = ap.parse_args(argv)
@@ -269,9 +274,10 @@ def summarize(rows):
     for k, name in enumerate(("Dice", "F1")):
         share = gains["suggested"][k] / gains["oracle"][k] if gains["oracle"][k] > 0 else float("nan")
         print(f"suggested / oracle {name} gain: {share:.0%}")
-        net = [gains[arm][k] - gains["none"][k] for arm in ("suggested", "random", "oracle")]
-        print(f"  net of the control (no dab): suggested {net[0]:+.4f}, random {net[1]:+.4f}, oracle {net[2]:+.4f}"
-              + (f", suggested / oracle {net[0] / net[2]:.0%}" if net[2] > 0 else ""))
+        if "none" in gains:
+            net = [gains[arm][k] - gains["none"][k] for arm in ("suggested", "random", "oracle")]
+            print(f"  net of the control (no dab): suggested {net[0]:+.4f}, random {net[1]:+.4f}, oracle {net[2]:+.4f}"
+                  + (f", suggested / oracle {net[0] / net[2]:.0%}" if net[2] > 0 else ""))
         for other in ("random", "oracle"):  # paired by field: how sure the difference is
             diff = np.array([r["suggested"][k] - r[other][k] for r in rows])
             se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
