@@ -23,7 +23,9 @@ adds an arm with the suggested boxes of side N (benchmarks/README.md: boxes that
 objects did not help), ``--compare-outlines`` one with the boxes ranked by the margin away from the
 outlines (``uncertainty.region_uncertainty``; tried in the product and backed out), ``--compare-flips`` two with
 the boxes ranked by estimates from flipped predictions (``flip_maps``; benchmarks/README.md, "Corrections
-drawn more often, estimates from flipped predictions, boxes on odd objects").
+drawn more often, estimates from flipped predictions, boxes on odd objects"), ``--compare-checkpoint STEP``
+one with the boxes ranked by how much the prediction changed since an earlier step of the same run
+(``checkpoint_disagreement``; benchmarks/README.md, "An earlier checkpoint, and 50 BBBC039 fields").
 Instead of the protocol, ``--estimates`` compares the uncertainty estimates (margin, entropy,
 flip disagreement, and the margin away from outlines) by how well
 each ranks erroneous pixels (ROC AUC), how much of the error their top-5 boxes hold, and how much of
@@ -123,6 +125,38 @@ def flip_maps(model, image, probabilities):
             "margin of the flip mean": uncertainty.uncertainty_map(np.mean(probs, 0))}
 
 
+def train_with_snapshot(image, scribbles, config, at=None):
+    """The model trained on one image's scribbles, and the class probabilities (K, Y, X) of the same
+    run's net at step ``at`` (None: no snapshot), its batch norm recalibrated on a copy from crops
+    of its own, so the run itself goes on exactly as without (what a live preview some steps
+    before the last one showed)."""
+    import torch
+
+    from napari_unet.engine import data, events, pipeline, train
+
+    model, earlier = None, None
+    for event in train.fit([image], [scribbles], config):
+        if isinstance(event, events.Started):
+            model = event.model
+        elif isinstance(event, events.Step) and event.step == at:
+            snapshot = clone(model)  # weights and batch-norm statistics; draws nothing from the run's generators
+            cfg = snapshot.config
+            prepared = data.prepare_image(image, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims)
+            sampler = data.PatchSampler([prepared], [data.check_annotations(scribbles, prepared.shape[1:])],
+                                        train.patch_shape(config, cfg), np.random.default_rng(999))
+            train.recalibrate_batchnorm(snapshot.net, sampler, torch.device("cpu"))
+            snapshot.net.eval()
+            earlier = pipeline.predict_image(snapshot, image, "YX", probabilities=True).probabilities
+    return model, earlier
+
+
+def checkpoint_disagreement(probabilities, earlier):
+    """Twice the change of the foreground probability between an earlier checkpoint's prediction and
+    this one ((K, Y, X) each): (Y, X) float32 in [0, 1], where the model is still moving."""
+    change = np.abs(np.asarray(probabilities)[1:].sum(0) - np.asarray(earlier)[1:].sum(0))
+    return np.clip(2 * change, 0, 1).astype(np.float32)
+
+
 def estimates(model, image, pred_fg, true_fg, probabilities):
     """Per estimate: ROC AUC against the erroneous pixels, the error share in its top-5 boxes, and
     its reach: the area of the error regions its 5 boxes' dabs land in (the largest inside each box),
@@ -163,7 +197,8 @@ def run_field(i, path, args):
     image, truth = io.read_image(path), io.read_image(path.with_name(path.stem + "_masks.tif"))
     true_fg = truth > 0
     scribbles = simulate_scribbles(truth, seed=i)
-    model = train.train([image], [scribbles], train.TrainConfig(steps=args.steps, time_budget=None, seed=i))
+    config = train.TrainConfig(steps=args.steps, time_budget=None, seed=i)
+    model, earlier = train_with_snapshot(image, scribbles, config, args.compare_checkpoint)
     found = pipeline.predict_image(model, image, "YX", instances=True, probabilities=True)
     pred_fg = found.labels > 0
     row = {"field": path.stem, "dice": dice(found.labels, truth), "f1": instance_f1(found.labels, truth)}
@@ -195,6 +230,10 @@ def run_field(i, path, args):
         for name, u in flip_maps(model, image, found.probabilities).items():
             arms[f"suggested by {name}"] = dabs_in_regions(pred_fg, true_fg,
                                                            uncertainty.suggest_regions(u, side=args.side), args.dab)
+    if args.compare_checkpoint:  # the same protocol with the boxes ranked by the change since an earlier step
+        u = checkpoint_disagreement(found.probabilities, earlier)
+        arms[f"suggested by the change since step {args.compare_checkpoint}"] = dabs_in_regions(
+            pred_fg, true_fg, uncertainty.suggest_regions(u, side=args.side), args.dab)
     row["side"] = regions[0].y1 - regions[0].y0 if regions else 0
     for arm, dabs in arms.items():
         draws = dabs if arm == "random" else [dabs] * args.repeats  # the dabs of each retraining
@@ -232,6 +271,9 @@ def main(argv=None):
                     help="one more arm: the boxes ranked by the margin away from outlines (region_uncertainty)")
     ap.add_argument("--compare-flips", action="store_true",
                     help="two more arms: the boxes ranked by the flip disagreement and by the margin of the flip mean")
+    ap.add_argument("--compare-checkpoint", type=int, metavar="STEP",
+                    help="one more arm: the boxes ranked by the change of the prediction since this step of "
+                         "the same run (checkpoint_disagreement)")
     ap.add_argument("--no-control", action="store_true",
                     help="leave out the retraining with no dab (a quarter of the run), e.g. on many fields")
     ap.add_argument("--summarize", nargs="+", metavar="LOG",
