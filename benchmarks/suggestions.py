@@ -196,6 +196,8 @@ def run_field(i, path, args):
 
     image, truth = io.read_image(path), io.read_image(path.with_name(path.stem + "_masks.tif"))
     true_fg = truth > 0
+    if not true_fg.any():  # nothing to paint an object on (one BBBC039 field is empty): no protocol
+        return None
     scribbles = simulate_scribbles(truth, seed=i)
     config = train.TrainConfig(steps=args.steps, time_budget=None, seed=i)
     model, earlier = train_with_snapshot(image, scribbles, config, args.compare_checkpoint)
@@ -289,8 +291,12 @@ def main(argv=None):
     fields = fields[args.skip:]
     rows = []
     for i, path in enumerate(fields[: args.limit] if args.limit else fields, start=args.skip):
-        rows.append(run_field(i, path, args))
-        print(json.dumps(rows[-1], default=float), flush=True)
+        row = run_field(i, path, args)
+        if row is None:
+            print(f"{path.stem}: no objects in its mask, left out", flush=True)
+            continue
+        rows.append(row)
+        print(json.dumps(row, default=float), flush=True)
     print(f"\n{args.data} {args.split}: {len(rows)} fields, {args.steps} steps, retrain {args.retrain_steps} "
           f"x {args.repeats} seeds, dabs of radius {args.dab}")
     summarize(rows)
