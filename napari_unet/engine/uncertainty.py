@@ -3,11 +3,12 @@ check (the boxes the widget's Next region visits and ``predict --suggestions`` w
 
 The estimate is the **margin** of the class probabilities: 1 - (p_first - p_second), 0 where one
 class is certain, 1 where the two likeliest tie. It was chosen by measurement over the entropy of
-the probabilities and estimates from flipped predictions (``benchmarks/suggestions.py``): it ranks
-erroneous pixels as well as the entropy and nearly as well as the flips, whose boxes gained less
-when the user corrected in them (benchmarks/README.md, "Corrections drawn more often, estimates
-from flipped predictions, boxes on odd objects"); it costs nothing on top of a prediction (so every live preview has it)
-and means the same for any number of classes.
+the probabilities, estimates from flipped predictions and the change since an earlier checkpoint
+(``benchmarks/suggestions.py``): it ranks erroneous pixels as well as the entropy and nearly as well
+as the flips, and the boxes of the flips and of the checkpoints gained less when the user corrected
+in them (benchmarks/README.md, "Corrections drawn more often, estimates from flipped predictions,
+boxes on odd objects" and "An earlier checkpoint, and 50 BBBC039 fields"); it costs nothing on top
+of a prediction (so every live preview has it) and means the same for any number of classes.
 
 Regions are ranked by the mean margin in a box, and spread over the image: each box is first
 looked for away from the earlier ones and off the structures they look at (``spread``). On 8
