@@ -25,7 +25,9 @@ outlines (``uncertainty.region_uncertainty``; tried in the product and backed ou
 the boxes ranked by estimates from flipped predictions (``flip_maps``; benchmarks/README.md, "Corrections
 drawn more often, estimates from flipped predictions, boxes on odd objects"), ``--compare-checkpoint STEP``
 one with the boxes ranked by how much the prediction changed since an earlier step of the same run
-(``checkpoint_disagreement``; benchmarks/README.md, "An earlier checkpoint, and 50 BBBC039 fields").
+(``checkpoint_disagreement``; benchmarks/README.md, "An earlier checkpoint, and 50 BBBC039 fields"),
+``--compare-cover`` one with the boxes on the commonest kinds of doubt (``commonest_doubt_boxes``;
+benchmarks/README.md, "Boxes on the commonest kinds of doubt").
 Instead of the protocol, ``--estimates`` compares the uncertainty estimates (margin, entropy,
 flip disagreement, and the margin away from outlines) by how well
 each ranks erroneous pixels (ROC AUC), how much of the error their top-5 boxes hold, and how much of
@@ -157,6 +159,73 @@ def checkpoint_disagreement(probabilities, earlier):
     return np.clip(2 * change, 0, 1).astype(np.float32)
 
 
+def head_features(model, image):
+    """(C, Y, X) float32: the features the network's 1x1 head reads, each pixel's vector of unit
+    length, from one pass over the whole normalised image (what the model thinks a pixel is)."""
+    import torch
+
+    from napari_unet.engine import data
+
+    cfg = model.config
+    chw = data.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
+    x = data.normalize(chw, data.percentile_range(chw, cfg.norm_percentiles))
+    seen = {}
+    hook = model.net.head.register_forward_hook(lambda module, inputs, output: seen.update(f=inputs[0]))
+    model.net.eval()
+    try:
+        with torch.inference_mode():
+            model.net(torch.from_numpy(x[None]))
+    finally:
+        hook.remove()
+    f = seen["f"][0, :, :chw.shape[1], :chw.shape[2]].float().numpy()
+    return f / (np.linalg.norm(f, axis=0, keepdims=True) + 1e-6)
+
+
+def commonest_doubt_boxes(features, u, seed, n=5, side=64, k=6, doubt=0.3):
+    """Boxes on the commonest kinds of doubt ("information density"): the pixels of margin above
+    ``doubt`` clustered by their ``head_features`` (spherical k-means, weighted by the margin); each
+    box goes to the cluster of largest remaining margin mass (halved when it gets one), at the free
+    place holding most of that cluster's margin. u: (Y, X) margin; returns ``uncertainty.Region``s."""
+    from scipy import ndimage as ndi
+
+    from napari_unet.engine import uncertainty
+
+    h, w = u.shape
+    ys, xs = np.nonzero(u > doubt)
+    if len(ys) < 50:
+        return uncertainty.suggest_regions(u, n, side)
+    vectors, weights = features[:, ys, xs].T, u[ys, xs].astype(np.float64)
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(len(ys), min(len(ys), 20000), replace=False)
+    centres = vectors[sample][rng.choice(len(sample), k, replace=False, p=weights[sample] / weights[sample].sum())]
+    for _ in range(30):
+        nearest = np.argmax(vectors[sample] @ centres.T, 1)
+        for j in range(k):
+            if (nearest == j).any():
+                v = (vectors[sample][nearest == j] * weights[sample][nearest == j, None]).sum(0)
+                centres[j] = v / (np.linalg.norm(v) + 1e-6)
+    cluster = np.argmax(vectors @ centres.T, 1)
+    mass = np.array([weights[cluster == j].sum() for j in range(k)])
+    held = []
+    for j in range(k):
+        part = np.zeros_like(u)
+        part[ys[cluster == j], xs[cluster == j]] = u[ys[cluster == j], xs[cluster == j]]
+        held.append(ndi.uniform_filter(part, size=side, mode="constant"))
+    free, regions = np.ones(u.shape, bool), []
+    while len(regions) < n and (mass > 0).any():
+        j = int(np.argmax(mass))
+        candidates = np.where(free, held[j], -1.0)
+        cy, cx = np.unravel_index(int(np.argmax(candidates)), candidates.shape)
+        if candidates[cy, cx] <= 0:  # no free place left on this kind of doubt
+            mass[j] = -1
+            continue
+        y0, x0 = int(np.clip(cy - side // 2, 0, h - side)), int(np.clip(cx - side // 2, 0, w - side))
+        regions.append(uncertainty.Region(len(regions) + 1, y0, x0, y0 + side, x0 + side, float(mass[j])))
+        free[max(0, y0 - side // 2):y0 + side + side // 2, max(0, x0 - side // 2):x0 + side + side // 2] = False
+        mass[j] /= 2
+    return regions
+
+
 def estimates(model, image, pred_fg, true_fg, probabilities):
     """Per estimate: ROC AUC against the erroneous pixels, the error share in its top-5 boxes, and
     its reach: the area of the error regions its 5 boxes' dabs land in (the largest inside each box),
@@ -236,6 +305,10 @@ def run_field(i, path, args):
         u = checkpoint_disagreement(found.probabilities, earlier)
         arms[f"suggested by the change since step {args.compare_checkpoint}"] = dabs_in_regions(
             pred_fg, true_fg, uncertainty.suggest_regions(u, side=args.side), args.dab)
+    if args.compare_cover:  # the same protocol with the boxes on the commonest kinds of doubt
+        cover = commonest_doubt_boxes(head_features(model, image), uncertainty.uncertainty_map(found.probabilities),
+                                      seed=i, side=args.side)
+        arms["suggested on the commonest doubt"] = dabs_in_regions(pred_fg, true_fg, cover, args.dab)
     row["side"] = regions[0].y1 - regions[0].y0 if regions else 0
     for arm, dabs in arms.items():
         draws = dabs if arm == "random" else [dabs] * args.repeats  # the dabs of each retraining
@@ -276,6 +349,8 @@ def main(argv=None):
     ap.add_argument("--compare-checkpoint", type=int, metavar="STEP",
                     help="one more arm: the boxes ranked by the change of the prediction since this step of "
                          "the same run (checkpoint_disagreement)")
+    ap.add_argument("--compare-cover", action="store_true",
+                    help="one more arm: the boxes on the commonest kinds of doubt (commonest_doubt_boxes)")
     ap.add_argument("--no-control", action="store_true",
                     help="leave out the retraining with no dab (a quarter of the run), e.g. on many fields")
     ap.add_argument("--summarize", nargs="+", metavar="LOG",
