@@ -167,17 +167,18 @@ def head_features(model, image):
     from napari_unet.engine import data
 
     cfg = model.config
-    chw = data.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
-    x = data.normalize(chw, data.percentile_range(chw, cfg.norm_percentiles))
+    x = data.prepare_image(image, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims)  # as in prediction
     seen = {}
     hook = model.net.head.register_forward_hook(lambda module, inputs, output: seen.update(f=inputs[0]))
+    was_training = model.net.training
     model.net.eval()
     try:
         with torch.inference_mode():
             model.net(torch.from_numpy(x[None]))
     finally:
         hook.remove()
-    f = seen["f"][0, :, :chw.shape[1], :chw.shape[2]].float().numpy()
+        model.net.train(was_training)
+    f = seen["f"][0, :, :x.shape[1], :x.shape[2]].float().numpy()  # the net pads at the end; crop back
     return f / (np.linalg.norm(f, axis=0, keepdims=True) + 1e-6)
 
 
