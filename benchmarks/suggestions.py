@@ -17,7 +17,8 @@ it was:
 Each arm retrains ``--repeats`` times with different seeds, averaged: one retraining's noise is as
 large as a few dabs' effect on a 1-Mpx field. It prints the gain in foreground Dice and instance F1
 (IoU 0.5) of each over the first model, and the share of the oracle's gain the suggestions reach.
-The boxes are the product's (64 px, ranked by the mean margin, spread over the image), or ``--side N``;
+The boxes are the product's (about one object: 32 px on objects under 48 px across, else 64 px;
+ranked by the mean margin, spread over the image), or ``--side N``;
 ``--compare-spread`` adds an arm with the plain ranking's boxes (only kept from overlapping), ``--compare-side N``
 adds an arm with the suggested boxes of side N (benchmarks/README.md: boxes that grew with the
 objects did not help), ``--compare-outlines`` one with the boxes ranked by the margin away from the
@@ -277,7 +278,8 @@ def run_field(i, path, args):
     if args.estimates:
         row["estimates"] = estimates(model, image, pred_fg, true_fg, found.probabilities)
         return row
-    regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side)
+    side = args.side or uncertainty.region_side(found.labels)  # the product's: about one object
+    regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=side)
     rng = np.random.default_rng(1000 + i)  # the first draw is the one earlier runs used
     arms = {
         "suggested": dabs_in_regions(pred_fg, true_fg, regions, args.dab),
@@ -292,23 +294,23 @@ def run_field(i, path, args):
         fixed = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.compare_side)
         arms[f"suggested {args.compare_side} px"] = dabs_in_regions(pred_fg, true_fg, fixed, args.dab)
     if args.compare_spread:  # the same protocol with the plain ranking: boxes only kept from overlapping
-        plain = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=args.side, spread=0)
+        plain = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=side, spread=0)
         arms["suggested, not spread"] = dabs_in_regions(pred_fg, true_fg, plain, args.dab)
     if args.compare_outlines:  # the same protocol with the boxes ranked by the margin away from outlines
-        away = uncertainty.suggest_regions(uncertainty.region_uncertainty(found.probabilities), side=args.side,
+        away = uncertainty.suggest_regions(uncertainty.region_uncertainty(found.probabilities), side=side,
                                            min_score=0.002)  # ~8 undecided px: 0.02 left some fields no box
         arms["suggested away from outlines"] = dabs_in_regions(pred_fg, true_fg, away, args.dab)
     if args.compare_flips:  # the same protocol with the boxes ranked by the flip estimates
         for name, u in flip_maps(model, image, found.probabilities).items():
             arms[f"suggested by {name}"] = dabs_in_regions(pred_fg, true_fg,
-                                                           uncertainty.suggest_regions(u, side=args.side), args.dab)
+                                                           uncertainty.suggest_regions(u, side=side), args.dab)
     if args.compare_checkpoint:  # the same protocol with the boxes ranked by the change since an earlier step
         u = checkpoint_disagreement(found.probabilities, earlier)
         arms[f"suggested by the change since step {args.compare_checkpoint}"] = dabs_in_regions(
-            pred_fg, true_fg, uncertainty.suggest_regions(u, side=args.side), args.dab)
+            pred_fg, true_fg, uncertainty.suggest_regions(u, side=side), args.dab)
     if args.compare_cover:  # the same protocol with the boxes on the commonest kinds of doubt
         cover = commonest_doubt_boxes(head_features(model, image), uncertainty.uncertainty_map(found.probabilities),
-                                      seed=i, side=args.side)
+                                      seed=i, side=side)
         arms["suggested on the commonest doubt"] = dabs_in_regions(pred_fg, true_fg, cover, args.dab)
     row["side"] = regions[0].y1 - regions[0].y0 if regions else 0
     for arm, dabs in arms.items():
@@ -324,8 +326,6 @@ def run_field(i, path, args):
 
 
 def main(argv=None):
-    from napari_unet.engine import uncertainty
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/bbbc039"))
     ap.add_argument("--split", default="val")
@@ -338,8 +338,9 @@ def main(argv=None):
     ap.add_argument("--dab", type=int, default=DAB, help="radius of a dab in pixels")
     ap.add_argument("--repeats", type=int, default=2, help="retrainings (seeds) averaged per arm")
     ap.add_argument("--estimates", action="store_true", help="compare the uncertainty estimates instead")
-    ap.add_argument("--side", type=int, default=uncertainty.DEFAULT_REGION_SIDE,
-                    help="boxes of this side in px (default: the product's, %(default)s)")
+    ap.add_argument("--side", type=int,
+                    help="boxes of this side in px (default: the product's, about one object: "
+                         "uncertainty.region_side)")
     ap.add_argument("--compare-side", type=int, help="one more arm: the suggested boxes at this fixed side")
     ap.add_argument("--compare-spread", action="store_true",
                     help="one more arm: the boxes of the plain ranking, only kept from overlapping (spread=0)")

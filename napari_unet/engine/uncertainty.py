@@ -30,7 +30,12 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_REGIONS = 5
-DEFAULT_REGION_SIDE = 64  # pixels: a few nuclei, a part of a cell; one brush correction
+DEFAULT_REGION_SIDE = 64  # pixels: a part of a cell; one brush correction
+# pixels: about one nucleus at 20x (BBBC039's are 30-37 px across), the side for small objects (region_side)
+SMALL_REGION_SIDE = 32
+# px: objects whose area-weighted median diameter is below this get SMALL_REGION_SIDE boxes; between the
+# nuclei (31-37 px) and the Usiigaci cells (76-105 px) the 32- and 64-px boxes were measured on
+SMALL_OBJECT_DIAMETER = 48
 REGION_SPREAD = 1 / 3  # boxes first kept this share of the image's shorter side apart
 # a box whose mean uncertainty is below this (about 20 undecided pixels of a 64-px box) is not worth a
 # look. At 0.02, 300-step BBBC039 models offered 2.2 boxes of 5 on average, while the boxes between
@@ -113,6 +118,40 @@ def object_doubt(labels: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
     doubt = (sums / np.maximum(counts, 1)).astype(np.float32)
     doubt[0] = 0
     return doubt
+
+
+def object_diameter(labels: np.ndarray, instances: bool = True) -> float:
+    """The area-weighted median equivalent diameter (px) of the objects in ``labels`` (Y, X) int: the
+    diameter of the object that the median foreground pixel lies in; nan with no object.
+
+    instances: ``labels`` are object ids; False: semantic classes, whose connected foreground
+    components are the objects. Weighted by area, because a model's many specks of false foreground
+    would otherwise decide it (the plain median of 300-step Usiigaci models ranged 13-69 px)."""
+    from scipy import ndimage as ndi
+
+    labels = np.asarray(labels)
+    objects = labels if instances else ndi.label(labels > 0)[0]
+    areas = np.bincount(objects.ravel().astype(np.int64, copy=False))[1:]
+    areas = areas[areas > 0]
+    if len(areas) == 0:
+        return float("nan")
+    diameters = np.sqrt(4 * areas / np.pi)
+    order = np.argsort(diameters)
+    median = np.searchsorted(np.cumsum(areas[order]), areas.sum() / 2)
+    return float(diameters[order][median])
+
+
+def region_side(labels: np.ndarray, instances: bool = True) -> int:
+    """The side (px) of the boxes to check on a prediction whose objects are ``labels`` (Y, X) int
+    (``instances`` as in ``object_diameter``): about one object. SMALL_REGION_SIDE where the objects
+    are under SMALL_OBJECT_DIAMETER across, else DEFAULT_REGION_SIDE (also with no object).
+
+    On BBBC039 nuclei 32-px boxes beat random boxes of their size where 64-px ones did not (12
+    ``train/`` and 8 ``val/`` fields); on Usiigaci's large cells they lost to 64-px boxes, since the
+    largest error inside 32 px of a cell's outline is a sliver (benchmarks/README.md, "Smaller
+    boxes" and "Boxes of about one object")."""
+    diameter = object_diameter(labels, instances)
+    return SMALL_REGION_SIDE if diameter < SMALL_OBJECT_DIAMETER else DEFAULT_REGION_SIDE
 
 
 def suggest_regions(uncertainty: np.ndarray, n: int = DEFAULT_REGIONS, side: int = DEFAULT_REGION_SIDE,
