@@ -74,7 +74,9 @@ def suggested_dabs(found, truth):
     found: the model's prediction with its probabilities."""
     from napari_unet.engine import uncertainty
 
-    regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities))
+    # 64-px boxes, those of its measurements (the product now sizes them by the objects: region_side)
+    regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities),
+                                          side=uncertainty.DEFAULT_REGION_SIDE)
     return [d for d in dabs_in_regions(found.labels > 0, truth > 0, regions) if d is not None]
 
 

@@ -46,7 +46,7 @@ class PredictActions:
         if probabilities is not None and self.show_probabilities.value:
             self._show_probabilities(image_layer, np.asarray(probabilities[1:], np.float32).max(0))
         if probabilities is not None and np.ndim(labels) == 2:
-            self.update_review(image_layer, probabilities)
+            self.update_review(image_layer, probabilities, labels, instances=classes is not None)
         if classes is not None:
             self.instance_classes[image_layer.name] = classes
 

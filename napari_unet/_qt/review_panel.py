@@ -43,14 +43,18 @@ class ReviewActions:
                                                  layout="horizontal", labels=False)]
 
     # ---- uncertainty and regions ---------------------------------------------------------------
-    def update_review(self, image_layer, probabilities, plane: tuple = ()) -> None:
-        """With new class probabilities (K, Y, X) of ``image_layer`` (``plane``: its indices along the
-        stack axes): the regions to check, and the uncertainty layer when asked for."""
+    def update_review(self, image_layer, probabilities, labels=None, instances: bool = True,
+                      plane: tuple = ()) -> None:
+        """With new class probabilities (K, Y, X) of ``image_layer`` and the labels (Y, X) shown from
+        them (object ids, or semantic classes when not ``instances``; ``plane``: its indices along the
+        stack axes): the regions to check, about one object in size, and the uncertainty layer when
+        asked for."""
         from ..engine import uncertainty
 
         u = uncertainty.uncertainty_map(np.asarray(probabilities, np.float32))
         self._uncertainty[image_layer.name] = u
-        regions = uncertainty.suggest_regions(u, plane=tuple(plane))
+        side = uncertainty.DEFAULT_REGION_SIDE if labels is None else uncertainty.region_side(labels, instances)
+        regions = uncertainty.suggest_regions(u, side=side, plane=tuple(plane))
         with keep_selection(self.viewer):
             if self.show_uncertainty.value:
                 self._show_uncertainty(image_layer, u)
@@ -97,6 +101,8 @@ class ReviewActions:
     def next_region(self) -> tuple | None:
         """Centre and zoom the view on the next region to check of the selected image (cycling);
         returns its (y0, x0, y1, x1), or None when there is none."""
+        from ..engine.uncertainty import DEFAULT_REGION_SIDE
+
         image = self.image_combo.value
         name = f"{image.name} regions to check" if image is not None else ""
         if not name or name not in self.viewer.layers or len(self.viewer.layers[name].data) == 0:
@@ -116,7 +122,11 @@ class ReviewActions:
         cam.center = tuple((world_lo[-2:] + world_hi[-2:]) / 2)
         canvas = getattr(getattr(self.viewer, "canvas", None), "size", None) or getattr(
             self.viewer, "_canvas_size", (600, 800))
-        cam.zoom = 0.6 * float(np.min(np.asarray(canvas[-2:], float) / np.maximum(world_hi[-2:] - world_lo[-2:], 1)))
+        # the box fills 60 % of the view, and a small box is shown as a DEFAULT_REGION_SIDE one would
+        # be: a 32-px box on a nucleus keeps its neighbours in view, to tell what the nucleus looks like
+        side = np.maximum(hi[-2:] - lo[-2:], 1)  # px
+        extent = (world_hi[-2:] - world_lo[-2:]) * np.maximum(1, DEFAULT_REGION_SIDE / side)
+        cam.zoom = 0.6 * float(np.min(np.asarray(canvas[-2:], float) / np.maximum(extent, 1e-6)))
         rank = int(layer.features["rank"][self._region_index]) if len(layer.features) else self._region_index + 1
         self.status.value = f"region {rank} of {len(layer.data)}: correct it, then Use corrections"
         return tuple(int(v) for v in (*lo[-2:], *hi[-2:]))

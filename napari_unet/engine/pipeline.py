@@ -163,9 +163,9 @@ def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = F
                                                     model.config.split_head)
         regions = None
         if suggest:
-            from .uncertainty import suggest_regions, uncertainty_map
+            from .uncertainty import region_side, suggest_regions, uncertainty_map
 
-            regions = suggest_regions(uncertainty_map(done.probabilities), suggest)
+            regions = suggest_regions(uncertainty_map(done.probabilities), suggest, region_side(labels, instances))
         yield Predicted(labels, done.probabilities, classes, regions)
         return
     n_planes = max(len(ax.plane_indices(np.shape(image), axes, spatial)), 1)

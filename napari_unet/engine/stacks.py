@@ -116,9 +116,10 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
                                               out=plane, learned=split, head=cfg.split_head).classes
         regions = None
         if suggest:
-            from .uncertainty import suggest_regions
+            from .uncertainty import region_side, suggest_regions
 
-            regions = suggest_regions(uncertain, suggest, plane=tuple(index))
+            side = region_side(np.asarray(out[key]), instances)  # the plane's labels, as written
+            regions = suggest_regions(uncertain, suggest, side, plane=tuple(index))
             del uncertain
         yield PlaneDone(index, i + 1, len(planes), classes, regions)
     yield predict.LabelsDone(out)

@@ -19,6 +19,12 @@ cluster, and its dabs taught the model less than those of spread boxes (benchmar
 retraining protocol could not tell the two apart there, and on BBBC039 nuclei, whose errors sit on
 the outlines, it lost (benchmarks/README.md, "Outlines left out of the ranking"); it stays a
 compared estimate.
+
+A box is about one object in size (``region_side``: 32 px on objects under 48 px across, such as
+nuclei at 20x, else 64 px), from the size of the objects the prediction shows: a dab in the
+largest error of a nucleus-sized box aims better than one in a box of several nuclei, while on
+large cells a 32-px box holds only a sliver of an outline (benchmarks/README.md, "Smaller boxes"
+and "Boxes of about one object").
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ DEFAULT_REGIONS = 5
 DEFAULT_REGION_SIDE = 64  # pixels: a part of a cell; one brush correction
 # pixels: about one nucleus at 20x (BBBC039's are 30-37 px across), the side for small objects (region_side)
 SMALL_REGION_SIDE = 32
-# px: objects whose area-weighted median diameter is below this get SMALL_REGION_SIDE boxes; between the
-# nuclei (31-37 px) and the Usiigaci cells (76-105 px) the 32- and 64-px boxes were measured on
+# px: objects whose area-weighted median diameter is below this get SMALL_REGION_SIDE boxes. The two box
+# sides were measured on predicted BBBC039 nuclei (31-37 px across) and Usiigaci cells (76-105 px)
 SMALL_OBJECT_DIAMETER = 48
 REGION_SPREAD = 1 / 3  # boxes first kept this share of the image's shorter side apart
 # a box whose mean uncertainty is below this (about 20 undecided pixels of a 64-px box) is not worth a

@@ -87,6 +87,43 @@ def test_a_certain_image_suggests_nothing_and_small_images_get_clipped_boxes():
     assert (r.y0, r.x0, r.y1, r.x1) == (0, 0, 20, 30)
 
 
+def _discs(shape, diameter, spacing):
+    """Labels (Y, X) int32: a grid of discs of ``diameter`` px, ``spacing`` px apart, ids 1..N."""
+    yy, xx = np.indices(shape)
+    labels = np.zeros(shape, np.int32)
+    centres = [(y, x) for y in range(spacing // 2, shape[0], spacing) for x in range(spacing // 2, shape[1], spacing)]
+    for i, (y, x) in enumerate(centres, 1):
+        labels[(yy - y) ** 2 + (xx - x) ** 2 < (diameter / 2) ** 2] = i
+    return labels
+
+
+def test_object_diameter_is_weighted_by_area_so_specks_do_not_decide():
+    labels = _discs((200, 200), 40, 100)  # four objects 40 px across ...
+    specks = np.zeros_like(labels)
+    specks[5:195:6, 5:195:6] = 1  # ... and ~900 one-pixel specks of false foreground
+    labels = np.where(labels > 0, labels, np.where(specks > 0, 5 + np.cumsum(specks).reshape(specks.shape), 0))
+    assert len(np.unique(labels)) > 800  # most objects are specks: their plain median is 1 px across
+    assert unc.object_diameter(labels) == pytest.approx(40, abs=1.5)
+    assert np.isnan(unc.object_diameter(np.zeros((10, 10), np.int32)))
+    # semantic labels: each connected part of the foreground is one object, whatever its class
+    semantic = np.zeros((100, 100), np.uint8)
+    semantic[10:40, 10:40], semantic[10:40, 40:70] = 1, 2  # two classes touching: one 30 x 60 object
+    assert unc.object_diameter(semantic, instances=False) == pytest.approx(np.sqrt(4 * 1800 / np.pi), abs=0.01)
+
+
+@pytest.mark.parametrize(("diameter", "side"), [(30, unc.SMALL_REGION_SIDE), (90, unc.DEFAULT_REGION_SIDE)])
+def test_region_side_is_about_one_object(diameter, side):
+    labels = _discs((400, 400), diameter, 2 * diameter)
+    assert unc.region_side(labels) == side
+    assert unc.region_side((labels > 0).astype(np.uint8), instances=False) == side
+    u = np.random.default_rng(0).random(labels.shape).astype(np.float32)
+    assert all(r.y1 - r.y0 == side for r in unc.suggest_regions(u, side=unc.region_side(labels)))
+
+
+def test_region_side_without_objects_is_the_default():
+    assert unc.region_side(np.zeros((50, 50), np.int32)) == unc.DEFAULT_REGION_SIDE
+
+
 def test_object_doubt_counts_the_outline_ring():
     labels = np.zeros((20, 20), np.int32)
     labels[5:10, 5:10] = 1
@@ -118,6 +155,7 @@ def test_a_mislabelled_region_is_ranked_first():
     a tiled one: a tile's copy of the lie looks the same and ties with it.)"""
     from napari_unet.engine import pipeline, train
     from napari_unet.engine.predict import predict_probabilities
+    from napari_unet.instances import semantic_labels
     from tests.conftest import make_blobs
 
     image, mask = make_blobs((128, 128), n=24)
@@ -132,13 +170,16 @@ def test_a_mislabelled_region_is_ranked_first():
     assert first.y0 <= y + 7 < first.y1 and first.x0 <= x + 7 < first.x1
     # the regions found in the prediction's own pass (block by block, plane by plane; what the CLI
     # writes) are those of each plane's probabilities predicted again, and the stack ranks its planes together
+    # (boxes about one object in size: region_side of the semantic labels shown)
     (alone,) = pipeline.predict_image(model, image, "YX", suggest=1).regions
-    (whole,) = unc.suggest_regions(unc.uncertainty_map(found.probabilities), n=1)
+    (whole,) = unc.suggest_regions(unc.uncertainty_map(found.probabilities), n=1,
+                                   side=unc.region_side(found.labels, instances=False))
     assert (alone.y0, alone.x0, alone.y1, alone.x1, alone.plane) == (whole.y0, whole.x0, whole.y1, whole.x1, ())
     stack = np.stack([image[::-1], image])
     found = pipeline.predict_image(model, stack, "ZYX", suggest=3).regions
-    again = unc.rank_regions([r for z, plane in enumerate(stack) for r in unc.suggest_regions(
-        unc.uncertainty_map(predict_probabilities(model, plane)), 3, plane=(z,))], 3)
+    probabilities = [predict_probabilities(model, plane) for plane in stack]
+    again = unc.rank_regions([r for z, p in enumerate(probabilities) for r in unc.suggest_regions(
+        unc.uncertainty_map(p), 3, unc.region_side(semantic_labels(p), instances=False), plane=(z,))], 3)
     assert [(r.rank, r.plane, r.y0, r.x0, r.y1, r.x1) for r in found] == [(r.rank, r.plane, r.y0, r.x0, r.y1, r.x1)
                                                                           for r in again]
     assert np.allclose([r.score for r in found], [r.score for r in again], atol=1e-3)

@@ -2,9 +2,11 @@
 validation score) and the bundled starting model, in the real widget."""
 
 import numpy as np
+import pytest
 
 from napari_unet._qt.layers import camera
 from napari_unet.engine import io
+from napari_unet.engine import uncertainty as unc
 from napari_unet.engine.metrics import dice
 from napari_unet.sample_data import sample_paths
 from tests.conftest import make_blobs
@@ -37,7 +39,11 @@ def test_regions_to_check_are_ranked_boxes_and_next_region_moves_the_view(viewer
     y0, x0, y1, x1 = w.next_region()
     assert y0 <= 170 <= y1 and x0 <= 230 <= x1  # the torn part, first
     np.testing.assert_allclose(cam.center[-2:], ((y0 + y1) / 2, (x0 + x1) / 2), atol=1)
-    assert cam.zoom > 1  # zoomed in on a 64-px box
+    # the blobs are 13 px across: boxes of about one object (32 px), shown as a 64-px box would be,
+    # so the objects around it stay in view
+    assert y1 - y0 == x1 - x0 == unc.SMALL_REGION_SIDE
+    canvas = np.asarray(viewer.canvas.size, float)
+    assert cam.zoom > 1 and min(canvas / cam.zoom) == pytest.approx(unc.DEFAULT_REGION_SIDE / 0.6, rel=0.02)
     assert "region 1 of" in w.status.value
 
 
