@@ -1,6 +1,8 @@
 """Refresh the README's screenshots: drives napari with the U-Net widget on the nuclei sample.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+    QT_API=pyqt6 xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py
+
+(PyQt6: under PyQt5 napari shows a deprecation notice over the canvas.)
 
 Writes docs/images/{1_start,2_training,3_trained,6_regions,4_corrections}.png (whole window), and
 5_volume.png: the 3D U-Net on a synthetic anisotropic volume (benchmarks/volumes.py), shown on
