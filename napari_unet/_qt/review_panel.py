@@ -43,7 +43,7 @@ class ReviewActions:
                                                  layout="horizontal", labels=False)]
 
     # ---- uncertainty and regions ---------------------------------------------------------------
-    def update_review(self, image_layer, probabilities, labels=None, instances: bool = True,
+    def update_review(self, image_layer, probabilities, labels, instances: bool = True,
                       plane: tuple = ()) -> None:
         """With new class probabilities (K, Y, X) of ``image_layer`` and the labels (Y, X) shown from
         them (object ids, or semantic classes when not ``instances``; ``plane``: its indices along the
@@ -53,8 +53,7 @@ class ReviewActions:
 
         u = uncertainty.uncertainty_map(np.asarray(probabilities, np.float32))
         self._uncertainty[image_layer.name] = u
-        side = uncertainty.DEFAULT_REGION_SIDE if labels is None else uncertainty.region_side(labels, instances)
-        regions = uncertainty.suggest_regions(u, side=side, plane=tuple(plane))
+        regions = uncertainty.suggest_regions(u, side=uncertainty.region_side(labels, instances), plane=tuple(plane))
         with keep_selection(self.viewer):
             if self.show_uncertainty.value:
                 self._show_uncertainty(image_layer, u)
