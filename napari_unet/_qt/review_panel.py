@@ -121,8 +121,8 @@ class ReviewActions:
         cam.center = tuple((world_lo[-2:] + world_hi[-2:]) / 2)
         canvas = getattr(getattr(self.viewer, "canvas", None), "size", None) or getattr(
             self.viewer, "_canvas_size", (600, 800))
-        # the box fills 60 % of the view, and a small box is shown as a DEFAULT_REGION_SIDE one would
-        # be: a 32-px box on a nucleus keeps its neighbours in view, to tell what the nucleus looks like
+        # a box fills 60 % of the view's shorter side, but a smaller box than DEFAULT_REGION_SIDE is shown
+        # at that one's zoom: a 32-px box on a nucleus keeps its neighbours in view, to compare it with
         side = np.maximum(hi[-2:] - lo[-2:], 1)  # px
         extent = (world_hi[-2:] - world_lo[-2:]) * np.maximum(1, DEFAULT_REGION_SIDE / side)
         cam.zoom = 0.6 * float(np.min(np.asarray(canvas[-2:], float) / np.maximum(extent, 1e-6)))
