@@ -269,8 +269,9 @@ def run_field(i, path, args):
     true_fg = truth > 0
     if not true_fg.any():  # nothing to paint an object on (one BBBC039 field is empty): no protocol
         return None
-    scribbles = simulate_scribbles(truth, seed=i)
-    config = train.TrainConfig(steps=args.steps, time_budget=None, seed=i)
+    seed = i + args.seed_offset  # offset 0: the seeds of all the runs in benchmarks/README.md
+    scribbles = simulate_scribbles(truth, seed=seed)
+    config = train.TrainConfig(steps=args.steps, time_budget=None, seed=seed)
     model, earlier = train_with_snapshot(image, scribbles, config, args.compare_checkpoint)
     found = pipeline.predict_image(model, image, "YX", instances=True, probabilities=True)
     pred_fg = found.labels > 0
@@ -280,7 +281,7 @@ def run_field(i, path, args):
         return row
     side = args.side or uncertainty.region_side(found.labels)  # the product's: about one object
     regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities), side=side)
-    rng = np.random.default_rng(1000 + i)  # the first draw is the one earlier runs used
+    rng = np.random.default_rng(1000 + seed)  # the first draw is the one earlier runs used
     arms = {
         "suggested": dabs_in_regions(pred_fg, true_fg, regions, args.dab),
         "random": [[error_core_dab(pred_fg, true_fg, b, args.dab) for b in random_boxes(regions, true_fg.shape, rng)]
@@ -310,14 +311,14 @@ def run_field(i, path, args):
             pred_fg, true_fg, uncertainty.suggest_regions(u, side=side), args.dab)
     if args.compare_cover:  # the same protocol with the boxes on the commonest kinds of doubt
         cover = commonest_doubt_boxes(head_features(model, image), uncertainty.uncertainty_map(found.probabilities),
-                                      seed=i, side=side)
+                                      seed=seed, side=side)
         arms["suggested on the commonest doubt"] = dabs_in_regions(pred_fg, true_fg, cover, args.dab)
     row["side"] = regions[0].y1 - regions[0].y0 if regions else 0
     for arm, dabs in arms.items():
         draws = dabs if arm == "random" else [dabs] * args.repeats  # the dabs of each retraining
         gains = []
         for repeat, drawn in enumerate(draws):
-            config = train.TrainConfig(steps=args.retrain_steps, time_budget=None, seed=i + 100 * repeat)
+            config = train.TrainConfig(steps=args.retrain_steps, time_budget=None, seed=seed + 100 * repeat)
             tuned = train.train([image], [painted(scribbles, drawn)], config, model=clone(model))
             labels = pipeline.predict_image(tuned, image, "YX", instances=True).labels
             gains.append((dice(labels, truth) - row["dice"], instance_f1(labels, truth) - row["f1"]))
@@ -337,6 +338,9 @@ def main(argv=None):
                          "processes gives the same rows)")
     ap.add_argument("--dab", type=int, default=DAB, help="radius of a dab in pixels")
     ap.add_argument("--repeats", type=int, default=2, help="retrainings (seeds) averaged per arm")
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="add this to every seed of a field (its scribbles, first model, random boxes and "
+                         "retrainings): other first models and other suggested boxes on the same images"),
     ap.add_argument("--estimates", action="store_true", help="compare the uncertainty estimates instead")
     ap.add_argument("--side", type=int,
                     help="boxes of this side in px (default: the product's, about one object: "
