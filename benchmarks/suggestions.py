@@ -39,7 +39,9 @@ the 5 largest error regions (the oracle's) their dabs reach.
     python benchmarks/suggestions.py --data ../shared/data/usiigaci --split train --estimates
 
 Each field's row is printed as a line of JSON; a run split over processes (``--skip``, ``--limit``)
-is summarized with ``--summarize LOG LOG``.
+is summarized with ``--summarize LOG LOG``. ``--seed-offset N`` moves every seed of a field (its
+scribbles, first model, boxes and retrainings): the same images with other first models, which more
+``--repeats`` on the same models do not give (benchmarks/README.md, "Other first models").
 """
 
 from __future__ import annotations
