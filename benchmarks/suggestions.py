@@ -342,7 +342,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=2, help="retrainings (seeds) averaged per arm")
     ap.add_argument("--seed-offset", type=int, default=0,
                     help="add this to every seed of a field (its scribbles, first model, random boxes and "
-                         "retrainings): other first models and other suggested boxes on the same images"),
+                         "retrainings): other first models and other suggested boxes on the same images")
     ap.add_argument("--estimates", action="store_true", help="compare the uncertainty estimates instead")
     ap.add_argument("--side", type=int,
                     help="boxes of this side in px (default: the product's, about one object: "
