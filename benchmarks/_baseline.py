@@ -45,8 +45,8 @@ class BasicUNetNet(nn.Module):
 
 def new_baseline_model():
     """A SegmentationModel whose net is BasicUNet: trains with napari_unet.train.fit unchanged."""
-    from napari_unet.engine.config import UNetConfig
-    from napari_unet.engine.model import SegmentationModel
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.model.unet import SegmentationModel
 
     return SegmentationModel(UNetConfig(in_channels=1, n_classes=1), BasicUNetNet())
 
@@ -55,13 +55,13 @@ def sliding_window_labels(net, image: np.ndarray, value_range=None) -> np.ndarra
     """(H, W) image -> (H, W) uint8 labels with MONAI sliding_window_inference (gaussian, roi 256)."""
     from monai.inferers import sliding_window_inference
 
-    from napari_unet.engine import data
+    from napari_unet.engine import convert
 
     chw = image[None]
     if value_range is None:
-        value_range = data.percentile_range(chw)
-    x = torch.from_numpy(data.normalize(chw, value_range))[None]
-    from napari_unet.engine.device import autocast
+        value_range = convert.percentile_range(chw)
+    x = torch.from_numpy(convert.normalize(chw, value_range))[None]
+    from napari_unet.engine.model.device import autocast
 
     net.eval()
     with torch.inference_mode(), autocast(torch.device("cpu")):  # the same precision as napari-unet
@@ -73,7 +73,7 @@ def sliding_window_labels(net, image: np.ndarray, value_range=None) -> np.ndarra
 def _predict_main(model_path, image_path, out_path):
     import tifffile
 
-    from napari_unet.engine.device import configure_cpu_threads
+    from napari_unet.engine.model.device import configure_cpu_threads
 
     configure_cpu_threads()
     net = BasicUNetNet()

@@ -51,7 +51,7 @@ def main(argv=None) -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bundled import no_strokes
 
-    from napari_unet.engine import modelfile
+    from napari_unet.engine.model import modelfile
 
     no_strokes({name: modelfile.load_model(str(path)) for name, path in paths.items()}, Path(args.data))
 

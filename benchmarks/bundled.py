@@ -46,15 +46,15 @@ def looks(image, mask):
 
 
 def fields(split: Path):
-    from napari_unet.engine import io
+    from napari_unet.engine.disk import io
 
     for path in sorted(p for p in split.glob("*.tif") if not p.stem.endswith("_masks")):
         yield path, io.read_image(path), io.read_image(path.with_name(path.stem + "_masks.tif"))
 
 
 def no_strokes(models: dict, split: Path) -> None:
-    from napari_unet.engine import pipeline
-    from napari_unet.engine.metrics import dice, instance_f1
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
 
     scores = {}
     for _, image, mask in fields(split):
@@ -71,9 +71,11 @@ def no_strokes(models: dict, split: Path) -> None:
 
 
 def finetune(split: Path, start_budget: float, scratch_budget: float) -> None:
-    from napari_unet.engine import modelfile, pipeline, train
-    from napari_unet.engine.metrics import dice, instance_f1
-    from napari_unet.engine.scribbles import simulate_scribbles
+    from napari_unet.engine.model import modelfile
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
+    from napari_unet.engine.training import train
+    from napari_unet.engine.training.scribbles import simulate_scribbles
 
     rows = []
     for i, (path, image, mask) in enumerate(fields(split)):
@@ -98,7 +100,7 @@ def finetune(split: Path, start_budget: float, scratch_budget: float) -> None:
 
 
 def main(argv=None) -> None:
-    from napari_unet.engine import modelfile
+    from napari_unet.engine.model import modelfile
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(DATA / "bbbc039" / "val"))

@@ -22,8 +22,11 @@ import numpy as np
 
 def run(by_stroke: bool, seed: int = 0, prior_weight: float | None = None) -> dict:
     """prior_weight: TrainConfig.continue_prior_weight of the retraining (None: the default)."""
-    from napari_unet.engine import data, io, pipeline, train
-    from napari_unet.engine.metrics import dice, instance_f1
+    from napari_unet.engine import convention
+    from napari_unet.engine.disk import io
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
+    from napari_unet.engine.training import train
     from napari_unet.sample_data import sample_paths
 
     paths = sample_paths()
@@ -34,7 +37,7 @@ def run(by_stroke: bool, seed: int = 0, prior_weight: float | None = None) -> di
     sizes = np.bincount(before.ravel())
     sizes[0] = 0
     erased = before == sizes.argmax()  # the user erases a real nucleus by mistake
-    corrected = np.where(erased, data.BACKGROUND, scribbles).astype(np.uint8)
+    corrected = np.where(erased, convention.BACKGROUND, scribbles).astype(np.uint8)
     config = train.TrainConfig(steps=150, time_budget=None, seed=seed, sample_by_stroke=by_stroke)
     if prior_weight is not None:
         config = replace(config, continue_prior_weight=prior_weight)

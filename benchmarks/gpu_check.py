@@ -77,9 +77,9 @@ def step_flops(net, x) -> int:
 
 
 def net_rate(width, batch, patch, device, compiled=False, seconds=3.0) -> dict:
-    from napari_unet.engine.config import UNetConfig
-    from napari_unet.engine.device import autocast
-    from napari_unet.engine.model import SegmentationModel
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.model.device import autocast
+    from napari_unet.engine.model.unet import SegmentationModel
 
     net = SegmentationModel.new(UNetConfig(width=width)).net.to(device, memory_format=torch.channels_last).train()
     x = torch.randn(batch, 1, patch, patch, device=device).contiguous(memory_format=torch.channels_last)
@@ -124,8 +124,8 @@ def section_net(args, state, compiled=False):
 
 
 def field(args, split, index):
-    from napari_unet.engine import io
-    from napari_unet.engine.scribbles import simulate_scribbles
+    from napari_unet.engine.disk import io
+    from napari_unet.engine.training.scribbles import simulate_scribbles
 
     paths = sorted(p for p in Path(args.data, split).glob("*.tif") if not p.stem.endswith("_masks"))
     image = io.read_image(paths[index])
@@ -134,9 +134,9 @@ def field(args, split, index):
 
 
 def section_loop(args, state, width=None, **train_cfg):
-    from napari_unet.engine import train
-    from napari_unet.engine.config import UNetConfig
-    from napari_unet.engine.model import SegmentationModel
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.model.unet import SegmentationModel
+    from napari_unet.engine.training import train
 
     _, image, _, scribbles = field(args, "train", 0)
     cfg = train.TrainConfig(time_budget=10, device=args.device, **train_cfg)
@@ -157,10 +157,10 @@ def section_loop(args, state, width=None, **train_cfg):
 
 
 def quality(args, width=None, **cfg) -> dict:
-    from napari_unet.engine import train
-    from napari_unet.engine.config import UNetConfig
-    from napari_unet.engine.metrics import dice, instance_f1
-    from napari_unet.engine.predict import predict_probabilities
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
+    from napari_unet.engine.prediction.predict import predict_probabilities
+    from napari_unet.engine.training import train
     from napari_unet.instances import instance_labels
 
     n = len([p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks")])
@@ -200,7 +200,8 @@ def section_wide(args, state):
 
 
 def section_predict(args, state):
-    from napari_unet.engine import predict, train
+    from napari_unet.engine.prediction import predict
+    from napari_unet.engine.training import train
 
     _, image, truth, scribbles = field(args, "train", 0)
     model = train.train([image], [scribbles], train.TrainConfig(steps=20, time_budget=None, device=args.device))
@@ -253,7 +254,7 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", ""), "gpu_check.jsonl") if os.environ.get("OUT") else None)
     args = ap.parse_args(argv)
 
-    from napari_unet.engine.device import pick_device
+    from napari_unet.engine.model.device import pick_device
 
     state = {"device": pick_device(args.device)}
     name = torch.cuda.get_device_name() if state["device"].type == "cuda" else "cpu"

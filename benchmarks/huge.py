@@ -29,7 +29,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared/data/bbbc039"
 def build_zarr(path: Path, side: int):
     import zarr
 
-    from napari_unet.engine import io
+    from napari_unet.engine.disk import io
 
     fields = [io.read_image(p) for p in sorted((DATA / "train").glob("*.tif")) if not p.stem.endswith("_masks")]
     fh, fw = fields[0].shape
@@ -48,9 +48,9 @@ def build_zarr(path: Path, side: int):
 def main(argv=None):
     import torch
 
-    from napari_unet.engine import modelfile
-    from napari_unet.engine.config import UNetConfig
-    from napari_unet.engine.model import SegmentationModel
+    from napari_unet.engine.model import modelfile
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.model.unet import SegmentationModel
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--side", type=int, default=20000)

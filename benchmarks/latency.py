@@ -101,7 +101,7 @@ def main():
     args = ap.parse_args()
     side, how = args.side, args.interaction
     viewer = napari.Viewer()
-    from napari_unet.engine.io import read_image
+    from napari_unet.engine.disk.io import read_image
     from napari_unet.sample_data import sample_paths
 
     field = read_image(sample_paths()["image"])[:512, :512]

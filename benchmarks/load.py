@@ -23,8 +23,8 @@ def busy() -> None:
 
 def trainer_steps(seconds: float, threads) -> int:
     """Steps of one round in the widget's trainer process (the sample, its scribbles)."""
-    from napari_unet.engine import io
-    from napari_unet.engine.config import TrainConfig
+    from napari_unet.engine.disk import io
+    from napari_unet.engine.training.config import TrainConfig
     from napari_unet.sample_data import sample_paths
     from napari_unet.trainer import protocol
     from napari_unet.trainer.process import TrainerProcess

@@ -94,14 +94,15 @@ def cli(*args):
 
 
 def scores(labels, truth) -> tuple[float, float]:
-    from napari_unet.engine.metrics import dice, instance_f1
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
 
     return dice(labels, truth), instance_f1(labels, truth)
 
 
 def seed_level_scores(model_path: Path, image, truth, levels) -> dict:
     """F1 of the model's learned split at each seed level (in-process: the same engine functions)."""
-    from napari_unet.engine import modelfile, predict
+    from napari_unet.engine.model import modelfile
+    from napari_unet.engine.prediction import predict
     from napari_unet.instances import instance_labels
 
     model = modelfile.load_model(model_path)
@@ -117,8 +118,8 @@ def seed_level_scores(model_path: Path, image, truth, levels) -> dict:
 
 
 def run_field(path: Path, index: int, work: Path, args) -> dict:
-    from napari_unet.engine import io
-    from napari_unet.engine.scribbles import simulate_scribbles
+    from napari_unet.engine.disk import io
+    from napari_unet.engine.training.scribbles import simulate_scribbles
 
     sys.path.insert(0, str(Path(__file__).parent))
     from scribbles import random_forest_labels

@@ -33,13 +33,15 @@ from pathlib import Path
 import numpy as np
 from suggestions import clone, dabs_in_regions, oracle_dabs, painted
 
-from napari_unet.engine.config import TrainConfig
+from napari_unet.engine.training.config import TrainConfig
 
 
 def run_field(i, path, args, changes):
-    from napari_unet.engine import io, pipeline, train
-    from napari_unet.engine.metrics import dice, instance_f1
-    from napari_unet.engine.scribbles import simulate_scribbles
+    from napari_unet.engine.disk import io
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
+    from napari_unet.engine.training import train
+    from napari_unet.engine.training.scribbles import simulate_scribbles
 
     image, truth = io.read_image(path), io.read_image(path.with_name(path.stem + "_masks.tif"))
     scribbles = simulate_scribbles(truth, seed=i)
@@ -72,7 +74,7 @@ def run_field(i, path, args, changes):
 def suggested_dabs(found, truth):
     """One dab at the core of the largest error inside each region to check (``suggestions.py``);
     found: the model's prediction with its probabilities."""
-    from napari_unet.engine import uncertainty
+    from napari_unet.engine.prediction import uncertainty
 
     # 64-px boxes, those of its measurements (the product now sizes them by the objects: region_side)
     regions = uncertainty.suggest_regions(uncertainty.uncertainty_map(found.probabilities),

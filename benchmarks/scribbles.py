@@ -42,7 +42,7 @@ def random_forest_labels(image, scribbles, seed):
 
 def unet_labels(image_path: Path, scribble_path: Path, budget: float, work: Path):
     """Train and predict with the CLI in fresh processes; returns (labels, seconds)."""
-    from napari_unet.engine import io
+    from napari_unet.engine.disk import io
 
     model, mask = work / "model.pt", work / "mask.tif"
     cli = [sys.executable, "-m", "napari_unet.cli"]
@@ -55,9 +55,9 @@ def unet_labels(image_path: Path, scribble_path: Path, budget: float, work: Path
 
 
 def main(argv=None):
-    from napari_unet.engine import io
-    from napari_unet.engine.metrics import dice, instance_f1
-    from napari_unet.engine.scribbles import simulate_scribbles
+    from napari_unet.engine.disk import io
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
+    from napari_unet.engine.training.scribbles import simulate_scribbles
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/bbbc039"))

@@ -111,7 +111,7 @@ def painted(scribbles, dabs):
 
 
 def clone(model):
-    from napari_unet.engine import modelfile
+    from napari_unet.engine.model import modelfile
 
     return modelfile.model_from_dict(modelfile.model_to_dict(model))
 
@@ -121,7 +121,7 @@ def flip_maps(model, image, probabilities):
     "flip disagreement", twice the standard deviation of the foreground probability over the three,
     and "margin of the flip mean", the margin of their mean class probabilities; (Y, X) float32 in
     [0, 1]. Three predictions, where the margin takes none on top of the one made anyway."""
-    from napari_unet.engine import predict, uncertainty
+    from napari_unet.engine.prediction import predict, uncertainty
 
     probs = [np.asarray(probabilities, np.float32)]
     for axis in (0, 1):
@@ -139,7 +139,9 @@ def train_with_snapshot(image, scribbles, config, at=None):
     before the last one showed)."""
     import torch
 
-    from napari_unet.engine import data, events, pipeline, train
+    from napari_unet.engine import convention, convert
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.training import events, sampling, train
 
     model, earlier = None, None
     for event in train.fit([image], [scribbles], config):
@@ -148,8 +150,8 @@ def train_with_snapshot(image, scribbles, config, at=None):
         elif isinstance(event, events.Step) and event.step == at:
             snapshot = clone(model)  # weights and batch-norm statistics; draws nothing from the run's generators
             cfg = snapshot.config
-            prepared = data.prepare_image(image, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims)
-            sampler = data.PatchSampler([prepared], [data.check_annotations(scribbles, prepared.shape[1:])],
+            prepared = convert.prepare_image(image, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims)
+            sampler = sampling.PatchSampler([prepared], [convention.check_annotations(scribbles, prepared.shape[1:])],
                                         train.patch_shape(config, cfg), np.random.default_rng(999))
             train.recalibrate_batchnorm(snapshot.net, sampler, torch.device("cpu"))
             snapshot.net.eval()
@@ -169,10 +171,10 @@ def head_features(model, image):
     length, from one pass over the whole normalised image (what the model thinks a pixel is)."""
     import torch
 
-    from napari_unet.engine import data
+    from napari_unet.engine import convert
 
     cfg = model.config
-    x = data.prepare_image(image, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims)  # as in prediction
+    x = convert.prepare_image(image, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims)  # as in prediction
     seen = {}
     hook = model.net.head.register_forward_hook(lambda module, inputs, output: seen.update(f=inputs[0]))
     was_training = model.net.training
@@ -194,7 +196,7 @@ def commonest_doubt_boxes(features, u, seed, n=5, side=64, k=6, doubt=0.3):
     place holding most of that cluster's margin. u: (Y, X) margin; returns ``uncertainty.Region``s."""
     from scipy import ndimage as ndi
 
-    from napari_unet.engine import uncertainty
+    from napari_unet.engine.prediction import uncertainty
 
     h, w = u.shape
     ys, xs = np.nonzero(u > doubt)
@@ -270,7 +272,7 @@ def estimates(model, image, pred_fg, true_fg, probabilities):
     from scipy import ndimage as ndi
     from sklearn.metrics import roc_auc_score
 
-    from napari_unet.engine import uncertainty
+    from napari_unet.engine.prediction import uncertainty
 
     maps = {"margin": uncertainty.uncertainty_map(probabilities), "entropy": uncertainty.entropy_map(probabilities),
             "flip disagreement": flip_maps(model, image, probabilities)["flip disagreement"],
@@ -296,9 +298,11 @@ def estimates(model, image, pred_fg, true_fg, probabilities):
 
 
 def run_field(i, path, args):
-    from napari_unet.engine import io, pipeline, train, uncertainty
-    from napari_unet.engine.metrics import dice, instance_f1
-    from napari_unet.engine.scribbles import simulate_scribbles
+    from napari_unet.engine.disk import io
+    from napari_unet.engine.prediction import pipeline, uncertainty
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
+    from napari_unet.engine.training import train
+    from napari_unet.engine.training.scribbles import simulate_scribbles
 
     image, truth = io.read_image(path), io.read_image(path.with_name(path.stem + "_masks.tif"))
     true_fg = truth > 0

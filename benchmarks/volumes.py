@@ -38,7 +38,7 @@ def make_volume(shape=(32, 256, 256), n=60, z_step=2.0, seed=0):
 def scribble_planes(mask, planes, seed=0):
     from skimage import measure
 
-    from napari_unet.engine.scribbles import simulate_scribbles
+    from napari_unet.engine.training.scribbles import simulate_scribbles
 
     ann = np.zeros(mask.shape, np.uint8)
     for z in planes:
@@ -48,9 +48,9 @@ def scribble_planes(mask, planes, seed=0):
 
 def run(volume, mask, ann, budget, three_d, z_step):
     from napari_unet.engine import layout as ax
-    from napari_unet.engine import stacks as chunked
-    from napari_unet.engine import train
-    from napari_unet.engine.config import UNetConfig
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.prediction import stacks as chunked
+    from napari_unet.engine.training import train
 
     if three_d:
         images, anns = [volume], [ann]

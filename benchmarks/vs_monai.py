@@ -77,7 +77,7 @@ def net_only_rate(net, batch: int, patch: int, seconds: float) -> float:
 
 
 def _step(net, opt, x, y):
-    from napari_unet.engine.device import autocast
+    from napari_unet.engine.model.device import autocast
 
     with autocast(torch.device("cpu")):
         logits = net(x)
@@ -89,7 +89,7 @@ def _step(net, opt, x, y):
 
 def loop_rate(model, image, scribbles, seconds: float, batch: int, patch: int) -> float:
     """Training steps/s inside napari_unet.train.fit (sampling, augmentation, CRF loss), after warm-up."""
-    from napari_unet.engine import train
+    from napari_unet.engine.training import train
 
     cfg = train.TrainConfig(time_budget=seconds, batch_size=batch, patch_size=patch, device="cpu")
     times = [e.elapsed for e in train.fit([image], [scribbles], cfg, model=model) if isinstance(e, train.Step)]
@@ -98,8 +98,8 @@ def loop_rate(model, image, scribbles, seconds: float, batch: int, patch: int) -
 
 
 def field(split="train", index=0):
-    from napari_unet.engine import io
-    from napari_unet.engine.scribbles import simulate_scribbles
+    from napari_unet.engine.disk import io
+    from napari_unet.engine.training.scribbles import simulate_scribbles
 
     paths = sorted(p for p in (DATA / split).glob("*.tif") if not p.stem.endswith("_masks"))
     image = io.read_image(paths[index])
@@ -111,9 +111,9 @@ def run_throughput(args):
     """Both CPU precisions where the CPU has bf16 matrix units (AMX), else fp32 only."""
     import os
 
-    from napari_unet.engine.config import UNetConfig
-    from napari_unet.engine.device import configure_cpu_threads, cpu_bf16
-    from napari_unet.engine.model import SegmentationModel
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.model.device import configure_cpu_threads, cpu_bf16
+    from napari_unet.engine.model.unet import SegmentationModel
 
     configure_cpu_threads()
     precisions = ["fp32", "bf16"] if cpu_bf16() else ["fp32"]
@@ -143,7 +143,7 @@ def run_throughput(args):
 
 def _make_big_image(side: int) -> np.ndarray:
     """(side, side) uint16 tiled from the BBBC039 train fields (real nuclei everywhere)."""
-    from napari_unet.engine import io
+    from napari_unet.engine.disk import io
 
     paths = sorted(p for p in (DATA / "train").glob("*.tif") if not p.stem.endswith("_masks"))
     fields = [io.read_image(p) for p in paths]
@@ -161,9 +161,9 @@ def _make_big_image(side: int) -> np.ndarray:
 def run_predict(args):
     import tifffile
 
-    from napari_unet.engine import modelfile
-    from napari_unet.engine.config import UNetConfig
-    from napari_unet.engine.model import SegmentationModel
+    from napari_unet.engine.model import modelfile
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.model.unet import SegmentationModel
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,8 +192,9 @@ def run_predict(args):
 
 def run_quality(args):
     from napari_unet import instances
-    from napari_unet.engine import predict, train
-    from napari_unet.engine.metrics import dice, instance_f1
+    from napari_unet.engine.prediction import predict
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
+    from napari_unet.engine.training import train
 
     n = len([p for p in (DATA / args.split).glob("*.tif") if not p.stem.endswith("_masks")])
     rows = []

@@ -13,9 +13,12 @@ import pytest
 import torch
 
 from napari_unet import cli
-from napari_unet.engine import io, modelfile, predict, train
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel
+from napari_unet.engine.disk import io
+from napari_unet.engine.model import modelfile
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
+from napari_unet.engine.prediction import predict
+from napari_unet.engine.training import train
 from napari_unet.errors import UserInputError
 from tests.conftest import make_blobs, scribbles_from
 
@@ -333,8 +336,8 @@ def test_bad_object_files(blobs, tmp_path, capsys, kind, message):
 
 @pytest.mark.heavy_compute
 def test_objects_of_a_3d_model_train_and_split_volumes():
-    from napari_unet.engine import objects as painted
-    from napari_unet.engine import stacks
+    from napari_unet.engine.model.unet import learned_split
+    from napari_unet.engine.prediction import stacks
     from tests.conftest import make_spheres, volume_scribbles
 
     volume, mask = make_spheres((12, 48, 48), n=5, radius=7, z_step=2.0)
@@ -342,6 +345,6 @@ def test_objects_of_a_3d_model_train_and_split_volumes():
     unet = UNetConfig(depth=2, width=4, spatial_dims=3, voxel_size=(2.0, 1.0, 1.0))
     config = quick(steps=3, batch_size=1, patch_size=32, patch_depth=4)
     model = train.train([volume], [volume_scribbles(mask, [3, 6])], config, unet_config=unet, objects=[objects])
-    assert painted.learned_split(model)
+    assert learned_split(model)
     labels = list(stacks.iter_predict_stack(model, volume, "ZYX", instances=True))[-1].labels
     assert labels.shape == volume.shape  # (the learned split runs on volumes; 3 steps teach it little)

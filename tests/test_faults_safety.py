@@ -20,8 +20,11 @@ import pytest
 import torch
 
 from napari_unet import cli
-from napari_unet.engine import autosave, files, io, modelfile, train
-from napari_unet.engine.config import UNetConfig
+from napari_unet.engine import files
+from napari_unet.engine.disk import autosave, io
+from napari_unet.engine.model import modelfile
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.training import train
 from napari_unet.errors import UserInputError
 from tests.conftest import make_blobs, scribbles_from
 
@@ -223,7 +226,7 @@ def _hostile_model(work, tmp_path, **config):
 
 
 def test_an_oversized_config_is_refused_before_any_network_is_built(work, tmp_path, capsys, monkeypatch):
-    from napari_unet.engine import model as model_module
+    from napari_unet.engine.model import unet as model_module
 
     built = []
     monkeypatch.setattr(model_module.UNet, "__init__", lambda *a, **k: built.append(1) or 1 / 0)
@@ -318,7 +321,7 @@ def test_palette_png_annotations_train(work, tmp_path, capsys):
 # ---- rough edges --------------------------------------------------------------------------------------
 
 def test_impossible_outputs_are_refused_before_any_work(work, tmp_path, capsys, monkeypatch):
-    from napari_unet.engine import pipeline
+    from napari_unet.engine.prediction import pipeline
 
     monkeypatch.setattr(pipeline, "iter_predict_image", lambda *a, **k: 1 / 0)  # no prediction may start
     exit_2(capsys, ["predict", work / "m.pt", work / "img.tif", "--out", tmp_path / "x.jpg"], "cannot write masks")

@@ -36,7 +36,7 @@ def modules_after(code: str) -> set[str]:
 
 def test_every_module_outside_qt_imports_without_qt_or_napari():
     outside = [m for m in all_modules() if "._qt" not in m and not m.endswith("__main__")]
-    assert {"napari_unet.engine.train", "napari_unet.instances.windows", "napari_unet.trainer.child",
+    assert {"napari_unet.engine.training.train", "napari_unet.instances.windows", "napari_unet.trainer.child",
             "napari_unet.cli.main"} <= set(outside)
     mods = modules_after("\n".join(f"import {m}" for m in outside))
     assert "torch" in mods

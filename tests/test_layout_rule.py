@@ -8,7 +8,9 @@ import pytest
 
 from napari_unet import cli
 from napari_unet._qt.layers import layer_axes
-from napari_unet.engine import io, modelfile, train
+from napari_unet.engine.disk import io
+from napari_unet.engine.model import modelfile
+from napari_unet.engine.training import train
 from napari_unet.errors import UserInputError
 
 TINY = train.TrainConfig(steps=1, time_budget=None, batch_size=1, patch_size=16)

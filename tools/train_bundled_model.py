@@ -60,15 +60,17 @@ MODELS = {
 
 
 def fields(folder: Path):
-    from napari_unet.engine import io
+    from napari_unet.engine.disk import io
 
     for path in sorted(p for p in folder.glob("*.tif") if not p.stem.endswith("_masks")):
         yield path, io.read_image(path), io.read_image(path.with_name(path.stem + "_masks.tif")).astype(np.int32)
 
 
 def main(argv=None) -> None:
-    from napari_unet.engine import modelfile, train
-    from napari_unet.engine.config import WIDE_AUGMENT_PARTS, UNetConfig
+    from napari_unet.engine.model import modelfile
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.training import train
+    from napari_unet.engine.training.config import WIDE_AUGMENT_PARTS
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", choices=list(MODELS), help="which bundled model")
@@ -118,7 +120,7 @@ def main(argv=None) -> None:
 
 def finish(model, args, minutes) -> None:
     """Score the model, write its card (data, licence, training, figures) into it and save it to --out."""
-    from napari_unet.engine import modelfile
+    from napari_unet.engine.model import modelfile
 
     spec = MODELS[args.model]
     dice, f1, n = score(model, spec["val"])
@@ -139,8 +141,8 @@ def finish(model, args, minutes) -> None:
 
 def score(model, folder: Path):
     """(mean foreground Dice, mean instance F1, fields) on ``folder`` with no strokes."""
-    from napari_unet.engine import pipeline
-    from napari_unet.engine.metrics import dice, instance_f1
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
 
     dices, f1s = [], []
     for _, image, truth in fields(folder):

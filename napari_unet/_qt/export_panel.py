@@ -23,7 +23,7 @@ class ExportActions:
     def export_model(self, path=None, fmt: str | None = None):
         """Write the current model as ``fmt`` (the format box when None) for other tools; a file
         dialog when no path is given. A package's test image is a crop of the current image."""
-        from ..engine import export
+        from ..engine.disk import export
 
         if self.model is None:
             notify("no model to export yet: press Train or Load model first", error=True)
@@ -65,7 +65,7 @@ class ExportActions:
         """Measure "<image> prediction" as it is now (after corrections too): its ``features`` get the
         columns (napari shows them on hover), the status the count per class; returns the table."""
         from ..engine import layout as ax
-        from ..engine import measure
+        from ..engine.prediction import measure
         from .layers import image_array
 
         layer = self.viewer.layers[f"{image_layer.name} prediction"]
@@ -84,7 +84,7 @@ class ExportActions:
 
     def export_measurements(self, path=None):
         """Write the measurements of the current image's prediction (as edited) as CSV."""
-        from ..engine import measure
+        from ..engine.prediction import measure
 
         image = self._require_image()
         if image is None:

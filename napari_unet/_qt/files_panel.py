@@ -33,7 +33,7 @@ class FileActions:
                                 near=self.image_combo.value)
         if not path:
             return None
-        from ..engine import modelfile
+        from ..engine.model import modelfile
 
         names, cfg = self._names(), self.model.config
         cfg.class_names = (names + cfg.class_names[len(names):])[: cfg.n_classes]  # the widget's names win
@@ -52,7 +52,7 @@ class FileActions:
                                 near=self.image_combo.value)
         if not path:
             return None
-        from ..engine import modelfile
+        from ..engine.model import modelfile
 
         try:
             model = modelfile.load_model(path)
@@ -81,7 +81,7 @@ class FileActions:
 
     def export_masks(self, path=None):
         """Write the current prediction (or, if ticked, every prediction into a folder)."""
-        from ..engine import autosave, io
+        from ..engine.disk import autosave, io
 
         preds = [lay for lay in self.viewer.layers if lay.name.endswith(" prediction")]
         image = self.image_combo.value
@@ -114,20 +114,20 @@ class FileActions:
     # ---- autosave ------------------------------------------------------------------------------
     def autosave_identity(self, image_layer):
         """The layer's identity for autosave: its file, or (in memory) its name, shape and pixels."""
-        from ..engine import autosave
+        from ..engine.disk import autosave
         from .layers import image_array
 
         source = getattr(getattr(image_layer, "source", None), "path", None)
         return autosave.identity_of(image_layer.name, source, None if source else image_array(image_layer))
 
     def autosave_folder(self, image_layer) -> Path:
-        from ..engine import autosave
+        from ..engine.disk import autosave
 
         return autosave.folder_for(self.autosave_identity(image_layer))
 
     def autosave(self, pairs, model=None) -> list[Path]:
         """Save each pair's annotations (and the model, into the first pair's folder). Never raises."""
-        from ..engine import autosave
+        from ..engine.disk import autosave
 
         written = []
         for i, (image, ann_layer) in enumerate(pairs):
@@ -141,7 +141,7 @@ class FileActions:
 
     def keep_replaced_model(self, image_layer, new_dims: int) -> None:
         """Before a new 3D (2D) model replaces a 2D (3D) one, save the old one in the autosave folder."""
-        from ..engine import modelfile
+        from ..engine.model import modelfile
 
         dims = self.model.config.spatial_dims
         path = self.autosave_folder(image_layer) / f"model-{dims}d.pt"
@@ -157,7 +157,7 @@ class FileActions:
         nothing comes back unasked. Returns whether one was offered."""
         from napari.layers import Image
 
-        from ..engine import autosave
+        from ..engine.disk import autosave
 
         if not isinstance(layer, Image) or layer not in self.viewer.layers:
             return False
@@ -180,7 +180,8 @@ class FileActions:
     def restore_offered(self) -> bool:
         """Bring back the offered autosave: its annotations (into "<image> annotations", replacing what
         is there: Undo corrections brings that back) and its model (the current one stays in the history)."""
-        from ..engine import autosave, modelfile
+        from ..engine.disk import autosave
+        from ..engine.model import modelfile
         from .layers import labels_shape, style_annotations
 
         if self._offered is None:

@@ -64,7 +64,7 @@ class HistoryActions:
                "earlier models stay in the model history")
 
     def _start_choices(self, _widget=None):
-        from ..engine.bundled import DEFAULT_MODEL, bundled_names
+        from ..engine.model.bundled import DEFAULT_MODEL, bundled_names
 
         names = sorted(bundled_names(), key=lambda name: name != DEFAULT_MODEL)  # the default first: preselected
         return [(f"{name} (bundled)", name) for name in names] + [("scratch (new network)", "")]
@@ -74,7 +74,7 @@ class HistoryActions:
         the first Train fine-tunes it); returns it, or None for scratch."""
         if self.model is not None or not self.start_from.value or self.use_3d.value:
             return None
-        from ..engine import modelfile
+        from ..engine.model import modelfile
 
         name = self.start_from.value
         self.model = modelfile.load_model(name)

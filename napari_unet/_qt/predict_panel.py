@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine import data
+from ..engine import convention
 from ..errors import UserInputError
 from .layers import DERIVED_IMAGES, compact_ids, geometry, image_array, keep_selection, place_below
 from .notify import notify
@@ -87,11 +87,11 @@ class PredictActions:
         to_annotation = self._prediction_to_annotation(image.name, pred)
         changed = pred != shown
         if self.accept_all.value:
-            changed = changed | (np.asarray(ann_layer.data) == data.UNLABELED)
+            changed = changed | (np.asarray(ann_layer.data) == convention.UNLABELED)
         new = np.array(ann_layer.data, copy=True)
         added = ""
         if self.output_mode.value == "instances":
-            from ..engine import objects as painted
+            from ..engine.training import painted
 
             ids = np.unique(pred[pred > 0]) if self.accept_all.value else painted.corrected_objects(pred, shown)
             layer = self.objects_layer(image) or self.new_objects()
@@ -107,7 +107,7 @@ class PredictActions:
 
     def _prediction_to_annotation(self, image_name: str, pred: np.ndarray) -> np.ndarray:
         classes = None if self.output_mode.value == "semantic" else self.instance_classes.get(image_name)
-        return data.prediction_to_annotations(pred, self.output_mode.value == "instances", classes)
+        return convention.prediction_to_annotations(pred, self.output_mode.value == "instances", classes)
 
     # ---- prediction ------------------------------------------------------------------------------
     def predict(self):
@@ -146,7 +146,7 @@ class PredictActions:
         if not jobs:
             notify("nothing to predict: no images found", error=True)
             return None
-        from ..engine import autosave
+        from ..engine.disk import autosave
 
         worker = create_worker(predict_jobs, self.model, jobs, self.output_mode.value == "instances",
                                autosave.cache_root() / "predictions")
@@ -206,8 +206,9 @@ def predict_jobs(model, jobs, want_instances, store_folder=None):
     probabilities (for display); images backed by dask/zarr are written block by block into a
     zarr store in ``store_folder`` and returned lazily (semantic labels), never loaded whole.
     """
-    from ..engine import io, pipeline
     from ..engine import layout as ax
+    from ..engine.disk import io
+    from ..engine.prediction import pipeline
 
     for i, (kind, target, axes) in enumerate(jobs):
         layer, (path, mask_path) = (target, (None, None)) if kind == "layer" else (None, target)

@@ -49,7 +49,7 @@ class ReviewActions:
         them (object ids, or semantic classes when not ``instances``; ``plane``: its indices along the
         stack axes): the regions to check, about one object in size, and the uncertainty layer when
         asked for."""
-        from ..engine import uncertainty
+        from ..engine.prediction import uncertainty
 
         u = uncertainty.uncertainty_map(np.asarray(probabilities, np.float32))
         self._uncertainty[image_layer.name] = u
@@ -62,7 +62,7 @@ class ReviewActions:
     def doubt_column(self, image_layer, labels, ids) -> dict:
         """{"doubt": per object of ``ids``, the mean uncertainty over it and its outline} when the
         image's last uncertainty map fits ``labels``, else {} (object-level doubt, shown on hover)."""
-        from ..engine.uncertainty import object_doubt
+        from ..engine.prediction.uncertainty import object_doubt
 
         u = self._uncertainty.get(image_layer.name)
         if u is None or np.shape(u) != np.shape(labels) or len(ids) == 0:
@@ -100,7 +100,7 @@ class ReviewActions:
     def next_region(self) -> tuple | None:
         """Centre and zoom the view on the next region to check of the selected image (cycling);
         returns its (y0, x0, y1, x1), or None when there is none."""
-        from ..engine.uncertainty import DEFAULT_REGION_SIDE
+        from ..engine.prediction.uncertainty import DEFAULT_REGION_SIDE
 
         image = self.image_combo.value
         name = f"{image.name} regions to check" if image is not None else ""

@@ -54,11 +54,11 @@ class TrainActions:
         return pairs
 
     def _training_data(self, pairs):
-        """The training set of every pair (``pipeline.training_set``, as the CLI builds it).
+        """The training set of every pair (``dataset.training_set``, as the CLI builds it).
 
         Annotations are copied: painting during training cannot change what training reads.
         """
-        from ..engine import pipeline
+        from ..engine.training import dataset
 
         sources = []
         for image, ann in pairs:
@@ -66,7 +66,7 @@ class TrainActions:
             sources.append((image_array(image), np.array(ann.data, copy=True), self._axes(image),
                             None if objects is None else np.array(objects.data, copy=True)))
         continued = self._continued_model()
-        return pipeline.training_set(sources, self._spatial(), continued.config.n_classes if continued else None)
+        return dataset.training_set(sources, self._spatial(), continued.config.n_classes if continued else None)
 
     def _training_data_from_start(self, pairs):
         """The training data; with no model yet, the bundled starting model is adopted, unless it
@@ -110,7 +110,7 @@ class TrainActions:
     def _preview_request(self, image, axes, plane, window):
         """What the trainer previews: the plane (a slab around it for 3D models), tagged
         (plane, index of the plane in the slab)."""
-        from ..engine.pipeline import preview_pixels
+        from ..engine.prediction.pipeline import preview_pixels
         from ..trainer.protocol import PreviewRequest
 
         pixels, k = preview_pixels(image_array(image), axes, plane, ax.layout_of(axes), self._spatial())
@@ -131,8 +131,9 @@ class TrainActions:
         except UserInputError as exc:
             notify(str(exc), error=True)
             return False
-        from ..engine import modelfile
-        from ..engine.config import TrainConfig, UNetConfig
+        from ..engine.model import modelfile
+        from ..engine.model.config import UNetConfig
+        from ..engine.training.config import TrainConfig
         from ..trainer.protocol import TrainJob
 
         self.autosave(pairs)
@@ -316,7 +317,7 @@ class TrainActions:
             self._empty_preview_layer = self.viewer.layers[f"{image.name} prediction"]
 
     def _on_finished(self, event) -> None:
-        from ..engine import modelfile
+        from ..engine.model import modelfile
 
         self.model = modelfile.model_from_dict(event.model)
         self.use_3d.value = self.model.config.spatial_dims == 3
@@ -324,7 +325,7 @@ class TrainActions:
         steps = self.model.summary.get("total_steps", 0)
         self.autosave(self._training_pairs_snapshot, model=self.model)
         self._end_training(None, f"model ready: {steps} steps in total on {self.device_name}")
-        from ..engine.train import round_warning
+        from ..engine.training.train import round_warning
 
         warning = round_warning(self.model)
         if warning:
@@ -333,7 +334,7 @@ class TrainActions:
 
     def _on_error(self, event) -> None:
         if event.model is not None:
-            from ..engine import modelfile
+            from ..engine.model import modelfile
 
             self.model = modelfile.model_from_dict(event.model)
         self._end_training(event.message)

@@ -27,7 +27,7 @@ from magicgui.widgets import (
 )
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from ..engine import data
+from ..engine import convention
 from ..engine import layout as ax
 from ..errors import UserInputError
 from .export_panel import ExportActions
@@ -321,7 +321,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Histo
                 return None
             layer = self.viewer.add_labels(np.zeros(shape, np.uint8), name=name, **geometry(image, len(shape)))
             style_annotations(layer)
-        layer.selected_label = data.FIRST_CLASS
+        layer.selected_label = convention.FIRST_CLASS
         layer.mode = "paint"
         layer.brush_size = 5
         self.reset_choices()

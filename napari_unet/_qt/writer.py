@@ -7,6 +7,6 @@ from typing import Any
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """Write one Labels layer's data; the suffix picks the format."""
-    from ..engine.io import write_mask
+    from ..engine.disk.io import write_mask
 
     return [str(write_mask(path, data))]

@@ -21,8 +21,10 @@ def run(args) -> int:
 
         run_viewer()
         return 0
-    from ..engine import io, modelfile, train
-    from ..engine.metrics import dice
+    from ..engine.disk import io
+    from ..engine.model import modelfile
+    from ..engine.prediction.metrics import dice
+    from ..engine.training import train
     from ..sample_data import sample_paths
 
     paths = sample_paths()

@@ -9,8 +9,10 @@ from .progress import log
 
 
 def run(args) -> int:
-    from ..engine import export, files, io, modelfile
+    from ..engine import files
     from ..engine import layout as ax
+    from ..engine.disk import export, io
+    from ..engine.model import modelfile
 
     out = Path(args.out)
     files.check_outputs([args.model, args.image], [("--out", out)])

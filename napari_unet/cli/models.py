@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..engine.bundled import MODELS_DIR, bundled_names, model_path
+from ..engine.model.bundled import MODELS_DIR, bundled_names, model_path
 
 
 def run(args) -> int:
@@ -16,7 +16,7 @@ def run(args) -> int:
 
 def card(name: str) -> dict:
     """A bundled model's card: name, description, data, licence, steps, figures, ..."""
-    from ..engine import modelfile
+    from ..engine.model import modelfile
 
     model = modelfile.load_model(model_path(name))
     info = dict(model.summary.get("card") or {"name": name})

@@ -14,7 +14,7 @@ from .progress import log
 
 
 def run(args) -> int:
-    from ..engine import modelfile
+    from ..engine.model import modelfile
 
     if args.out and len(args.images) > 1:
         raise UserInputError("--out takes one image; use --out-dir for several")
@@ -31,7 +31,7 @@ def run(args) -> int:
     for path, out in zip(args.images, outs):
         tables.append(({"image": Path(path).name}, predict_file(model, Path(path), out, args)))
     if args.measurements:
-        from ..engine import measure
+        from ..engine.prediction import measure
 
         table = measure.stack_columns(tables)
         measure.write_csv(args.measurements, table)
@@ -42,7 +42,8 @@ def run(args) -> int:
 def plan_outputs(args) -> list[Path]:
     """The mask path of each image, checked before any work: formats that can hold masks, folders
     that exist and take files, and no output that is an input or another output of this run."""
-    from ..engine import files, io
+    from ..engine import files
+    from ..engine.disk import io
 
     if args.out_dir:
         folder = Path(args.out_dir)
@@ -85,8 +86,8 @@ def predict_file(model, path: Path, out: Path, args):
     args: tile_size, instances, min_size, probabilities (a path or None), axes (or None),
     dask_scheduler (an address or None), measurements (a path or None), pixel_size.
     """
-    from ..engine import io
     from ..engine import layout as ax
+    from ..engine.disk import io
 
     image = io.read_image(path, lazy=True)
     shape = tuple(image.shape)
@@ -114,7 +115,7 @@ def predict_file(model, path: Path, out: Path, args):
     log(f"{path.name}: done in {time.perf_counter() - start:.1f} s{count} -> {out}")
     if not getattr(args, "measurements", None):
         return None
-    from ..engine import measure
+    from ..engine.prediction import measure
 
     return measure.measure_image(labels, image, axes, ax.spatial_of(model.config), classes,
                                  model.config.class_names, getattr(args, "pixel_size", None))
@@ -122,7 +123,8 @@ def predict_file(model, path: Path, out: Path, args):
 
 def _predict(model, image, axes, target, path: Path, out: Path, args):
     """The labels of ``image`` (into ``target`` when given), with progress about once a second."""
-    from ..engine import io, pipeline
+    from ..engine.disk import io
+    from ..engine.prediction import pipeline
 
     last, result = time.perf_counter(), None  # the first line after a second: quick images print none
     # the regions to check come from the same pass (plane by plane in stacks): nothing is predicted twice
@@ -147,7 +149,7 @@ def _predict(model, image, axes, target, path: Path, out: Path, args):
 def _write_suggestions(regions, axes: str, args) -> None:
     """--suggestions: the regions where the model is least sure, ranked, as CSV."""
     from ..engine import layout as ax
-    from ..engine import uncertainty
+    from ..engine.prediction import uncertainty
 
     uncertainty.write_suggestions(args.suggestions, regions, ax.stack_axes(axes))
     log(f"{len(regions)} region(s) to check -> {args.suggestions}")
@@ -160,7 +162,8 @@ def _write_classes(out: Path, classes, names) -> None:
 
 def _predict_on_cluster(model, image, axes, out: Path, args) -> None:
     """Chunked prediction as a dask graph, computed on the cluster at --dask-scheduler, into --out .zarr."""
-    from ..engine import cluster, io
+    from ..engine.disk import io
+    from ..engine.prediction import cluster
 
     if out.suffix.lower() != ".zarr":
         raise UserInputError("--dask-scheduler writes a zarr store; give --out OUT.zarr")

@@ -30,7 +30,7 @@ class FitProgress:
 
     def run(self, events):
         """Iterate ``events`` (``train.fit``) to the end; return the trained model."""
-        from ..engine import train
+        from ..engine.training import train
 
         self.events, last = events, 0.0
         for event in events:

@@ -1,4 +1,4 @@
-"""``napari-unet train``: images and annotations from files, ``pipeline.training_set``, ``train.fit``.
+"""``napari-unet train``: images and annotations from files, ``dataset.training_set``, ``train.fit``.
 
 A trained model is never lost: the output's folder is checked before training starts; Ctrl-C
 and SIGTERM stop training as Stop does and save the model so far; a save that fails (a full disk,
@@ -19,8 +19,10 @@ from .progress import FitProgress, log, time_budget
 
 
 def run(args) -> int:
-    from ..engine import files, modelfile, train
-    from ..engine.config import UNetConfig
+    from ..engine import files
+    from ..engine.model import modelfile
+    from ..engine.model.config import UNetConfig
+    from ..engine.training import train
 
     if len(args.images) != len(args.labels):
         raise UserInputError(f"got {len(args.images)} image(s) but {len(args.labels)} --labels; give one per image")
@@ -73,7 +75,8 @@ def run(args) -> int:
 def save(model, out: Path, class_names=None) -> Path:
     """Save to ``out``; if that fails, to the autosave folder; return where it went (never raises
     for a failed write: the model is the one thing a long training run must not lose)."""
-    from ..engine import autosave, modelfile
+    from ..engine.disk import autosave
+    from ..engine.model import modelfile
 
     if class_names:
         model.config.class_names = list(class_names)[: model.config.n_classes]
@@ -111,7 +114,7 @@ def _sigterm_as_interrupt():
 
 def checked_masks(args, found):
     """--validation: per image a mask of its checked regions (nonzero), held out and scored."""
-    from ..engine import io
+    from ..engine.disk import io
 
     if not args.validation:
         return None
@@ -131,8 +134,9 @@ def training_set(args, spatial: str, init):
     Axes: ``--axes`` (or the hidden ``--channel-axis``), else the one rule (``layout.guess_axes``),
     with the channel count of the ``--init`` model when there is one.
     """
-    from ..engine import io, pipeline
     from ..engine import layout as ax
+    from ..engine.disk import io
+    from ..engine.training import dataset
 
     sources = []
     for i, (image_path, label_path) in enumerate(zip(args.images, args.labels)):
@@ -145,7 +149,7 @@ def training_set(args, spatial: str, init):
         else:
             axes = ax.guess_axes(image.shape, init.config.in_channels if init else None)
         sources.append((image, ann, ax.check_axes(axes, image.shape), objects))
-    found = pipeline.training_set(sources, spatial, init.config.n_classes if init else None)
+    found = dataset.training_set(sources, spatial, init.config.n_classes if init else None)
     kind = "plane" if spatial == "YX" else "volume"
     for path, (annotated, total) in zip(args.images, found.annotated):
         if total > 1:

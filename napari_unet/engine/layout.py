@@ -22,7 +22,7 @@ import itertools
 import numpy as np
 
 from ..errors import UserInputError
-from . import data
+from . import convert
 
 AXIS_LETTERS = "TZCYX"
 STACK_AXES = "TZ"
@@ -138,7 +138,7 @@ def plane_indices(shape, axes: str, spatial: str = "YX"):
 def plane(image, axes: str, index: tuple[int, ...], layout: str, spatial: str = "YX"):
     """One plane of ``image`` in the channel ``layout``: (Y, X), (Y, X, C) or (C, Y, X);
     with ``spatial="ZYX"`` one volume: (Z, Y, X), (Z, Y, X, C) or (C, Z, Y, X)."""
-    image = data.as_array(image)
+    image = convert.as_array(image)
     stack = stack_axes(axes, spatial)
     it = iter(index)
     key = tuple(next(it) if a in stack else slice(None) for a in axes)

@@ -37,8 +37,7 @@ def serve(jobs, events_out, stop_flag, previews=None, paused_seconds=None, freez
     _exit_when_parent_exits()
     import torch  # noqa: F401  (import now, so the first Train starts at once)
 
-    from napari_unet.engine import train  # noqa: F401
-
+    from ..engine.training import train  # noqa: F401
     from . import protocol  # (after the scheduling above: numpy starts its threads when imported)
 
     events.put(protocol.TrainerReady())
@@ -143,8 +142,7 @@ def _warm_up(interrupted=lambda: False) -> None:
     """
     import numpy as np
 
-    from napari_unet.engine import train
-
+    from ..engine.training import train
     from . import protocol
 
     try:
@@ -196,11 +194,12 @@ def _latest(previews, current):
 
 def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) -> None:
     """Run one ``protocol.TrainJob``, sending its events; never raises."""
-    from napari_unet.engine import modelfile, train
-    from napari_unet.engine.objects import learned_split
-    from napari_unet.engine.predict import predict_maps
     from napari_unet.errors import UserInputError
 
+    from ..engine.model import modelfile
+    from ..engine.model.unet import learned_split
+    from ..engine.prediction.predict import predict_maps
+    from ..engine.training import train
     from . import protocol
 
     clock = clock or _Clock()
@@ -252,8 +251,7 @@ def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float
 
     request: the ``protocol.PreviewRequest`` the probabilities answer (its window and tag; its
     image is not used). split: the learned split output, once objects have taught it (else None)."""
-    from napari_unet.engine.pipeline import labels_from_probabilities
-
+    from ..engine.prediction.pipeline import labels_from_probabilities
     from . import protocol
 
     tag = request.tag

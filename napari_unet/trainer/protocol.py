@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.config import TrainConfig, UNetConfig
-from ..engine.events import Notice, Step, Validation
+from ..engine.model.config import UNetConfig
+from ..engine.training.config import TrainConfig
+from ..engine.training.events import Notice, Step, Validation  # noqa: F401 (re-exported: child -> parent)
 
 
 @dataclass

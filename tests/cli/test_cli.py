@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from napari_unet import cli
-from napari_unet.engine import io, modelfile
-from napari_unet.engine.config import TrainConfig
+from napari_unet.engine.disk import io
+from napari_unet.engine.model import modelfile
+from napari_unet.engine.training.config import TrainConfig
 from tests.conftest import make_blobs, scribbles_from
 
 

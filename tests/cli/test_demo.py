@@ -3,7 +3,8 @@
 import pytest
 
 from napari_unet import cli
-from napari_unet.engine import io, modelfile
+from napari_unet.engine.disk import io
+from napari_unet.engine.model import modelfile
 
 
 @pytest.mark.heavy_compute

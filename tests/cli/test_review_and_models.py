@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from napari_unet import cli
-from napari_unet.engine import io, modelfile
-from napari_unet.engine.metrics import dice
+from napari_unet.engine.disk import io
+from napari_unet.engine.model import modelfile
+from napari_unet.engine.prediction.metrics import dice
 from napari_unet.sample_data import sample_paths
 from tests.conftest import make_blobs, scribbles_from
 
@@ -17,7 +18,7 @@ def run(*args):
 
 
 def test_models_lists_the_bundled_cards(capsys):
-    from napari_unet.engine.bundled import bundled_names
+    from napari_unet.engine.model.bundled import bundled_names
 
     assert run("models") == 0
     out = capsys.readouterr().out

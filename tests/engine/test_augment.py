@@ -1,6 +1,6 @@
 import torch
 
-from napari_unet.engine import augment
+from napari_unet.engine.training import augment
 
 
 def test_affine_keeps_shapes_and_only_moves_labels():
@@ -46,7 +46,7 @@ def test_appearance_parts_can_be_left_out():
 def test_unknown_augmentation_part_is_one_clear_message():
     import pytest
 
-    from napari_unet.engine.config import TrainConfig
+    from napari_unet.engine.training.config import TrainConfig
     from napari_unet.errors import UserInputError
 
     with pytest.raises(UserInputError, match="unknown augmentation part.*Invert.*choose among invert, gamma"):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from napari_unet.engine import autosave
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel
+from napari_unet.engine.disk import autosave
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
 
 
 def _folder(name, path=None, data=None):

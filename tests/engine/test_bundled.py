@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.engine import bundled, io, modelfile, pipeline
-from napari_unet.engine.metrics import dice
+from napari_unet.engine.disk import io
+from napari_unet.engine.model import bundled, modelfile
+from napari_unet.engine.prediction import pipeline
+from napari_unet.engine.prediction.metrics import dice
 from napari_unet.errors import UserInputError
 from napari_unet.sample_data import sample_paths
 
@@ -49,7 +51,7 @@ def test_fine_tuning_lets_the_strokes_win_where_they_disagree_with_the_prior():
     """A stroke that calls the largest real nucleus background (the hardest case: it looks like
     every other nucleus): after fine-tuning most of it is background, the other strokes still hold,
     and what nothing was painted on keeps the prior's prediction (the prior loss)."""
-    from napari_unet.engine import train
+    from napari_unet.engine.training import train
 
     paths = sample_paths()
     image, scribbles, truth = (io.read_image(paths[k]) for k in ("image", "scribbles", "mask"))

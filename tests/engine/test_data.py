@@ -1,45 +1,46 @@
 import numpy as np
 import pytest
 
-from napari_unet.engine import data
+from napari_unet.engine import convention, convert, crops
+from napari_unet.engine.training import dataset, sampling
 from napari_unet.errors import UserInputError
 
 
 def test_to_channels_first_layouts():
     rgb = np.zeros((10, 12, 3), np.uint8)
-    assert data.to_channels_first(rgb, "last").shape == (3, 10, 12)
-    assert data.to_channels_first(np.zeros((2, 10, 12)), "first").shape == (2, 10, 12)
-    assert data.to_channels_first(np.zeros((10, 12)), "none").shape == (1, 10, 12)
+    assert convert.to_channels_first(rgb, "last").shape == (3, 10, 12)
+    assert convert.to_channels_first(np.zeros((2, 10, 12)), "first").shape == (2, 10, 12)
+    assert convert.to_channels_first(np.zeros((10, 12)), "none").shape == (1, 10, 12)
     with pytest.raises(UserInputError, match="channel layout"):
-        data.to_channels_first(np.zeros((10, 12)), "last")
+        convert.to_channels_first(np.zeros((10, 12)), "last")
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int8, np.uint32, np.float32, np.float64, bool])
 def test_normalisation_maps_percentiles_to_unit_range(dtype):
     rng = np.random.default_rng(0)
     img = (rng.random((50, 60)) * (1 if dtype in (bool,) else 100)).astype(dtype)
-    out = data.prepare_image(img, "none", (0.0, 100.0))
+    out = convert.prepare_image(img, "none", (0.0, 100.0))
     assert out.dtype == np.float32 and out.shape == (1, 50, 60)
     if dtype is not bool:
         assert out.min() == pytest.approx(0.0, abs=1e-6) and out.max() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_normalisation_survives_constant_and_nan_images():
-    assert np.all(data.prepare_image(np.full((8, 8), 7.0), "none", (1, 99)) == 0)
+    assert np.all(convert.prepare_image(np.full((8, 8), 7.0), "none", (1, 99)) == 0)
     img = np.arange(64, dtype=np.float32).reshape(8, 8)
     img[0, 0], img[1, 1] = np.nan, np.inf
-    out = data.prepare_image(img, "none", (1, 99))
+    out = convert.prepare_image(img, "none", (1, 99))
     assert np.isfinite(out).all()
 
 
 def test_check_annotations_errors():
     with pytest.raises(UserInputError, match="shape"):
-        data.check_annotations(np.zeros((5, 5), np.uint8), (6, 5))
+        convention.check_annotations(np.zeros((5, 5), np.uint8), (6, 5))
     with pytest.raises(UserInputError, match="negative"):
-        data.check_annotations(np.full((5, 5), -1), (5, 5))
+        convention.check_annotations(np.full((5, 5), -1), (5, 5))
     with pytest.raises(UserInputError, match="fractional"):
-        data.check_annotations(np.full((5, 5), 1.5), (5, 5))
-    ok = data.check_annotations(np.full((5, 5), 2.0), (5, 5))
+        convention.check_annotations(np.full((5, 5), 1.5), (5, 5))
+    ok = convention.check_annotations(np.full((5, 5), 2.0), (5, 5))
     assert ok.dtype == np.int16
 
 
@@ -48,28 +49,28 @@ def test_check_annotations_errors():
 def test_training_set_needs_background_and_objects(values, match):
     ann = np.array(values * 4, dtype=np.uint8).reshape(2, -1)
     with pytest.raises(UserInputError, match=match):
-        data.check_training_set([ann], None)
+        dataset.check_training_set([ann], None)
 
 
 def test_training_set_counts_classes_and_checks_model_classes():
     ann = np.array([[0, 1, 2, 4]], np.int16)
-    assert data.check_training_set([ann], None) == 3
+    assert dataset.check_training_set([ann], None) == 3
     with pytest.raises(UserInputError, match="model has 1 object class"):
-        data.check_training_set([ann], 1)
+        dataset.check_training_set([ann], 1)
 
 
 def test_crop_padded_inside_and_outside():
     a = np.arange(20).reshape(4, 5)
-    assert np.array_equal(data.crop_padded(a, (1, 1), (2, 2), "reflect"), a[1:3, 1:3])
-    out = data.crop_padded(a, (-2, 3), (6, 6), "zeros")
+    assert np.array_equal(crops.crop_padded(a, (1, 1), (2, 2), "reflect"), a[1:3, 1:3])
+    out = crops.crop_padded(a, (-2, 3), (6, 6), "zeros")
     assert out.shape == (6, 6) and out[0, 0] == 0 and out[2, 0] == a[0, 3]
-    assert data.crop_padded(np.ones((1, 1)), (-3, -3), (7, 7), "reflect").shape == (7, 7)
+    assert crops.crop_padded(np.ones((1, 1)), (-3, -3), (7, 7), "reflect").shape == (7, 7)
 
 
 def test_crop_padded_volumes_keep_leading_axes():
     v = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)  # (C, Z, Y, X)
-    assert np.array_equal(data.crop_padded(v, (1, 0, 2), (2, 4, 3), "reflect"), v[:, 1:3, 0:4, 2:5])
-    out = data.crop_padded(v, (-1, 0, 0), (5, 4, 5), "zeros")
+    assert np.array_equal(crops.crop_padded(v, (1, 0, 2), (2, 4, 3), "reflect"), v[:, 1:3, 0:4, 2:5])
+    out = crops.crop_padded(v, (-1, 0, 0), (5, 4, 5), "zeros")
     assert out.shape == (2, 5, 4, 5) and not out[:, 0].any() and np.array_equal(out[:, 1:4], v)
 
 
@@ -78,7 +79,7 @@ def test_patch_sampler_volumes():
     vol = rng.random((1, 6, 40, 40)).astype(np.float32)
     ann = np.zeros((6, 40, 40), np.int16)
     ann[2, 5, 5], ann[4, 30, 30] = 1, 2
-    sampler = data.PatchSampler([vol], [ann], (4, 16, 16), rng)
+    sampler = sampling.PatchSampler([vol], [ann], (4, 16, 16), rng)
     x, y, _ = sampler.sample(8)
     assert x.shape == (8, 1, 4, 16, 16) and y.shape == (8, 4, 16, 16)
     assert all(yi.any() for yi in y)  # every patch holds an annotation
@@ -89,7 +90,7 @@ def test_patch_sampler_patches_contain_annotations():
     img = np.random.default_rng(0).random((1, 100, 120)).astype(np.float32)
     ann = np.zeros((100, 120), np.int16)
     ann[10, 10], ann[90, 110] = 1, 2
-    sampler = data.PatchSampler([img], [ann], 32, np.random.default_rng(1))
+    sampler = sampling.PatchSampler([img], [ann], 32, np.random.default_rng(1))
     x, y, _ = sampler.sample(16)
     assert x.shape == (16, 1, 32, 32) and y.shape == (16, 32, 32)
     assert all((p > 0).any() for p in y)
@@ -98,7 +99,7 @@ def test_patch_sampler_patches_contain_annotations():
 
 def test_prediction_to_annotations():
     sem = np.array([[0, 1, 2]])
-    assert data.prediction_to_annotations(sem, False).tolist() == [[1, 2, 3]]
+    assert convention.prediction_to_annotations(sem, False).tolist() == [[1, 2, 3]]
     inst = np.array([[0, 1, 2, 3]])
-    assert data.prediction_to_annotations(inst, True).tolist() == [[1, 2, 2, 2]]
-    assert data.prediction_to_annotations(inst, True, np.array([1, 2])).tolist() == [[1, 2, 3, 2]]
+    assert convention.prediction_to_annotations(inst, True).tolist() == [[1, 2, 2, 2]]
+    assert convention.prediction_to_annotations(inst, True, np.array([1, 2])).tolist() == [[1, 2, 3, 2]]

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.engine import device, predict, train
+from napari_unet.engine.model import device
+from napari_unet.engine.prediction import predict
+from napari_unet.engine.training import train
 from napari_unet.errors import UserInputError
 
 
@@ -44,7 +46,7 @@ def test_unavailable_devices_say_what_to_use():
 def test_threads_leave_the_cores_other_programs_keep_busy(monkeypatch):
     import torch
 
-    from napari_unet.engine import device
+    from napari_unet.engine.model import device
 
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from napari_unet import cli
-from napari_unet.engine import export, modelfile, predict
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel
+from napari_unet.engine.disk import export
+from napari_unet.engine.model import modelfile
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
+from napari_unet.engine.prediction import predict
 from napari_unet.errors import UserInputError
 
 
@@ -102,7 +104,7 @@ def test_export_mistakes_get_one_line(tmp_path, capsys, monkeypatch):
 def test_predict_writes_one_measured_row_per_object(tmp_path):
     import csv
 
-    from napari_unet.engine import io
+    from napari_unet.engine.disk import io
     from tests.conftest import make_blobs
 
     image, _ = make_blobs((64, 64), n=6, radius=6, seed=2)

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.engine import io, modelfile
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel
+from napari_unet.engine.disk import io
+from napari_unet.engine.model import modelfile
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
 from napari_unet.errors import UserInputError
 
 

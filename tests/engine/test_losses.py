@@ -1,6 +1,6 @@
 import torch
 
-from napari_unet.engine.losses import gated_crf_loss, prior_loss, sparse_cross_entropy
+from napari_unet.engine.training.losses import gated_crf_loss, prior_loss, sparse_cross_entropy
 
 
 def test_cross_entropy_ignores_unannotated_pixels():

@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from napari_unet.engine import measure
+from napari_unet.engine.prediction import measure
 from napari_unet.errors import UserInputError
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_unet.engine.metrics import dice, instance_f1
+from napari_unet.engine.prediction.metrics import dice, instance_f1
 
 
 def test_dice():

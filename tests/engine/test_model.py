@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel, UNet, count_parameters
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel, UNet, count_parameters
 
 
 @pytest.mark.parametrize("hw", [(1, 1), (7, 5), (16, 16), (33, 65), (100, 37), (129, 128)])
@@ -61,7 +61,7 @@ def test_3d_output_shape_matches_input_for_odd_sizes(zyx, voxel_size):
 
 
 def test_anisotropic_volumes_pool_z_only_once_xy_caught_up():
-    from napari_unet.engine.model import pool_schedule
+    from napari_unet.engine.model.unet import pool_schedule
 
     iso = UNetConfig(spatial_dims=3, depth=3)
     assert pool_schedule(iso)[0] == [(2, 2, 2)] * 3 and UNet(iso).size_multiples == (8, 8, 8)
@@ -74,7 +74,7 @@ def test_anisotropic_volumes_pool_z_only_once_xy_caught_up():
 
 
 def test_model_files_from_before_3d_still_load():
-    from napari_unet.engine import modelfile
+    from napari_unet.engine.model import modelfile
 
     blob = modelfile.model_to_dict(SegmentationModel.new(UNetConfig(width=4, depth=2, split_head="none")))
     for key in ("spatial_dims", "voxel_size", "split_head"):

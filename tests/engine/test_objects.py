@@ -4,10 +4,11 @@ instance corrections, and a model that learns a split the distance rule cannot m
 import numpy as np
 import pytest
 
-from napari_unet.engine import objects as painted
-from napari_unet.engine import predict, train
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.metrics import instance_f1
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import learned_split
+from napari_unet.engine.prediction import predict
+from napari_unet.engine.prediction.metrics import instance_f1
+from napari_unet.engine.training import painted, train
 from napari_unet.errors import UserInputError
 from napari_unet.instances import instance_labels
 
@@ -91,7 +92,7 @@ def test_a_model_learns_a_split_the_distance_rule_cannot_make():
     objects = np.where(np.isin(truth, [1, 2, 3, 4]), truth, 0)  # two pairs painted whole
     config = train.TrainConfig(steps=250, time_budget=None, batch_size=4, patch_size=48, seed=0)
     model = train.train([image], [ann], config, unet_config=UNetConfig(depth=2, width=8), objects=[objects])
-    assert painted.learned_split(model) and model.summary["object_pixels"] == (objects > 0).sum()
+    assert learned_split(model) and model.summary["object_pixels"] == (objects > 0).sum()
     maps = predict.predict_maps(model, image)
     rule = instance_labels(maps.probabilities).labels
     learned = instance_labels(maps.probabilities, learned=maps.split).labels

@@ -3,9 +3,9 @@ import sys
 
 import torch
 
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel
-from napari_unet.engine.optim import AdamW
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
+from napari_unet.engine.training.optim import AdamW
 
 
 def _nets():
@@ -51,11 +51,11 @@ def test_parameters_without_gradient_are_left_alone_and_their_moments_do_not_age
 
 def test_training_never_imports_dynamo():
     """torch.optim imports torch._dynamo on first use: 1.5-2.5 s before a fresh trainer's first preview."""
-    code = ("import sys, numpy as np; from napari_unet.engine import train, model\n"
+    code = ("import sys, numpy as np; from napari_unet.engine.training import train\n"
             "a = np.zeros((64, 64), np.uint8); a[:32], a[32:] = 1, 2\n"
             "im = np.random.default_rng(0).random((64, 64), dtype=np.float32)\n"
             "train.train([im], [a], train.TrainConfig(steps=2, time_budget=None, batch_size=2, patch_size=32,"
-            " device='cpu'), unet_config=model.UNetConfig(depth=2, width=8))\n"
+            " device='cpu'), unet_config=train.UNetConfig(depth=2, width=8))\n"
             "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from napari_unet.engine.pipeline import preview_pixels
+from napari_unet.engine.prediction.pipeline import preview_pixels
 
 
 def test_preview_pixels_plane_or_slab_around_it():

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from napari_unet.engine import predict
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
+from napari_unet.engine.prediction import predict
 from napari_unet.errors import UserInputError
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from napari_unet.engine.scribbles import simulate_scribbles
+from napari_unet.engine.training.scribbles import simulate_scribbles
 from tests.conftest import make_blobs
 
 

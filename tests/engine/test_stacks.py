@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from napari_unet.engine import cluster, predict
-from napari_unet.engine import stacks as chunked
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
+from napari_unet.engine.prediction import cluster, predict
+from napari_unet.engine.prediction import stacks as chunked
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ class _Recorded:
 def test_instances_into_zarr_never_read_a_whole_plane(model, tmp_path, monkeypatch):
     import zarr
 
-    from napari_unet.engine.io import read_image
+    from napari_unet.engine.disk.io import read_image
     from napari_unet.instances import objects as instances
     from napari_unet.instances import windows as _windows
     from napari_unet.sample_data import sample_paths

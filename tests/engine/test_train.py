@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.engine import train
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.metrics import dice
-from napari_unet.engine.model import SegmentationModel
-from napari_unet.engine.predict import predict_probabilities
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
+from napari_unet.engine.prediction.metrics import dice
+from napari_unet.engine.prediction.predict import predict_probabilities
+from napari_unet.engine.training import train
 from napari_unet.errors import UserInputError
 
 SMALL = UNetConfig(depth=2, width=8)
@@ -101,7 +101,7 @@ def test_a_trained_model_continues_at_the_continuing_learning_rate(blobs):
 def test_a_continued_run_keeps_its_prediction_by_the_continuing_prior_weight(blobs, monkeypatch):
     """The term that keeps the starting model's prediction (losses.prior_loss) applies to one's own
     trained model at ``continue_prior_weight``, never to a new network; the rounds record it."""
-    from napari_unet.engine import losses
+    from napari_unet.engine.training import losses
 
     image, _, ann = blobs
     calls = []

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from napari_unet.engine import uncertainty as unc
+from napari_unet.engine.prediction import uncertainty as unc
 
 
 def test_margin_is_zero_when_certain_and_one_at_a_tie():
@@ -153,8 +153,9 @@ def test_a_mislabelled_region_is_ranked_first():
     """Train on a synthetic image where one square of background is annotated as object: the
     model is torn there, and the first suggested box covers it. (One image of distinct blobs, not
     a tiled one: a tile's copy of the lie looks the same and ties with it.)"""
-    from napari_unet.engine import pipeline, train
-    from napari_unet.engine.predict import predict_probabilities
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.prediction.predict import predict_probabilities
+    from napari_unet.engine.training import train
     from napari_unet.instances import semantic_labels
     from tests.conftest import make_blobs
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet.engine import data, pipeline, train, validation
-from napari_unet.engine.metrics import instance_f1
+from napari_unet.engine.prediction import pipeline
+from napari_unet.engine.prediction.metrics import instance_f1
+from napari_unet.engine.training import sampling, train, validation
 from napari_unet.errors import UserInputError
 
 
@@ -21,13 +22,13 @@ def test_checked_pixels_never_reach_a_training_batch(blobs, monkeypatch):
     checked = np.zeros(mask.shape, bool)
     checked[16:48, 16:48] = True
     seen = []
-    real = data.PatchSampler
+    real = sampling.PatchSampler
 
     def spy(images, annotations, *args, **kwargs):
         seen.extend(np.asarray(a) for a in annotations)
         return real(images, annotations, *args, **kwargs)
 
-    monkeypatch.setattr(data, "PatchSampler", spy)
+    monkeypatch.setattr(sampling, "PatchSampler", spy)
     events = list(train.fit([image], [ann], train.TrainConfig(steps=4, time_budget=None), checked=[checked]))
     assert len(seen) == 1 and not seen[0][checked].any() and (seen[0][~checked] > 0).all()
     scores = [e for e in events if isinstance(e, train.Validation)]

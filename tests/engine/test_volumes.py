@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from napari_unet.cli import main as cli
-from napari_unet.engine import cluster, predict, train
 from napari_unet.engine import layout as ax
-from napari_unet.engine import stacks as chunked
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
+from napari_unet.engine.prediction import cluster, predict
+from napari_unet.engine.prediction import stacks as chunked
+from napari_unet.engine.training import train
 from napari_unet.errors import UserInputError
 from tests.conftest import make_spheres, volume_scribbles
 
@@ -102,7 +103,8 @@ def _run(*args):
 
 @pytest.mark.heavy_compute
 def test_cli_trains_a_3d_model_and_predicts_a_volume(tmp_path, capsys):
-    from napari_unet.engine import io, modelfile
+    from napari_unet.engine.disk import io
+    from napari_unet.engine.model import modelfile
 
     volume, mask = make_spheres(seed=1)
     img = io.write_mask(tmp_path / "vol.tif", volume)

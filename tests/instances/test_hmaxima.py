@@ -12,7 +12,7 @@ def test_h_maxima_by_component_matches_scikit_image():
     from scipy import ndimage as ndi
     from skimage import morphology
 
-    from napari_unet.engine.io import read_image
+    from napari_unet.engine.disk.io import read_image
     from napari_unet.instances.hmaxima import h_maxima
     from napari_unet.sample_data import sample_paths
 
@@ -40,7 +40,7 @@ def test_h_maxima_by_component_matches_scikit_image():
 def test_h_maxima_of_a_large_component_in_pieces_is_the_same(monkeypatch):
     from scipy import ndimage as ndi
 
-    from napari_unet.engine.io import read_image
+    from napari_unet.engine.disk.io import read_image
     from napari_unet.instances import hmaxima
     from napari_unet.sample_data import sample_paths
 

@@ -108,7 +108,7 @@ class _Reads:
 def test_windows_give_the_objects_of_the_whole_mask(monkeypatch):
     from scipy import ndimage as ndi
 
-    from napari_unet.engine.io import read_image
+    from napari_unet.engine.disk.io import read_image
     from napari_unet.instances import objects as instances
     from napari_unet.instances import windows as _windows
     from napari_unet.sample_data import sample_paths
@@ -141,7 +141,7 @@ def test_windows_give_the_objects_of_the_whole_mask(monkeypatch):
 
 
 def test_the_plane_is_read_a_window_at_a_time(monkeypatch):
-    from napari_unet.engine.io import read_image
+    from napari_unet.engine.disk.io import read_image
     from napari_unet.instances import objects as instances
     from napari_unet.instances import windows as _windows
     from napari_unet.sample_data import sample_paths

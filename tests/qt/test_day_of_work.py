@@ -4,9 +4,9 @@ autosaves offered (never restored unasked), and the small things."""
 
 import numpy as np
 
-from napari_unet.engine import autosave
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel
+from napari_unet.engine.disk import autosave
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
 from napari_unet.trainer.protocol import PreviewLabels
 from tests.conftest import make_blobs
 
@@ -96,7 +96,7 @@ def test_the_image_box_follows_the_selected_image_and_the_status_resets(viewer_w
 
 
 def test_predict_counts_the_objects_in_the_status_line_and_their_features(viewer_widget, qtbot):
-    from napari_unet.engine import train
+    from napari_unet.engine.training import train
     from tests.conftest import scribbles_from
 
     viewer, w = viewer_widget

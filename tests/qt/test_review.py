@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from napari_unet._qt.layers import camera
-from napari_unet.engine import io
-from napari_unet.engine import uncertainty as unc
-from napari_unet.engine.metrics import dice
+from napari_unet.engine.disk import io
+from napari_unet.engine.prediction import uncertainty as unc
+from napari_unet.engine.prediction.metrics import dice
 from napari_unet.sample_data import sample_paths
 from tests.conftest import make_blobs
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from napari_unet.engine import io
-from napari_unet.engine.config import UNetConfig
-from napari_unet.engine.model import SegmentationModel
+from napari_unet.engine.disk import io
+from napari_unet.engine.model.config import UNetConfig
+from napari_unet.engine.model.unet import SegmentationModel
 
 TIMEOUT_MS = 120_000
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from napari_unet._qt.layers import camera
-from napari_unet.engine import io
-from napari_unet.engine.metrics import dice
+from napari_unet.engine.disk import io
+from napari_unet.engine.prediction.metrics import dice
 from napari_unet.sample_data import sample_paths
 
 TIMEOUT_MS = 120_000

@@ -15,7 +15,8 @@ SCRIPT = textwrap.dedent('''
     marker = pathlib.Path(sys.argv[1])
     with marker.open("a") as f:  # top-level code, no __main__ guard, like most napari scripts
         f.write("ran ")
-    from napari_unet.engine.config import TrainConfig, UNetConfig
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.training.config import TrainConfig
     from napari_unet.trainer.process import TrainerProcess
     from napari_unet.trainer.protocol import PreviewRequest, TrainJob
 
@@ -196,7 +197,8 @@ def _events_until(trainer, kind, seconds=120):
 
 
 def _tiny_job(trainer, budget):
-    from napari_unet.engine.config import TrainConfig, UNetConfig
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.training.config import TrainConfig
     from napari_unet.trainer.protocol import TrainJob
 
     image = np.random.default_rng(0).random((40, 40)).astype(np.float32)

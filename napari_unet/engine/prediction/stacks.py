@@ -13,10 +13,11 @@ from functools import partial
 
 import numpy as np
 
-from ..errors import UserInputError
-from . import data, predict
-from . import layout as ax
-from .objects import learned_split
+from ...errors import UserInputError
+from .. import convert
+from .. import layout as ax
+from ..model.unet import learned_split
+from . import predict
 
 
 @dataclass
@@ -104,8 +105,8 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
                 yield event
         classes = None
         if instances:
-            from ..instances import instances_from_semantic
-            from ..instances.memory import release_freed_memory
+            from ...instances import instances_from_semantic
+            from ...instances.memory import release_freed_memory
 
             release_freed_memory()  # the prediction's buffers, before the instance step's
 
@@ -150,7 +151,7 @@ def plane_value_ranges(image, axes: str, model) -> np.ndarray:
     spatial = ax.spatial_of(cfg)
     rows = []
     for index in ax.plane_indices(np.shape(image), axes, spatial):
-        chw = data.to_channels_first(ax.plane(image, axes, index, cfg.channel_axis, spatial),
+        chw = convert.to_channels_first(ax.plane(image, axes, index, cfg.channel_axis, spatial),
                                      cfg.channel_axis, cfg.spatial_dims)
-        rows.append(data.percentile_range(chw, model.config.norm_percentiles))
+        rows.append(convert.percentile_range(chw, model.config.norm_percentiles))
     return np.stack(rows)

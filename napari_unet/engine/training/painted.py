@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..errors import UserInputError
-from .data import BACKGROUND, FIRST_CLASS
+from ...errors import UserInputError
+from ..convention import BACKGROUND, FIRST_CLASS
 
 UNKNOWN = -1.0
 RING = 2  # pixels: the border band taught around and inside each painted object
@@ -109,11 +109,6 @@ def _distance_to_own_edge(objects: np.ndarray, spacing) -> tuple[np.ndarray, np.
         absolute[box][mask] = dist[mask]
         normalised[box][mask] = dist[mask] / dist[mask].max()
     return normalised, absolute
-
-
-def learned_split(model) -> bool:
-    """Whether ``model`` splits objects with its learned output: it has one, and painted objects taught it."""
-    return model.config.split_head != "none" and bool(model.summary.get("object_pixels", 0))
 
 
 def corrected_objects(edited: np.ndarray, shown: np.ndarray) -> np.ndarray:

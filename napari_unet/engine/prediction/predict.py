@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import UserInputError
-from . import data, layout
-from .device import autocast, is_out_of_memory, memory_format
-from .model import SegmentationModel
+from ...errors import UserInputError
+from .. import convert, crops, layout
+from ..model.device import autocast, is_out_of_memory, memory_format
+from ..model.unet import SegmentationModel
 
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 64
@@ -131,10 +131,10 @@ def iter_predict(model: SegmentationModel, image, *, tile_size: int = DEFAULT_TI
     value_range: per-channel (C, 2) normalisation range; computed from the image when None.
     """
     cfg = model.config
-    chw = data.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
+    chw = convert.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
     layout.check_channels(chw.shape[0], cfg)
     if value_range is None:
-        value_range = data.percentile_range(chw, cfg.norm_percentiles)
+        value_range = convert.percentile_range(chw, cfg.norm_percentiles)
     maps = yield from _iter_tiles(model, np.asarray(chw), value_range, tile_size, overlap, batch_size)
     k = model.config.n_outputs
     yield PredictionDone(maps[:k], maps[k] if maps.shape[0] > k else None)
@@ -181,7 +181,7 @@ def _iter_tiles(model, chw: np.ndarray, value_range, tile_size, overlap, batch_s
 def _predict_tiles(net, device, chw, origins, tile, value_range, k: int) -> np.ndarray:
     """(B, K + S, *tile) float32 of the tiles at ``origins``: the softmax over the ``k`` class
     outputs, then the sigmoid of the S split outputs."""
-    tiles = [data.normalize(data.crop_padded(chw, origin, tile, "reflect"), value_range) for origin in origins]
+    tiles = [convert.normalize(crops.crop_padded(chw, origin, tile, "reflect"), value_range) for origin in origins]
     x_t = torch.from_numpy(np.stack(tiles)).to(device)
     x_t = x_t.contiguous(memory_format=memory_format(device, x_t.ndim - 2))
     with torch.inference_mode(), autocast(device):
@@ -226,7 +226,7 @@ def _iter_block(model, chw, block, value_range, halo, tile_size, batch_size):
     ey0, ey1, ex0, ex1 = _block_with_halo(chw.shape, block, halo)
     sub = np.asarray(chw[..., ey0:ey1, ex0:ex1])
     maps = yield from _iter_tiles(model, sub, value_range, tile_size, halo, batch_size)
-    from ..instances import semantic_labels  # (scikit-image loads only when prediction starts)
+    from ...instances import semantic_labels  # (scikit-image loads only when prediction starts)
 
     inner = maps[..., y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
     k = model.config.n_outputs
@@ -257,10 +257,10 @@ def iter_predict_labels(model: SegmentationModel, image, out=None, *, block_size
     ~(K+2) * (block_size + 2 * overlap)^2 * 4 bytes for planes.
     """
     cfg = model.config
-    chw = data.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
+    chw = convert.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
     layout.check_channels(chw.shape[0], cfg)
     if value_range is None:
-        value_range = data.percentile_range(chw, cfg.norm_percentiles)
+        value_range = convert.percentile_range(chw, cfg.norm_percentiles)
     spatial = chw.shape[1:]
     if out is None:
         out = np.zeros(spatial, np.uint8 if cfg.n_outputs <= 256 else np.uint16)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserInputError
-from .files import atomic_path, check_input
+from ...errors import UserInputError
+from ..files import atomic_path, check_input
 
 MASK_SUFFIXES = (".tif", ".tiff", ".png", ".npy", ".zarr")
 PROBABILITY_SUFFIXES = (".tif", ".tiff", ".npy", ".zarr")

@@ -16,7 +16,7 @@ import os
 
 import torch
 
-from ..errors import UserInputError
+from ...errors import UserInputError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 

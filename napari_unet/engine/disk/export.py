@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserInputError
-from .modelfile import ATTACHMENT
+from ...errors import UserInputError
+from ..model.modelfile import ATTACHMENT
 
 FORMATS = ("bioimageio", "torchscript", "onnx")
 SUFFIXES = {"bioimageio": ".zip", "torchscript": ".pt", "onnx": ".onnx"}
@@ -38,7 +38,7 @@ def export(model, out, fmt: str, image=None) -> Path:
     image: a sample image in the model's channel layout for a package's test tensors and cover
     (None: the bundled nuclei sample, for one-channel models).
     """
-    from .files import atomic_path, check_writable_folder
+    from ..files import atomic_path, check_writable_folder
 
     if fmt not in FORMATS:
         raise UserInputError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -72,7 +72,7 @@ def probability_net(model):
     """``model``'s network as ``ClassProbabilities``, on the CPU, in eval mode (a copy)."""
     import copy
 
-    from .model import ClassProbabilities
+    from ..model.unet import ClassProbabilities
 
     net = copy.deepcopy(model.net).cpu().float().eval()
     return ClassProbabilities(net).eval()
@@ -115,7 +115,7 @@ def architecture_source() -> str:
     """A self-contained Python file defining the network (for ``pytorch_state_dict`` weights): the
     model module as it is, without its relative import, and a function building
     ``ClassProbabilities`` from the UNetConfig's fields."""
-    from . import model as model_module
+    from ..model import unet as model_module
 
     source = inspect.getsource(model_module)
     source = re.sub(r"^from \.config import UNetConfig\n", "", source, flags=re.M)
@@ -146,16 +146,17 @@ def napari_unet_probabilities(**config):
 
 def test_image(model, image=None) -> np.ndarray:
     """(C, H, W) float32: a crop of ``image`` (model layout) or of the bundled sample, at most TEST_SIDE."""
-    from . import data, io
+    from .. import convert
+    from . import io
 
     if image is None:
         if model.config.in_channels != 1:
             raise UserInputError(f"the model takes {model.config.in_channels} channels: give a sample image "
                                  "(export --image) for the package's test tensors and cover")
-        from ..sample_data import sample_paths
+        from ...sample_data import sample_paths
 
         image = io.read_image(sample_paths()["image"])
-    chw = np.asarray(data.to_channels_first(image, model.config.channel_axis), np.float32)
+    chw = np.asarray(convert.to_channels_first(image, model.config.channel_axis), np.float32)
     if chw.shape[0] != model.config.in_channels:
         raise UserInputError(f"the sample image has {chw.shape[0]} channel(s), the model {model.config.in_channels}")
     h, w = chw.shape[1:]
@@ -180,11 +181,12 @@ def _package_description(model, folder: Path, chw: np.ndarray):
     import torch
     from bioimageio.spec.model import v0_5 as bio
 
-    from . import data, modelfile
+    from .. import convert
+    from ..model import modelfile
 
     cfg = model.config
     net = probability_net(model)
-    normalised = data.normalize(chw, data.percentile_range(chw, cfg.norm_percentiles))
+    normalised = convert.normalize(chw, convert.percentile_range(chw, cfg.norm_percentiles))
     with torch.no_grad():
         probabilities = net(torch.from_numpy(normalised[None])).numpy()
     np.save(folder / "test_input.npy", chw[None])
@@ -229,7 +231,7 @@ def _package_description(model, folder: Path, chw: np.ndarray):
         torchscript=bio.TorchscriptWeightsDescr(source=folder / "weights_torchscript.pt", pytorch_version=version,
                                                 parent="pytorch_state_dict"),
         onnx=bio.OnnxWeightsDescr(source=folder / "weights.onnx", opset_version=ONNX_OPSET, parent="pytorch_state_dict"))
-    from .. import __version__
+    from ... import __version__
 
     return bio.ModelDescr(
         name=re.sub(r"[^\w+\- ()]+", " ", f"napari-unet {' '.join(cfg.class_names)}", flags=re.ASCII).strip()[:128],

@@ -1,77 +1,17 @@
-"""What the CLI and the widget share: which planes of these images to train on, and how an image
+"""What the CLI and the widget share: how an image
 becomes labels (semantic or instances; one plane, a stack, or a zarr store), so that a behaviour
 fixed here is fixed for both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UserInputError
-from . import data
-from . import layout as ax
-from .objects import learned_split
-
-# --- training -----------------------------------------------------------------------------------
-
-@dataclass
-class TrainingSet:
-    """Network inputs and their annotations, ready for ``train.fit``.
-
-    images: planes (volumes for ``spatial="ZYX"``) in channel ``layout``, numpy.
-    annotations: int16 arrays of the planes' (Y, X) (or (Z, Y, X)) shape, checked.
-    objects: per plane, its painted whole objects (int32, checked) or None; None when no source has any.
-    annotated: per source image, (planes with annotations, planes) (1, 1 for a single plane).
-    """
-
-    images: list = field(default_factory=list)
-    annotations: list = field(default_factory=list)
-    objects: list | None = None
-    layout: str = "none"
-    annotated: list = field(default_factory=list)
-
-
-def training_set(sources, spatial: str = "YX", n_classes: int | None = None) -> TrainingSet:
-    """The training pairs of ``sources``: [(image, annotations, axes)] or [(image, annotations, axes,
-    objects)], axes as ``layout.check_axes``, objects (painted whole objects, 0 = none) or None.
-
-    A single plane (volume) is used whole; a stack contributes the planes (volumes) with
-    annotations or objects. n_classes: the class count of the model that will be fine-tuned
-    (None: new). Raises UserInputError when layouts differ, nothing is annotated, the classes do
-    not fit, or objects are bad (another shape, negative or fractional ids, over background).
-    """
-    from .objects import check_objects, merge_into_annotations
-
-    out, layouts, objs = TrainingSet(), set(), []
-    for image, painted, axes, *rest in sources:
-        objects = rest[0] if rest else None
-        axes = ax.check_axes(axes, np.shape(image))
-        layout = ax.layout_of(axes)
-        layouts.add(layout)
-        if ax.is_single_plane(axes, spatial):
-            plane = np.asarray(ax.plane(image, axes, (), layout, spatial))
-            shape = data.to_channels_first(plane, layout, len(spatial)).shape[1:]
-            out.images.append(plane)
-            out.annotations.append(data.check_annotations(painted, shape))
-            objs.append(None if objects is None else check_objects(objects, shape))
-            out.annotated.append((1, 1))
-        else:
-            planes, anns, found = ax.annotated_planes(image, painted, axes, layout, spatial, objects)
-            out.images += planes
-            out.annotations += [data.check_annotations(a, a.shape) for a in anns]
-            objs += [None if o is None else check_objects(o, o.shape) for o in found]
-            out.annotated.append((len(planes), len(ax.plane_indices(np.shape(image), axes, spatial))))
-    if len(layouts) > 1:
-        raise UserInputError("the training images have different channel layouts; give images of one kind")
-    if not out.images:
-        raise UserInputError("no annotations found on any plane; paint background (1) and objects (2) first")
-    merged = [a if o is None else merge_into_annotations(a, o) for a, o in zip(out.annotations, objs)]
-    data.check_training_set(merged, n_classes)
-    out.objects = objs if any(o is not None for o in objs) else None
-    out.layout = layouts.pop()
-    return out
+from ...errors import UserInputError
+from .. import layout as ax
+from ..model.unet import learned_split
 
 
 def preview_pixels(image, axes: str, plane: tuple, layout: str, spatial: str = "YX", half_depth: int = 4):
@@ -92,8 +32,6 @@ def preview_pixels(image, axes: str, plane: tuple, layout: str, spatial: str = "
     slab = volume[:, z0:z1] if layout == "first" else volume[z0:z1]
     return np.asarray(slab), z - z0
 
-
-# --- prediction ---------------------------------------------------------------------------------
 
 @dataclass
 class Progress:
@@ -124,7 +62,7 @@ def labels_from_probabilities(probabilities: np.ndarray, instances: bool, min_si
 
     split: the learned split output (H, W) when the model has learned one (``objects.learned_split``):
     touching objects are split where it says; None: by the distance rule."""
-    from .. import instances as objects
+    from ... import instances as objects
 
     if not instances:
         return objects.semantic_labels(probabilities), None

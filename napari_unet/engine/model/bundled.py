@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UserInputError
+from ...errors import UserInputError
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL = "nuclei"  # the widget's starting model for a new image (first in Start from)
 
 

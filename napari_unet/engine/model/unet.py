@@ -189,3 +189,8 @@ class SegmentationModel:
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
+
+
+def learned_split(model: SegmentationModel) -> bool:
+    """Whether ``model`` splits objects with its learned output: it has one, and painted objects taught it."""
+    return model.config.split_head != "none" and bool(model.summary.get("object_pixels", 0))

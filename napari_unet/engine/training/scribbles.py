@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.draw import disk, line
 
-from .data import BACKGROUND, FIRST_CLASS
+from ..convention import BACKGROUND, FIRST_CLASS
 
 
 def simulate_scribbles(instance_mask: np.ndarray, *, n_objects: int = 10, dabs_per_object: int = 2,

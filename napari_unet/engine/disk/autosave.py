@@ -94,8 +94,9 @@ def save(folder: Path, identity: ImageIdentity, annotations=None, model=None) ->
 
     Errors (full disk, no permission) raise UserInputError with nothing half-written.
     """
-    from . import io, modelfile
-    from .files import atomic_path
+    from ..files import atomic_path
+    from ..model import modelfile
+    from . import io
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UserInputError
+from ...errors import UserInputError
 
 HALO = 32  # pixels of context predicted around a region, so its border is scored as inside the image
 
@@ -93,11 +93,11 @@ def score(model, images: list, held: list[HeldOut], min_size: int = 30) -> Score
     """The model's Dice and F1 on the held-out regions. images: the raw training images, in the
     model's channel layout; each region is predicted with ``HALO`` pixels of context and the whole
     image's normalisation range."""
-    from . import data
-    from .metrics import instance_f1
-    from .objects import learned_split
-    from .pipeline import labels_from_probabilities
-    from .predict import predict_maps
+    from .. import convert
+    from ..model.unet import learned_split
+    from ..prediction.metrics import instance_f1
+    from ..prediction.pipeline import labels_from_probabilities
+    from ..prediction.predict import predict_maps
 
     cfg = model.config
     ranges = {}
@@ -106,8 +106,8 @@ def score(model, images: list, held: list[HeldOut], min_size: int = 30) -> Score
     for region in held:
         image = images[region.index]
         if region.index not in ranges:
-            chw = data.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
-            ranges[region.index] = data.percentile_range(np.asarray(chw), cfg.norm_percentiles)
+            chw = convert.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
+            ranges[region.index] = convert.percentile_range(np.asarray(chw), cfg.norm_percentiles)
         y0, y1, x0, x1 = region.box
         h, w = np.shape(image)[-2:] if cfg.channel_axis != "last" else np.shape(image)[-3:-1]
         outer = (max(0, y0 - HALO), min(h, y1 + HALO), max(0, x0 - HALO), min(w, x1 + HALO))

@@ -222,7 +222,7 @@ def rank_regions(regions: list[Region], n: int) -> list[Region]:
 def write_suggestions(path, regions: list[Region], plane_axes: str = "") -> Path:
     """A CSV with header ``rank,y0,x0,y1,x1,score`` (stacks: a ``z`` or ``t`` column, or both, after
     rank: ``plane_axes`` e.g. "Z", "TZ"), one row per region; pixel coordinates, y1 and x1 exclusive."""
-    from .files import atomic_path
+    from ..files import atomic_path
 
     path = Path(path)
     head = ["rank"] + [a.lower() for a in plane_axes] + ["y0", "x0", "y1", "x1", "score"]

@@ -18,8 +18,8 @@ import pickle
 import zipfile
 from pathlib import Path
 
-from ..errors import UserInputError
-from .files import atomic_path
+from ...errors import UserInputError
+from ..files import atomic_path
 
 MODEL_FORMAT = "napari-unet-model"
 MODEL_VERSION = 1
@@ -29,7 +29,7 @@ ATTACHMENT = "napari_unet_model.pt"  # the model file inside the bioimage.io pac
 
 def model_to_dict(model) -> dict:
     """The plain-data content of a model file."""
-    from .. import __version__
+    from ... import __version__
 
     return {
         "format": MODEL_FORMAT,
@@ -137,7 +137,7 @@ def _check_archive(path: Path) -> None:
 def model_from_dict(blob: dict):
     """Rebuild a SegmentationModel (eval mode, on the CPU) from ``model_to_dict`` output, after
     ``check_model_dict``."""
-    from .model import SegmentationModel
+    from .unet import SegmentationModel
 
     config = check_model_dict(blob)
     model = SegmentationModel.new(config)
@@ -156,7 +156,7 @@ def check_model_dict(blob: dict):
     import torch
 
     from .config import UNetConfig
-    from .model import UNet
+    from .unet import UNet
 
     raw, weights = blob.get("config"), blob.get("state_dict")
     if not isinstance(raw, dict) or not isinstance(weights, dict):

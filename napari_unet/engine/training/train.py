@@ -26,11 +26,10 @@ from dataclasses import asdict, replace
 import numpy as np
 import torch
 
-from ..errors import UserInputError
-from . import augment, data, layout, losses, validation
-from . import objects as painted
-from .config import TrainConfig, UNetConfig
-from .device import (
+from ...errors import UserInputError
+from .. import convention, convert, layout
+from ..model.config import UNetConfig
+from ..model.device import (
     autocast,
     configure_cpu_threads,
     cpu_bf16,
@@ -39,10 +38,12 @@ from .device import (
     memory_format,
     pick_device,
 )
+from ..model.unet import SegmentationModel, learned_split
+from ..prediction.predict import predict_maps
+from . import augment, dataset, losses, painted, sampling, validation
+from .config import TrainConfig
 from .events import Finished, Notice, Preview, Started, Step, Validation
-from .model import SegmentationModel
 from .optim import AdamW
-from .predict import predict_maps
 
 
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
@@ -84,14 +85,14 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     cfg = model.config
     if held and cfg.spatial_dims == 3:
         raise UserInputError("checked regions (a validation score) work with 2D models only; leave them out for 3D")
-    prepared = [data.prepare_image(im, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims) for im in images]
-    anns = [data.check_annotations(a, im.shape[1:]) for a, im in zip(annotations, prepared)]
-    data.check_training_set(anns, cfg.n_classes)
+    prepared = [convert.prepare_image(im, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims) for im in images]
+    anns = [convention.check_annotations(a, im.shape[1:]) for a, im in zip(annotations, prepared)]
+    dataset.check_training_set(anns, cfg.n_classes)
     spacing = np.asarray(cfg.voxel_size) / min(cfg.voxel_size) if cfg.spatial_dims == 3 else None
     targets = [None if o is None else painted.split_targets(o, a, cfg.split_head, spacing)
                for o, a in zip(objects, anns)]
     n_object_pixels = int(sum((o > 0).sum() for o in objects if o is not None))
-    show_split = painted.learned_split(model) or (n_object_pixels > 0 and cfg.split_head != "none")
+    show_split = learned_split(model) or (n_object_pixels > 0 and cfg.split_head != "none")
     if config.balanced_classes is None:
         config = replace(config, balanced_classes=n_object_pixels > 0)
 
@@ -101,12 +102,12 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     config = _with_device_defaults(config, device, model, prepared)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    sampler = data.PatchSampler(prepared, anns, patch_shape(config, cfg), rng, targets, config.sample_by_stroke)
+    sampler = sampling.PatchSampler(prepared, anns, patch_shape(config, cfg), rng, targets, config.sample_by_stroke)
     net = model.net.to(device, memory_format=memory_format(device, cfg.spatial_dims))
     opt = AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     # the starting network, frozen: what unpainted pixels keep (losses.prior_loss)
     prior = copy.deepcopy(net).eval().requires_grad_(False) if config.prior_weight > 0 else None
-    prior_split = prior is not None and painted.learned_split(model)
+    prior_split = prior is not None and learned_split(model)
 
     n_annotated = int(sum((a > 0).sum() for a in anns))
     yield Started(model, describe(device), n_annotated)
@@ -232,18 +233,18 @@ def _prepare_model(images, annotations, model, unet_config) -> SegmentationModel
     """
     if model is not None:
         for im in images:
-            chw = data.to_channels_first(im, model.config.channel_axis, model.config.spatial_dims)
+            chw = convert.to_channels_first(im, model.config.channel_axis, model.config.spatial_dims)
             layout.check_channels(chw.shape[0], model.config)
         return model
     dims = unet_config.spatial_dims if unet_config else 2
     axis = unet_config.channel_axis if unet_config and unet_config.channel_axis != "none" else None
     if axis is None:
         axis = layout.input_layout(np.shape(images[0]), "ZYX" if dims == 3 else "YX")
-    chw = [data.to_channels_first(im, axis, dims) for im in images]
+    chw = [convert.to_channels_first(im, axis, dims) for im in images]
     if len({c.shape[0] for c in chw}) != 1:
         raise UserInputError("the training images have different channel counts; give images of one kind")
-    checked = [data.check_annotations(a, c.shape[1:]) for a, c in zip(annotations, chw)]
-    n_classes = data.check_training_set(checked, None)
+    checked = [convention.check_annotations(a, c.shape[1:]) for a, c in zip(annotations, chw)]
+    n_classes = dataset.check_training_set(checked, None)
     base = asdict(unet_config) if unet_config else {}
     base.update(in_channels=chw[0].shape[0], n_classes=n_classes, channel_axis=axis)
     return SegmentationModel.new(UNetConfig(**base))

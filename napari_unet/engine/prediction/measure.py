@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserInputError
+from ...errors import UserInputError
 
 SHAPE_2D = ("perimeter", "eccentricity", "solidity")
 
@@ -71,7 +71,7 @@ def _column(name: str) -> str:
 
 def write_csv(path, columns: dict[str, np.ndarray]) -> Path:
     """Write columns as CSV (one row per object), atomically; returns the path."""
-    from .files import atomic_path
+    from ..files import atomic_path
 
     path = Path(path)
     if path.suffix.lower() != ".csv":
@@ -111,7 +111,7 @@ def measure_image(labels, image, axes: str, spatial: str = "YX", classes=None, c
     """Measurements of an image's instance mask, any layout: ``image`` in ``axes``, ``labels`` of
     ``layout.labels_shape``. Each plane (volume, with ``spatial="ZYX"``) of a stack is measured on
     its own, its indices as the first columns (``t``, ``z``). classes: of a single plane's ids."""
-    from . import layout as ax
+    from .. import layout as ax
 
     stack = ax.stack_axes(axes, spatial)
     parts = []

@@ -13,8 +13,9 @@ from functools import partial
 
 import numpy as np
 
-from . import data, predict
-from . import layout as ax
+from .. import convert
+from .. import layout as ax
+from . import predict
 from .stacks import plane_value_ranges
 
 
@@ -27,10 +28,10 @@ def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int
     """
     import dask.array as da
 
-    from . import modelfile
+    from ..model import modelfile
 
     axes = ax.check_axes(axes, np.shape(image))
-    arr = data.as_array(image)
+    arr = convert.as_array(image)
     if isinstance(arr, np.ndarray):
         arr = da.from_array(arr)
     cfg = model.config
@@ -69,7 +70,7 @@ _WORKER_MODELS: dict = {}
 
 def _predict_chunk(block: np.ndarray, *, blob, ranges, halo, tile_size, n_stack, block_info=None):
     """One chunk (1, ..., C, [Z,] y, x) with its halo -> labels broadcast to the same shape, uint8."""
-    from . import modelfile
+    from ..model import modelfile
 
     key = blob["_cache_key"]
     if key not in _WORKER_MODELS:

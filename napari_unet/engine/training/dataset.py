@@ -1,0 +1,98 @@
+"""The training set: which planes (volumes) of the user's images to train on, with their annotations
+and painted objects, checked; the same for the CLI and the widget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...errors import UserInputError
+from .. import convention, convert
+from .. import layout as ax
+from ..convention import BACKGROUND, UNLABELED
+from .painted import check_objects, merge_into_annotations
+
+
+@dataclass
+class TrainingSet:
+    """Network inputs and their annotations, ready for ``train.fit``.
+
+    images: planes (volumes for ``spatial="ZYX"``) in channel ``layout``, numpy.
+    annotations: int16 arrays of the planes' (Y, X) (or (Z, Y, X)) shape, checked.
+    objects: per plane, its painted whole objects (int32, checked) or None; None when no source has any.
+    annotated: per source image, (planes with annotations, planes) (1, 1 for a single plane).
+    """
+
+    images: list = field(default_factory=list)
+    annotations: list = field(default_factory=list)
+    objects: list | None = None
+    layout: str = "none"
+    annotated: list = field(default_factory=list)
+
+
+def training_set(sources, spatial: str = "YX", n_classes: int | None = None) -> TrainingSet:
+    """The training pairs of ``sources``: [(image, annotations, axes)] or [(image, annotations, axes,
+    objects)], axes as ``layout.check_axes``, objects (painted whole objects, 0 = none) or None.
+
+    A single plane (volume) is used whole; a stack contributes the planes (volumes) with
+    annotations or objects. n_classes: the class count of the model that will be fine-tuned
+    (None: new). Raises UserInputError when layouts differ, nothing is annotated, the classes do
+    not fit, or objects are bad (another shape, negative or fractional ids, over background).
+    """
+    out, layouts, objs = TrainingSet(), set(), []
+    for image, painted, axes, *rest in sources:
+        objects = rest[0] if rest else None
+        axes = ax.check_axes(axes, np.shape(image))
+        layout = ax.layout_of(axes)
+        layouts.add(layout)
+        if ax.is_single_plane(axes, spatial):
+            plane = np.asarray(ax.plane(image, axes, (), layout, spatial))
+            shape = convert.to_channels_first(plane, layout, len(spatial)).shape[1:]
+            out.images.append(plane)
+            out.annotations.append(convention.check_annotations(painted, shape))
+            objs.append(None if objects is None else check_objects(objects, shape))
+            out.annotated.append((1, 1))
+        else:
+            planes, anns, found = ax.annotated_planes(image, painted, axes, layout, spatial, objects)
+            out.images += planes
+            out.annotations += [convention.check_annotations(a, a.shape) for a in anns]
+            objs += [None if o is None else check_objects(o, o.shape) for o in found]
+            out.annotated.append((len(planes), len(ax.plane_indices(np.shape(image), axes, spatial))))
+    if len(layouts) > 1:
+        raise UserInputError("the training images have different channel layouts; give images of one kind")
+    if not out.images:
+        raise UserInputError("no annotations found on any plane; paint background (1) and objects (2) first")
+    merged = [a if o is None else merge_into_annotations(a, o) for a, o in zip(out.annotations, objs)]
+    check_training_set(merged, n_classes)
+    out.objects = objs if any(o is not None for o in objs) else None
+    out.layout = layouts.pop()
+    return out
+
+
+def check_training_set(annotations: list[np.ndarray], n_classes: int | None) -> int:
+    """Check that the annotations can train a model; return the number of object classes.
+
+    n_classes: the model's class count when fine-tuning (None: taken from the data).
+    """
+    present = set()
+    for ann in annotations:
+        present.update(np.unique(ann).tolist())
+    present.discard(UNLABELED)
+    if not present:
+        raise UserInputError(
+            "no annotations found; paint background (label 1) and objects (label 2) first"
+        )
+    if BACKGROUND not in present:
+        raise UserInputError("only object labels were painted; also paint some background with label 1")
+    if len(present) < 2:
+        raise UserInputError(
+            "only background (label 1) was painted; also paint some objects with label 2"
+        )
+    top = max(present) - 1
+    if n_classes is not None and top > n_classes:
+        raise UserInputError(
+            f"annotations use label {top + 1} but the model has {n_classes} object class(es) "
+            f"(labels 2..{n_classes + 1}); remove that label or train a new model"
+        )
+    return n_classes if n_classes is not None else top

@@ -1,0 +1,120 @@
+"""Training patches: drawn around the user's strokes, flipped and turned (see ``PatchSampler``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..convention import UNLABELED
+from ..crops import crop_padded
+
+
+class PatchSampler:
+    """Draws training patches centred on annotated pixels (2D planes or 3D volumes).
+
+    Each patch: pick an image, then a class present in it (uniformly, so a few
+    object dabs weigh as much as long background strokes), then one stroke of that
+    class (a connected part of its annotations, uniformly: one large correction, e.g. an
+    erased 1500-px nucleus turned into background, weighs as much as one short stroke, not as
+    much as all the other strokes together), then one pixel of it; the patch is centred near
+    it, so it always holds annotations plus half a patch of context around them.
+
+    patch_size: side in pixels (2D), or a per-axis shape such as (16, 64, 64) (3D).
+    targets: per image, the split output's targets (``objects.split_targets``: -1 unknown) or
+        None; cropped, flipped and turned with their patches. None: no image has any.
+    by_stroke: pick a stroke, then a pixel of it (else any pixel of the class: one large stroke
+        then draws most patches; benchmarks/corrections.py measures it).
+    """
+
+    def __init__(self, images: list[np.ndarray], annotations: list[np.ndarray], patch_size, rng, targets=None,
+                 by_stroke: bool = True):
+        self.images = images
+        self.annotations = annotations
+        self.patch_size = patch_size
+        self.rng = rng
+        # kept shifted by +1, so that 0 means "unknown" as it does in the annotations (and padding)
+        targets = targets if targets is not None and any(t is not None for t in targets) else None
+        self.shifted_targets = None if targets is None else \
+            [None if t is None else (t + 1.0).astype(np.float32) for t in targets]
+        self.coords = []  # per image, per present label, per stroke: (N, ndim) pixel coordinates
+        for ann in annotations:
+            per_class = [_strokes(ann == v) if by_stroke else [np.argwhere(ann == v)]
+                         for v in np.unique(ann) if v != UNLABELED]
+            self.coords.append([c for c in per_class if c])
+        self.usable = [i for i, c in enumerate(self.coords) if c]
+
+    @property
+    def patch_shape(self) -> tuple[int, ...]:
+        ndim = self.annotations[0].ndim
+        return tuple(self.patch_size) if np.ndim(self.patch_size) else (int(self.patch_size),) * ndim
+
+    def sample(self, batch_size: int):
+        """Return images (B, C, *patch) float32, annotations (B, *patch) int16 and the split targets
+        (B, *patch) float32, shifted by +1 (0 unknown), or None when no image has any."""
+        shape = np.array(self.patch_shape)
+        xs, ys, ts = [], [], []
+        for _ in range(batch_size):
+            i = self.usable[self.rng.integers(len(self.usable))]
+            per_class = self.coords[i]
+            strokes = per_class[self.rng.integers(len(per_class))]
+            pts = strokes[self.rng.integers(len(strokes))]
+            centre = pts[self.rng.integers(len(pts))]
+            jitter = self.rng.integers(-(shape // 4), shape // 4 + 1)
+            starts = centre + jitter - shape // 2
+            img = crop_padded(self.images[i], starts, shape, "reflect")
+            ann = crop_padded(self.annotations[i], starts, shape, "zeros")
+            target = None
+            if self.shifted_targets is not None:
+                shifted = self.shifted_targets[i]
+                target = np.zeros(ann.shape, np.float32) if shifted is None else \
+                    crop_padded(shifted, starts, shape, "zeros")
+            img, ann, target = _random_flips(img, ann, self.rng, target)
+            xs.append(img)
+            ys.append(ann)
+            ts.append(target)
+        targets = None if self.shifted_targets is None else np.stack(ts)
+        return np.stack(xs).astype(np.float32, copy=False), np.stack(ys), targets
+
+    def sample_uniform(self, batch_size: int, size: int) -> np.ndarray:
+        """Crops (B, C, *spatial) float32 at uniformly random places: what prediction sees.
+
+        size: side in Y and X; volumes are cropped to at most ``size // 4`` planes in Z.
+        """
+        out = []
+        for _ in range(batch_size):
+            img = self.images[self.rng.integers(len(self.images))]
+            spatial = img.shape[1:]
+            crop = (size,) * 2 if len(spatial) == 2 else (min(spatial[0], max(size // 4, 1)), size, size)
+            starts = [self.rng.integers(max(n - c, 0) + 1) for n, c in zip(spatial, crop)]
+            out.append(crop_padded(img, starts, crop, "reflect"))
+        return np.stack(out).astype(np.float32, copy=False)
+
+
+def _strokes(mask: np.ndarray) -> list[np.ndarray]:
+    """The pixel coordinates (N, ndim) of each connected part of ``mask`` (8-/26-connected)."""
+    from scipy import ndimage as ndi
+
+    parts, n = ndi.label(mask, structure=np.ones((3,) * mask.ndim, bool))
+    if n <= 1:
+        return [np.argwhere(mask)] if n else []
+    coords = np.argwhere(parts > 0)
+    order = np.argsort(parts[tuple(coords.T)], kind="stable")
+    return np.split(coords[order], np.cumsum(np.bincount(parts[tuple(coords.T)], minlength=n + 1)[1:-1]))
+
+
+def _random_flips(img: np.ndarray, ann: np.ndarray, rng, target=None):
+    """One of the 8 flips/90-degree rotations in (Y, X), the same for image (C, ..., H, W),
+    annotation and target (..., H, W; target may be None); volumes are also flipped in Z half of
+    the time.
+
+    Rotations only turn square patches (anisotropic volumes keep their Z axis apart).
+    """
+    arrays = [ann] if target is None else [ann, target]
+    if img.shape[-1] == img.shape[-2]:
+        k = int(rng.integers(4))
+        img, arrays = np.rot90(img, k, axes=(-2, -1)), [np.rot90(a, k, axes=(-2, -1)) for a in arrays]
+    if rng.integers(2):
+        img, arrays = img[..., ::-1], [a[..., ::-1] for a in arrays]
+    if ann.ndim == 3 and rng.integers(2):
+        img, arrays = img[..., ::-1, :, :], [a[::-1] for a in arrays]
+    arrays = [np.ascontiguousarray(a) for a in arrays]
+    return np.ascontiguousarray(img), arrays[0], (arrays[1] if target is not None else None)
