@@ -4,6 +4,9 @@
   magicgui, vispy or superqt (the engine, instances, trainer and CLI never need a display);
 - the package root and the sample data never import torch (opening napari stays fast);
 - ``instances/`` never imports the engine (scipy and scikit-image only);
+- inside the engine, imports run one way (``ENGINE_DIRECTIONS``): training may use prediction and
+  the model, prediction and disk the model, every room the floor (layout, convert, convention,
+  crops, files), never the other way; the engine never imports the trainer, the CLI or the widget;
 - no import circle between the package's modules, counting imports inside functions too;
 - no module over 400 lines.
 """
@@ -82,6 +85,52 @@ def test_no_import_circle_and_instances_never_import_the_engine():
     for name in graph:
         if name not in state:
             visit(name, [name])
+
+
+ENGINE = "napari_unet.engine"
+FLOOR = "floor"
+# room -> the rooms it may import (itself and the floor always)
+ENGINE_DIRECTIONS = {"training": {"prediction", "model"}, "prediction": {"model"}, "disk": {"model"},
+                     "model": set(), FLOOR: set()}
+
+
+def engine_room(module: str) -> str | None:
+    """The engine room of a module name ("training", ..., "floor"), None outside the engine."""
+    if module != ENGINE and not module.startswith(ENGINE + "."):
+        return None
+    rest = module[len(ENGINE) + 1:].split(".")
+    return rest[0] if rest[0] in ENGINE_DIRECTIONS else FLOOR
+
+
+def test_imports_run_one_way_between_the_engine_rooms():
+    modules = all_modules()
+    rooms = {room for room in map(engine_room, modules) if room}
+    assert rooms == set(ENGINE_DIRECTIONS), rooms  # every room exists, and no other
+    wrong = []
+    for name, path in modules.items():
+        room = engine_room(name)
+        if room is None:
+            continue
+        for target in imports_of(name, path, set(modules)):
+            other = engine_room(target)
+            if other is None and target.startswith("napari_unet.") and target != "napari_unet.errors" \
+                    and not target.startswith(("napari_unet.instances", "napari_unet.sample_data")) \
+                    and target != "napari_unet":
+                wrong.append(f"{name} -> {target} (the engine imports no trainer, CLI or widget)")
+            elif other not in (None, room, FLOOR) and other not in ENGINE_DIRECTIONS[room]:
+                wrong.append(f"{name} -> {target} ({room} may not use {other})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_direction_check_sees_a_wrong_import(tmp_path):
+    """The check above reads relative imports inside functions too (a rule that cannot fail is no rule)."""
+    fake = tmp_path / "napari_unet" / "engine" / "model" / "fake.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("def f():\n    from ..training import train\n")
+    known = {"napari_unet.engine.model.fake", "napari_unet.engine.training.train"}
+    found = imports_of("napari_unet.engine.model.fake", fake, known)
+    assert found == {"napari_unet.engine.training.train"}
+    assert "training" not in ENGINE_DIRECTIONS[engine_room("napari_unet.engine.model.fake")]
 
 
 def test_no_module_over_400_lines():

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from napari_unet.engine import convert, crops
+from napari_unet.errors import UserInputError
+
+
+def test_to_channels_first_layouts():
+    rgb = np.zeros((10, 12, 3), np.uint8)
+    assert convert.to_channels_first(rgb, "last").shape == (3, 10, 12)
+    assert convert.to_channels_first(np.zeros((2, 10, 12)), "first").shape == (2, 10, 12)
+    assert convert.to_channels_first(np.zeros((10, 12)), "none").shape == (1, 10, 12)
+    with pytest.raises(UserInputError, match="channel layout"):
+        convert.to_channels_first(np.zeros((10, 12)), "last")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int8, np.uint32, np.float32, np.float64, bool])
+def test_normalisation_maps_percentiles_to_unit_range(dtype):
+    rng = np.random.default_rng(0)
+    img = (rng.random((50, 60)) * (1 if dtype in (bool,) else 100)).astype(dtype)
+    out = convert.prepare_image(img, "none", (0.0, 100.0))
+    assert out.dtype == np.float32 and out.shape == (1, 50, 60)
+    if dtype is not bool:
+        assert out.min() == pytest.approx(0.0, abs=1e-6) and out.max() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_normalisation_survives_constant_and_nan_images():
+    assert np.all(convert.prepare_image(np.full((8, 8), 7.0), "none", (1, 99)) == 0)
+    img = np.arange(64, dtype=np.float32).reshape(8, 8)
+    img[0, 0], img[1, 1] = np.nan, np.inf
+    out = convert.prepare_image(img, "none", (1, 99))
+    assert np.isfinite(out).all()
+
+
+def test_crop_padded_inside_and_outside():
+    a = np.arange(20).reshape(4, 5)
+    assert np.array_equal(crops.crop_padded(a, (1, 1), (2, 2), "reflect"), a[1:3, 1:3])
+    out = crops.crop_padded(a, (-2, 3), (6, 6), "zeros")
+    assert out.shape == (6, 6) and out[0, 0] == 0 and out[2, 0] == a[0, 3]
+    assert crops.crop_padded(np.ones((1, 1)), (-3, -3), (7, 7), "reflect").shape == (7, 7)
+
+
+def test_crop_padded_volumes_keep_leading_axes():
+    v = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)  # (C, Z, Y, X)
+    assert np.array_equal(crops.crop_padded(v, (1, 0, 2), (2, 4, 3), "reflect"), v[:, 1:3, 0:4, 2:5])
+    out = crops.crop_padded(v, (-1, 0, 0), (5, 4, 5), "zeros")
+    assert out.shape == (2, 5, 4, 5) and not out[:, 0].any() and np.array_equal(out[:, 1:4], v)
