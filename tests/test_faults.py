@@ -166,7 +166,7 @@ def test_tiny_image_trains_and_predicts_its_shape():
 def test_stack_where_2d_expected(blobs, model, tmp_path, capsys):
     image, _, _ = blobs
     stack = np.stack([image, image[::-1]])
-    with pytest.raises(UserInputError, match="expects channel layout"):  # the 2D engine call: a message
+    with pytest.raises(UserInputError, match="a stack"):  # the 2D engine call: a message
         predict.predict_probabilities(model, stack)
     m = modelfile.save_model(model, tmp_path / "m.pt")  # the CLI: slice-wise
     s = io.write_mask(tmp_path / "s.tif", stack)

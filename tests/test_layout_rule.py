@@ -63,3 +63,44 @@ def test_a_leading_axis_is_channels_when_the_model_has_that_many(tmp_path):
     assert cli.main(["predict", str(tmp_path / "m.pt"), str(tmp_path / "i.npy"), "--out",
                      str(tmp_path / "o.tif")]) == 0
     assert io.read_image(tmp_path / "o.tif").shape == (24, 24)  # the CLI read it as CYX
+
+
+def _calls_into(modules, run) -> dict[str, int]:
+    """How often ``run()`` enters each of ``modules`` (files) from outside it (calls within stay uncounted)."""
+    import sys
+
+    files = {m.__file__: m.__name__.rsplit(".", 1)[-1] for m in modules}
+    counts = dict.fromkeys(files.values(), 0)
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename in files:
+            caller = frame.f_back.f_code.co_filename if frame.f_back else None
+            if caller != frame.f_code.co_filename:
+                counts[files[frame.f_code.co_filename]] += 1
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return counts
+
+
+@pytest.mark.parametrize("instances", [False, True])
+def test_predict_file_reads_the_layout_and_converts_the_pixels_once(tmp_path, instances):
+    """A model's way through ``cli/predict.py:predict_file`` asks the layout and the pixel conversion at
+    most twice each (read the layout, hand over the plane; the range, the normalised block), instead of
+    bouncing between them at every step."""
+    from types import SimpleNamespace
+
+    from napari_unet.cli.predict import predict_file
+    from napari_unet.engine import convert
+    from napari_unet.engine import layout as layout_module
+
+    image = np.random.default_rng(0).random((40, 48)).astype(np.float32)
+    model = train.train([image], [_annotations((40, 48))], TINY, unet_config=train.UNetConfig(depth=1, width=4))
+    io.write_mask(tmp_path / "i.tif", (image * 1000).astype(np.uint16))
+    args = SimpleNamespace(tile_size=512, instances=instances, min_size=30, probabilities=None, axes=None,
+                           dask_scheduler=None, measurements=None, suggestions=None, suggest=5, pixel_size=None)
+    counts = _calls_into([layout_module, convert],
+                         lambda: predict_file(model, tmp_path / "i.tif", tmp_path / "o.tif", args))
+    assert counts == {"layout": 2, "convert": 2}, counts

@@ -46,7 +46,7 @@ class ExportActions:
         return out
 
     def _sample_plane(self):
-        """The plane on screen of the current image, in the model's layout (None: no usable image)."""
+        """The plane on screen of the current image, channels first (None: no usable image)."""
         from ..engine import layout as ax
         from .layers import image_array, plane_on_screen
 
@@ -56,10 +56,10 @@ class ExportActions:
         try:
             axes = self._axes(image)
             plane = plane_on_screen(image, axes, self.viewer.dims.point)
-            pixels = np.asarray(ax.plane(image_array(image), axes, plane, self.model.config.channel_axis))
+            pixels = np.asarray(ax.plane(image_array(image), axes, plane))
         except UserInputError:
             return None
-        return pixels
+        return pixels if pixels.shape[0] == self.model.config.in_channels else None
 
     def measure_prediction(self, image_layer):
         """Measure "<image> prediction" as it is now (after corrections too): its ``features`` get the

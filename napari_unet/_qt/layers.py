@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import convert
+from ..engine import layout as ax
 
 
 def image_array(layer):
     """Full-resolution pixels of an Image layer: numpy as is, dask/zarr kept lazy."""
     d = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    return convert.as_array(d)
+    return ax.as_array(d)
 
 
 def layer_axes(layer, in_channels: int | None = None) -> str:

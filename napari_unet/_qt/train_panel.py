@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import layout as ax
 from ..errors import UserInputError
 from .layers import compact_ids, image_array, labels_shape, plane_on_screen, visible_window, voxel_size
 from .notify import notify
@@ -75,8 +74,7 @@ class TrainActions:
         adopted = self.adopt_starting_model()
         if adopted is None:
             return found
-        first = found.images[0]
-        channels = 1 if found.layout == "none" else first.shape[0 if found.layout == "first" else -1]
+        channels = found.images[0].shape[0]
         classes = max(int(np.max(a)) for a in found.annotations) - 1
         if channels != adopted.config.in_channels or classes > adopted.config.n_classes:
             self.model = None
@@ -113,7 +111,7 @@ class TrainActions:
         from ..engine.prediction.pipeline import preview_pixels
         from ..trainer.protocol import PreviewRequest
 
-        pixels, k = preview_pixels(image_array(image), axes, plane, ax.layout_of(axes), self._spatial())
+        pixels, k = preview_pixels(image_array(image), axes, plane, self._spatial())
         return PreviewRequest(pixels, window, (plane, k))
 
     def train(self):
@@ -145,7 +143,8 @@ class TrainActions:
         config = TrainConfig(time_budget=float(self.time_budget.value), steps=None, preview_every=PREVIEW_EVERY_S,
                              first_preview=FIRST_PREVIEW_S)
         self._job = TrainJob(found.images, found.annotations, config, init, unet, preview,
-                             self.output_mode.value == "instances", found.objects, self._checked(pairs, found))
+                             self.output_mode.value == "instances", found.objects, self._checked(pairs, found),
+                             found.axes)
         self._ensure_trainer().train(self._job)
         self._training_layer = image
         self._add_preview_layer(image, axes)

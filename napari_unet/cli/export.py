@@ -20,10 +20,10 @@ def run(args) -> int:
     image = None
     if args.image:
         raw = io.read_image(args.image)
-        axes = ax.check_axes(args.axes, raw.shape) if args.axes else ax.guess_axes(raw.shape, model.config.in_channels)
-        if not ax.is_single_plane(axes):
-            raise UserInputError(f"--image has axes {axes}; give one 2D image (a plane) for the package")
-        image = ax.plane(raw, axes, (), model.config.channel_axis)
+        found = ax.resolve(raw.shape, args.axes, model.config)
+        if not found.single:
+            raise UserInputError(f"--image has axes {found.axes}; give one 2D image (a plane) for the package")
+        image = ax.plane(raw, found.axes, ())
     export.export(model, out, args.format, image)
     log(f"wrote {out} ({args.format})")
     return 0

@@ -90,46 +90,46 @@ def predict_file(model, path: Path, out: Path, args):
     from ..engine.disk import io
 
     image = io.read_image(path, lazy=True)
-    shape = tuple(image.shape)
-    axes = ax.check_axes(args.axes, shape) if args.axes else ax.guess_axes(shape, model.config.in_channels)
+    found = ax.resolve(image.shape, args.axes, model.config)  # read once: the pipeline walks it as it is
     if out.suffix.lower() != ".zarr":
-        io.check_mask_path(out, len(ax.labels_shape(shape, axes)))  # e.g. a stack into .png: before the work
+        io.check_mask_path(out, len(found.labels_shape))  # e.g. a stack into .png: before the work
     if getattr(args, "suggestions", None) and (not isinstance(image, np.ndarray) or out.suffix.lower() == ".zarr"):
         raise UserInputError("--suggestions needs an image held in memory (not zarr) and a mask file (not .zarr); "
                              "leave it out for images larger than memory")
     start = time.perf_counter()
     classes = regions = None
     if args.dask_scheduler:
-        _predict_on_cluster(model, image, axes, out, args)
+        _predict_on_cluster(model, image, found.axes, out, args)
         labels = None
     elif out.suffix.lower() == ".zarr":
-        with io.open_label_store(out, ax.labels_shape(shape, axes), np.uint32 if args.instances else np.uint8) as store:
-            _, classes, _, regions = _predict(model, image, axes, store, path, out, args)
+        with io.open_label_store(out, found.labels_shape, np.uint32 if args.instances else np.uint8) as store:
+            _, classes, _, regions = _predict(model, image, found, store, path, out, args)
         labels = io.read_image(out, lazy=True)
     else:
-        labels, classes, _, regions = _predict(model, image, axes, None, path, out, args)
+        labels, classes, _, regions = _predict(model, image, found, None, path, out, args)
         io.write_mask(out, labels)
     if getattr(args, "suggestions", None):
-        _write_suggestions(regions, axes, args)
+        _write_suggestions(regions, found.stack, args)
     count = f", {int(np.max(labels, initial=0))} objects" if args.instances and isinstance(labels, np.ndarray) else ""
     log(f"{path.name}: done in {time.perf_counter() - start:.1f} s{count} -> {out}")
     if not getattr(args, "measurements", None):
         return None
     from ..engine.prediction import measure
 
-    return measure.measure_image(labels, image, axes, ax.spatial_of(model.config), classes,
+    return measure.measure_image(labels, image, found.axes, found.spatial, classes,
                                  model.config.class_names, getattr(args, "pixel_size", None))
 
 
-def _predict(model, image, axes, target, path: Path, out: Path, args):
-    """The labels of ``image`` (into ``target`` when given), with progress about once a second."""
+def _predict(model, image, found, target, path: Path, out: Path, args):
+    """The labels of ``image`` (layout ``found``, read already; into ``target`` when given), with
+    progress about once a second."""
     from ..engine.disk import io
     from ..engine.prediction import pipeline
 
     last, result = time.perf_counter(), None  # the first line after a second: quick images print none
     # the regions to check come from the same pass (plane by plane in stacks): nothing is predicted twice
     suggest = args.suggest if getattr(args, "suggestions", None) else 0
-    events = pipeline.iter_predict_image(model, image, axes, target, instances=args.instances,
+    events = pipeline.iter_predict_image(model, image, found, target, instances=args.instances,
                                          probabilities=bool(args.probabilities), min_size=args.min_size,
                                          tile_size=args.tile_size, suggest=suggest)
     for event in events:
@@ -146,12 +146,12 @@ def _predict(model, image, axes, target, path: Path, out: Path, args):
     return result.labels, result.classes, result.probabilities, result.regions
 
 
-def _write_suggestions(regions, axes: str, args) -> None:
-    """--suggestions: the regions where the model is least sure, ranked, as CSV."""
-    from ..engine import layout as ax
+def _write_suggestions(regions, stack_axes: str, args) -> None:
+    """--suggestions: the regions where the model is least sure, ranked, as CSV (``stack_axes``: the
+    image's plane axes, e.g. "Z", columns of the CSV)."""
     from ..engine.prediction import uncertainty
 
-    uncertainty.write_suggestions(args.suggestions, regions, ax.stack_axes(axes))
+    uncertainty.write_suggestions(args.suggestions, regions, stack_axes)
     log(f"{len(regions)} region(s) to check -> {args.suggestions}")
 
 

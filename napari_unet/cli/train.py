@@ -56,7 +56,7 @@ def run(args) -> int:
     try:
         with _sigterm_as_interrupt():
             model = progress.run(train.fit(found.images, found.annotations, config, model=init, unet_config=unet,
-                                           objects=found.objects, checked=checked_masks(args, found)))
+                                           objects=found.objects, checked=checked_masks(args, found), axes=found.axes))
     except KeyboardInterrupt:
         if progress.model is None:
             raise

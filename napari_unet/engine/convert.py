@@ -1,7 +1,9 @@
-"""Image conversion, the one rule for pixels: any array to channels-first planes, normalised per image.
+"""Image conversion, the one rule for pixels: channels-first planes to the network's input.
 
-Images are turned into ``(C, *spatial)`` float32 arrays, normalised per image and channel by
-percentiles (stored in the model config, so prediction sees exactly what training saw).
+Each image (plane, volume) is normalised on its own, per channel, by percentiles (stored in the
+model config, so prediction sees exactly what training saw): ``percentile_range`` reads the
+range once per image, ``normalize`` maps any part of the image (a block, a tile) with it, so a
+large image is normalised block by block as if it had been done whole.
 """
 
 from __future__ import annotations
@@ -10,58 +12,22 @@ import numpy as np
 
 from ..errors import UserInputError
 
-CHANNEL_AXES = ("none", "last", "first")
 _MAX_PERCENTILE_SAMPLES = 2_000_000
 
 
-def as_array(image):
-    """numpy and dask arrays as they are; zarr arrays as lazy dask arrays; anything else via numpy.
-
-    Lazy arrays are read only where they are sliced, so images larger than memory work.
-    """
-    if isinstance(image, np.ndarray) or hasattr(image, "dask"):
-        return image
-    if type(image).__module__.startswith("zarr"):
-        import dask.array as da
-
-        return da.from_zarr(image)
-    return np.asarray(image)
-
-
-def to_channels_first(image, channel_axis: str, spatial_dims: int = 2):
-    """Return a view of shape (C, *spatial) in the image's own dtype (no copy; dask stays lazy).
-
-    spatial_dims: 2 for planes (Y, X), 3 for volumes (Z, Y, X); channels sit before
-    ("first"), after ("last") or nowhere ("none"): see ``layout.input_layout`` for the guess.
-    """
-    image = as_array(image)
-    if image.dtype == bool:
-        image = image.astype(np.uint8)
-    if image.dtype.kind not in "uif":
+def check_numeric(image) -> None:
+    """Refuse pixels that are not numbers (strings, objects) with one line."""
+    if np.dtype(image.dtype).kind not in "uifb":
         raise UserInputError(f"image dtype {image.dtype} is not numeric; convert it to a number type")
-    axis = channel_axis
-    if axis not in CHANNEL_AXES:
-        raise UserInputError(f"channel axis {axis!r} unknown; use one of {', '.join(CHANNEL_AXES)}")
-    expected_ndim = spatial_dims + (axis != "none")
-    if image.ndim != expected_ndim:
-        kind = "2D" if spatial_dims == 2 else "3D (volume)"
-        raise UserInputError(
-            f"image has shape {image.shape} but the {kind} model expects channel layout {axis!r} "
-            f"({expected_ndim} dimensions); give a matching image or another model"
-        )
-    if axis == "none":
-        return image[None]
-    if axis == "last":
-        return np.moveaxis(image, -1, 0)
-    return image
 
 
-def percentile_range(image_chw: np.ndarray, percentiles=(1.0, 99.8)) -> np.ndarray:
+def percentile_range(image_chw, percentiles=(1.0, 99.8)) -> np.ndarray:
     """Per-channel (low, high) intensities, shape (C, 2) float64, from a strided subsample.
 
-    image_chw: (C, H, W) or (C, Z, H, W). Subsampling (in Y and X) keeps this O(1)
+    image_chw: (C, H, W) or (C, Z, H, W), numpy or lazy. Subsampling (in Y and X) keeps this O(1)
     in memory for huge images; NaN/inf pixels are ignored.
     """
+    check_numeric(image_chw)
     c, h, w = image_chw.shape[0], *image_chw.shape[-2:]
     per_plane = int(np.prod(image_chw.shape[1:-2], dtype=np.int64))
     step = max(1, int(np.sqrt(h * w * per_plane / _MAX_PERCENTILE_SAMPLES)))
@@ -74,8 +40,9 @@ def percentile_range(image_chw: np.ndarray, percentiles=(1.0, 99.8)) -> np.ndarr
     return out
 
 
-def normalize(image_chw: np.ndarray, value_range: np.ndarray) -> np.ndarray:
+def normalize(image_chw, value_range: np.ndarray) -> np.ndarray:
     """Map ``value_range`` (C, 2) to [0, 1] per channel; returns float32 (C, *spatial), NaN/inf -> 0."""
+    check_numeric(image_chw)
     expand = (slice(None),) + (None,) * (np.ndim(image_chw) - 1)
     lo = value_range[:, 0].astype(np.float32)[expand]
     scale = (value_range[:, 1] - value_range[:, 0]).astype(np.float32)
@@ -86,7 +53,6 @@ def normalize(image_chw: np.ndarray, value_range: np.ndarray) -> np.ndarray:
     return out
 
 
-def prepare_image(image, channel_axis: str, percentiles, spatial_dims: int = 2) -> np.ndarray:
-    """Raw image -> normalised float32 (C, *spatial)."""
-    chw = to_channels_first(image, channel_axis, spatial_dims)
-    return normalize(chw, percentile_range(chw, percentiles))
+def prepare(image_chw, percentiles=(1.0, 99.8)) -> np.ndarray:
+    """A whole plane (volume), channels first, normalised by its own percentiles: float32 (C, *spatial)."""
+    return normalize(image_chw, percentile_range(image_chw, percentiles))

@@ -6,9 +6,11 @@ in any order, e.g. ``"YX"``, ``"YXC"`` (RGB), ``"CYX"``, ``"ZYX"``, ``"TYX"``,
 2D U-Net sees; ``T`` and ``Z`` index the planes of a stack; ``C`` holds channels.
 Annotations and predicted labels have the image's layout without ``C``.
 
-A plane is returned in the model's channel layout (``"none"`` YX, ``"last"`` YXC,
-``"first"`` CYX; see ``model.UNetConfig``) as a view: numpy stays a view and dask
-or zarr stay lazy, so a plane of a huge stack is read only where it is used.
+A plane (a network input) is handed over channels first, ``(C, Y, X)`` (``(C, Z, Y, X)`` for 3D
+models; ``C`` is 1 for an image without channels), as a view: numpy stays a view and dask or
+zarr stay lazy, so a plane of a huge stack is read only where it is used. ``resolve`` reads an
+image's layout once (axes, planes, labels' shape, channels against the model) into an
+``ImageLayout`` that prediction then walks without asking again.
 
 When an image's layout is not given, ``guess_axes`` decides it, the same way for ``train.fit``,
 the CLI and the widget (see its docstring). 3D models see volumes instead of planes: pass ``spatial="ZYX"`` (``spatial_of(config)``)
@@ -18,15 +20,29 @@ and the functions below walk the volumes (one per T) in the same way.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UserInputError
-from . import convert
 
 AXIS_LETTERS = "TZCYX"
 STACK_AXES = "TZ"
 MAX_TRAILING_CHANNELS = 8  # a trailing axis this short (after a longer one) holds channels
+
+
+def as_array(image):
+    """numpy and dask arrays as they are; zarr arrays as lazy dask arrays; anything else via numpy.
+
+    Lazy arrays are read only where they are sliced, so images larger than memory work.
+    """
+    if isinstance(image, np.ndarray) or hasattr(image, "dask"):
+        return image
+    if type(image).__module__.startswith("zarr"):
+        import dask.array as da
+
+        return da.from_zarr(image)
+    return np.asarray(image)
 
 
 def check_axes(axes: str, shape) -> str:
@@ -72,9 +88,16 @@ def guess_axes(shape, in_channels: int | None = None, rgb: bool = False) -> str:
     return "TZCYX"
 
 
-def input_layout(shape, spatial: str = "YX", in_channels: int | None = None) -> str:
-    """The channel layout ("none", "last", "first") of one network input of ``shape`` (a plane, or a
-    volume with ``spatial="ZYX"``) by ``guess_axes``; refuses a stack, naming how to declare channels."""
+def input_axes(shape, spatial: str = "YX", in_channels: int | None = None, channel_axis: str = "none") -> str:
+    """The axes of one network input of ``shape`` (a plane, or a volume with ``spatial="ZYX"``): where
+    ``channel_axis`` ("last", "first", as a model records it) puts them, else by ``guess_axes``, e.g.
+    "YX", "YXC", "CYX"; refuses a stack, naming how to declare channels."""
+    if channel_axis in ("last", "first"):
+        if len(shape) != len(spatial) + 1:
+            raise UserInputError(f"the model takes images with {in_channels or 'several'} channels ({channel_axis}), "
+                                 f"this one has shape {tuple(shape)}; give an image like its training images "
+                                 "or train a new model")
+        return check_axes(spatial + "C" if channel_axis == "last" else "C" + spatial, shape)
     axes = guess_axes(shape, in_channels)
     if spatial == "ZYX" and "Z" not in axes:
         raise UserInputError(f"an image of shape {tuple(shape)} reads as {axes}, not a volume; give (Z, Y, X) "
@@ -83,13 +106,16 @@ def input_layout(shape, spatial: str = "YX", in_channels: int | None = None) -> 
     if extra:
         raise UserInputError(
             f"an image of shape {tuple(shape)} reads as {axes}: a stack of {shape[0]} planes, not one "
-            f"{'plane' if spatial == 'YX' else 'volume'}; if its first axis holds channels, declare it "
-            "(channel_axis='first'; CLI --axes CYX; widget Axes CYX), else give one plane at a time")
-    return layout_of(axes)
+            f"{'plane (what a 2D model takes)' if spatial == 'YX' else 'volume'}; if its first axis holds channels, declare it "
+            "(axes CYX: CLI --axes CYX, widget Axes CYX), else give one plane at a time")
+    return axes
 
 
 def check_channels(n_channels: int, config) -> None:
     """Refuse an image whose channel count is not the model's (``config``: a UNetConfig)."""
+    if n_channels != config.in_channels and config.in_channels == 1:
+        raise UserInputError(f"the image has {n_channels} channels but the model expects grayscale; pick one "
+                             "channel (check its axes) or train a model on this kind of image")
     if n_channels != config.in_channels:
         raise UserInputError(
             f"the image has {n_channels} channel(s) but the model was trained on {config.in_channels}; "
@@ -97,7 +123,8 @@ def check_channels(n_channels: int, config) -> None:
 
 
 def layout_of(axes: str) -> str:
-    """The model channel layout that matches ``axes``: "none", "last" or "first"."""
+    """Where the channels of an image of ``axes`` sit: "none", "last" or "first" (what a model file
+    records as ``UNetConfig.channel_axis``, so that the one rule reads its images the same way later)."""
     if "C" not in axes:
         return "none"
     return "last" if axes.index("C") > axes.index("X") else "first"
@@ -135,25 +162,18 @@ def plane_indices(shape, axes: str, spatial: str = "YX"):
     return list(itertools.product(*(range(n) for n in sizes)))
 
 
-def plane(image, axes: str, index: tuple[int, ...], layout: str, spatial: str = "YX"):
-    """One plane of ``image`` in the channel ``layout``: (Y, X), (Y, X, C) or (C, Y, X);
-    with ``spatial="ZYX"`` one volume: (Z, Y, X), (Z, Y, X, C) or (C, Z, Y, X)."""
-    image = convert.as_array(image)
+def plane(image, axes: str, index: tuple[int, ...], spatial: str = "YX"):
+    """One plane of ``image`` (layout ``axes``), channels first: (C, Y, X), C = 1 without a C axis;
+    with ``spatial="ZYX"`` one volume: (C, Z, Y, X). ``index``: its indices along the stack axes."""
+    image = as_array(image)
     stack = stack_axes(axes, spatial)
     it = iter(index)
     key = tuple(next(it) if a in stack else slice(None) for a in axes)
     kept = "".join(a for a in axes if a not in stack)
     view = image[key]
-    if layout == "none" and "C" in kept:
-        if view.shape[kept.index("C")] != 1:
-            raise UserInputError(f"the image has {view.shape[kept.index('C')]} channels but the model expects "
-                                 "grayscale; pick one channel or train a model on this kind of image")
-        view = view[tuple(0 if a == "C" else slice(None) for a in kept)]
-        kept = kept.replace("C", "")
-    if layout != "none" and "C" not in kept:
-        raise UserInputError(f"the model expects a channel axis but the image's axes are {axes!r}; add C to --axes")
-    target = {"none": spatial, "last": spatial + "C", "first": "C" + spatial}[layout]
-    order = [kept.index(a) for a in target]
+    if "C" not in kept:
+        view, kept = view[None], "C" + kept
+    order = [kept.index(a) for a in "C" + spatial]
     return view if order == sorted(order) else view.transpose(order)
 
 
@@ -169,13 +189,13 @@ def label_plane_key(axes: str, index: tuple[int, ...], spatial: str = "YX") -> t
     return key
 
 
-def annotated_planes(image, annotations, axes: str, layout: str, spatial: str = "YX", objects=None):
+def annotated_planes(image, annotations, axes: str, spatial: str = "YX", objects=None):
     """Training pairs from a stack: (planes, annotation planes, object planes) where anything is painted.
 
     image: array in ``axes``; annotations (and objects, painted whole objects, or None): integer
-    arrays of ``labels_shape(image.shape, axes)``. Returns three lists: planes in ``layout``
+    arrays of ``labels_shape(image.shape, axes)``. Returns three lists: planes channels first, (C, Y, X)
     (numpy), their (Y, X) annotation planes and object planes (None without objects); with
-    ``spatial="ZYX"`` the annotated volumes and their (Z, Y, X) annotations.
+    ``spatial="ZYX"`` the annotated volumes, (C, Z, Y, X), and their (Z, Y, X) annotations.
     """
     expected = labels_shape(np.shape(image), axes)
     for what, painted in (("annotations", annotations), ("object ids", objects)):
@@ -188,7 +208,52 @@ def annotated_planes(image, annotations, axes: str, layout: str, spatial: str = 
         ann = np.asarray(annotations[key])
         obj = None if objects is None else np.asarray(objects[key])
         if ann.any() or (obj is not None and obj.any()):
-            planes.append(np.asarray(plane(image, axes, index, layout, spatial)))
+            planes.append(np.asarray(plane(image, axes, index, spatial)))
             anns.append(ann)
             objs.append(obj)
     return planes, anns, objs
+
+
+@dataclass(frozen=True)
+class PlaneRef:
+    """One network input of an image: its indices along the stack axes (``()`` for a single plane)
+    and the index into the labels array that selects its labels."""
+
+    index: tuple
+    label_key: tuple
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """An image's layout, read once (``resolve``): its ``axes`` and ``shape``; ``spatial`` ("YX" or
+    "ZYX"), the axes of one network input; ``stack``, the axes that index inputs; ``channels``; the
+    ``labels_shape`` (the shape without channels); ``planes``, a PlaneRef per network input, in
+    order; ``single``: the image is one network input."""
+
+    axes: str
+    shape: tuple
+    spatial: str
+    stack: str
+    channels: int
+    labels_shape: tuple
+    planes: tuple
+    single: bool
+
+
+def resolve(shape, axes: str | None = None, config=None, spatial: str | None = None, rgb: bool = False) -> ImageLayout:
+    """The layout of an image of ``shape``: ``axes`` as given (checked), else ``guess_axes`` with the
+    model's channel count; ``config`` (a UNetConfig, or None) sets the network input (planes or volumes)
+    and refuses an image of other channels; ``spatial`` does without a model. Raises UserInputError."""
+    shape = tuple(int(n) for n in shape)
+    spatial = spatial_of(config) if config is not None else (spatial or "YX")
+    axes = check_axes(axes, shape) if axes else guess_axes(shape, getattr(config, "in_channels", None), rgb)
+    stack = stack_axes(axes, spatial)
+    channels = shape[axes.index("C")] if "C" in axes else 1
+    if config is not None:
+        check_channels(channels, config)
+    label_axes = labels_axes(axes)
+    if "".join(a for a in label_axes if a not in stack) != spatial:
+        raise UserInputError(f"axes {axes!r} do not end in {spatial}; use a layout with the axes in that order")
+    planes = tuple(PlaneRef(index, label_plane_key(axes, index, spatial))
+                   for index in plane_indices(shape, axes, spatial))
+    return ImageLayout(axes, shape, spatial, stack, channels, labels_shape(shape, axes), planes, not stack)

@@ -158,7 +158,7 @@ def _warm_up(interrupted=lambda: False) -> None:
         ann = np.zeros((128, 128), np.uint8)
         ann[:64], ann[64:] = 1, 2
         config = train.TrainConfig(steps=2, time_budget=None, first_preview=0.0, device="auto")
-        for event in train.fit([image], [ann], config, preview_image=image):
+        for event in train.fit([image], [ann], config, preview_image=image[None]):
             if interrupted():
                 return
             if isinstance(event, train.Preview):
@@ -198,7 +198,7 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
 
     from ..engine.model import modelfile
     from ..engine.model.unet import learned_split
-    from ..engine.prediction.predict import predict_maps
+    from ..engine.prediction.pipeline import preview_maps
     from ..engine.training import train
     from . import protocol
 
@@ -209,7 +209,7 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
         init_model = modelfile.model_from_dict(job.init_model) if job.init_model else None
         gen = train.fit(job.images, job.annotations, job.config, model=init_model, unet_config=job.unet_config,
                         objects=job.objects, checked=job.checked, preview_image=current.image, preview_window=current.window,
-                        preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock)
+                        preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock, axes=job.axes)
         for event in gen:
             if isinstance(event, train.Started):
                 model = event.model
@@ -227,8 +227,7 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
         _latest(previews, current)()  # the plane on screen now
         if current.image is not None and model is not None:  # the prediction of the final model
             rounds = model.summary.get("rounds", [{}])
-            part = train.crop_window(current.image, current.window, model.config.channel_axis)
-            maps = predict_maps(model, part)
+            maps = preview_maps(model, current.image, current.window)
             _send_preview(events, maps.probabilities, job.instances, rounds[-1].get("steps", 0),
                           rounds[-1].get("seconds", 0.0), current, maps.split if learned_split(model) else None,
                           model.config.split_head)

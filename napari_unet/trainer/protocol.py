@@ -29,8 +29,8 @@ from ..engine.training.events import Notice, Step, Validation  # noqa: F401 (re-
 
 @dataclass
 class PreviewRequest:
-    """What to preview: ``image`` in the model's channel layout (a plane; for 3D models a slab of
-    planes), ``window`` (y0, y1, x0, x1) of it or None for all of it, and ``tag``, returned with its
+    """What to preview: ``image``, a plane channels first (C, Y, X) (for 3D models a slab of planes,
+    (C, Z, Y, X); ``pipeline.preview_pixels``), ``window`` (y0, y1, x0, x1) of it or None for all of it, and ``tag``, returned with its
     previews: (plane indices along the stack axes, k), k the plane's index in a 3D slab (else None)."""
 
     image: np.ndarray
@@ -56,6 +56,7 @@ class TrainJob:
     instances: bool = True
     objects: list | None = None
     checked: list | None = None  # per image None or a (H, W) bool mask of checked regions (held out, scored)
+    axes: str | None = None  # the layout of ``images`` (``train.fit``): "CYX" for the planes of ``dataset.training_set``
 
 
 @dataclass

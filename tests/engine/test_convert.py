@@ -5,30 +5,26 @@ from napari_unet.engine import convert, crops
 from napari_unet.errors import UserInputError
 
 
-def test_to_channels_first_layouts():
-    rgb = np.zeros((10, 12, 3), np.uint8)
-    assert convert.to_channels_first(rgb, "last").shape == (3, 10, 12)
-    assert convert.to_channels_first(np.zeros((2, 10, 12)), "first").shape == (2, 10, 12)
-    assert convert.to_channels_first(np.zeros((10, 12)), "none").shape == (1, 10, 12)
-    with pytest.raises(UserInputError, match="channel layout"):
-        convert.to_channels_first(np.zeros((10, 12)), "last")
+def test_pixels_that_are_not_numbers_are_refused():
+    with pytest.raises(UserInputError, match="not numeric"):
+        convert.prepare(np.full((1, 4, 4), "a"))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int8, np.uint32, np.float32, np.float64, bool])
 def test_normalisation_maps_percentiles_to_unit_range(dtype):
     rng = np.random.default_rng(0)
     img = (rng.random((50, 60)) * (1 if dtype in (bool,) else 100)).astype(dtype)
-    out = convert.prepare_image(img, "none", (0.0, 100.0))
+    out = convert.prepare(img[None], (0.0, 100.0))
     assert out.dtype == np.float32 and out.shape == (1, 50, 60)
     if dtype is not bool:
         assert out.min() == pytest.approx(0.0, abs=1e-6) and out.max() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_normalisation_survives_constant_and_nan_images():
-    assert np.all(convert.prepare_image(np.full((8, 8), 7.0), "none", (1, 99)) == 0)
+    assert np.all(convert.prepare(np.full((1, 8, 8), 7.0), (1, 99)) == 0)
     img = np.arange(64, dtype=np.float32).reshape(8, 8)
     img[0, 0], img[1, 1] = np.nan, np.inf
-    out = convert.prepare_image(img, "none", (1, 99))
+    out = convert.prepare(img[None], (1, 99))
     assert np.isfinite(out).all()
 
 

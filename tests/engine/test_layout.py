@@ -26,18 +26,26 @@ def test_guess_axes(shape, in_channels, expected):
     assert ax.guess_axes(shape, in_channels) == expected
 
 
-@pytest.mark.parametrize("shape,spatial,layout", [
-    ((20, 30), "YX", "none"), ((20, 30, 3), "YX", "last"), ((20, 30, 4), "YX", "last"), ((20, 30, 2), "YX", "last"),
-    ((8, 20, 30), "ZYX", "none"), ((8, 20, 30, 2), "ZYX", "last"),
+@pytest.mark.parametrize("shape,spatial,axes", [
+    ((20, 30), "YX", "YX"), ((20, 30, 3), "YX", "YXC"), ((20, 30, 4), "YX", "YXC"), ((20, 30, 2), "YX", "YXC"),
+    ((8, 20, 30), "ZYX", "ZYX"), ((8, 20, 30, 2), "ZYX", "ZYXC"),
 ])
-def test_input_layout(shape, spatial, layout):
-    assert ax.input_layout(shape, spatial) == layout
+def test_input_axes(shape, spatial, axes):
+    assert ax.input_axes(shape, spatial) == axes
+    assert ax.layout_of(axes) == {"C": "last"}.get(axes[-1], "none")
+
+
+def test_input_axes_where_a_model_declares_its_channels():
+    assert ax.input_axes((3, 20, 30), "YX", 3, "first") == "CYX"
+    assert ax.input_axes((20, 30, 3), "YX", 3, "last") == "YXC"
+    with pytest.raises(UserInputError, match="3 channels"):
+        ax.input_axes((20, 30), "YX", 3, "first")
 
 
 @pytest.mark.parametrize("shape", [(40, 20, 30), (2, 20, 30), (2, 3, 20, 30)])
 def test_a_stack_given_as_one_plane_is_refused_with_how_to_declare_channels(shape):
     with pytest.raises(UserInputError, match="stack of .* planes.*CYX"):
-        ax.input_layout(shape)
+        ax.input_axes(shape)
 
 
 @pytest.mark.parametrize("axes,shape", [("ZYX", (2, 3)), ("YXQ", (2, 3, 4)), ("ZZX", (2, 3, 4)), ("ZC", (2, 3))])
@@ -46,20 +54,27 @@ def test_bad_axes_are_refused(axes, shape):
         ax.check_axes(axes, shape)
 
 
-@pytest.mark.parametrize("axes,layout", [("TZCYX", "first"), ("CZYX", "first"), ("ZYXC", "last"), ("TYX", "none")])
-def test_plane_is_in_the_model_layout(axes, layout):
+@pytest.mark.parametrize("axes", ["TZCYX", "CZYX", "ZYXC", "TYX", "YXC", "XY"])
+def test_plane_is_handed_over_channels_first(axes):
     sizes = {"T": 2, "Z": 3, "C": 2, "Y": 5, "X": 7}
     shape = tuple(sizes[a] for a in axes)
     image = np.arange(np.prod(shape)).reshape(shape)
     index = (1,) * sum(a in "TZ" for a in axes)
-    p = ax.plane(image, axes, index, ax.layout_of(axes))
-    expected = {"first": (2, 5, 7), "last": (5, 7, 2), "none": (5, 7)}[layout]
-    assert p.shape == expected
+    p = ax.plane(image, axes, index)
+    assert p.shape == (2 if "C" in axes else 1, 5, 7)
     # the value at (c=1, y=4, x=6) of plane index 1 comes from the same source pixel
     src = tuple({"T": 1, "Z": 1, "C": 1, "Y": 4, "X": 6}[a] for a in axes)
-    got = {"first": p[1, 4, 6] if layout == "first" else None, "last": p[4, 6, 1] if layout == "last" else None,
-           "none": p[4, 6] if layout == "none" else None}[layout]
-    assert got == image[src]
+    assert p[1 if "C" in axes else 0, 4, 6] == image[src]
+
+
+def test_resolve_reads_the_layout_once():
+    found = ax.resolve((4, 3, 20, 30), "TZYX")
+    assert found.stack == "TZ" and found.labels_shape == (4, 3, 20, 30) and len(found.planes) == 12
+    assert found.planes[5].index == (1, 2) and found.planes[5].label_key[:2] == (1, 2) and not found.single
+    volumes = ax.resolve((4, 3, 20, 30), "TZYX", spatial="ZYX")
+    assert volumes.stack == "T" and len(volumes.planes) == 4
+    rgb = ax.resolve((20, 30, 3))
+    assert rgb.axes == "YXC" and rgb.channels == 3 and rgb.single and rgb.labels_shape == (20, 30)
 
 
 def test_annotated_planes_picks_painted_slices():
@@ -67,17 +82,19 @@ def test_annotated_planes_picks_painted_slices():
     ann = np.zeros((5, 20, 30), np.uint8)
     ann[1, 3, 3] = 1
     ann[4, 5, 5] = 2
-    planes, anns, _ = ax.annotated_planes(image, ann, "ZYX", "none")
+    planes, anns, _ = ax.annotated_planes(image, ann, "ZYX")
     assert len(planes) == 2
-    np.testing.assert_array_equal(planes[1], image[4])
+    np.testing.assert_array_equal(planes[1], image[4][None])
     assert anns[1][5, 5] == 2
 
 
 def test_annotations_of_the_wrong_shape_are_refused():
     with pytest.raises(UserInputError, match="annotations have shape"):
-        ax.annotated_planes(np.zeros((5, 20, 30)), np.zeros((20, 30), np.uint8), "ZYX", "none")
+        ax.annotated_planes(np.zeros((5, 20, 30)), np.zeros((20, 30), np.uint8), "ZYX")
 
 
-def test_grayscale_model_refuses_multichannel_plane():
+def test_a_model_refuses_an_image_of_other_channels():
+    from napari_unet.engine.model.config import UNetConfig
+
     with pytest.raises(UserInputError, match="channels"):
-        ax.plane(np.zeros((3, 2, 10, 10)), "ZCYX", (0,), "none")
+        ax.resolve((3, 2, 10, 10), "ZCYX", UNetConfig())

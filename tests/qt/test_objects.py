@@ -3,7 +3,7 @@ an instance prediction (split a merged object), Use corrections, train again."""
 
 import numpy as np
 
-from tests.engine.test_objects import _pairs
+from tests.engine.training.test_painted import _pairs
 
 TIMEOUT_MS = 180_000
 STEPS_TIMEOUT_MS = 600_000  # the whole test takes ~22 s on a quiet 2-core CPU; one shared with other jobs took > 180 s

@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent('''
     ann[5, 5], ann[30, 30] = 1, 2
     trainer = TrainerProcess()
     trainer.train(TrainJob([image], [ann], TrainConfig(steps=2, time_budget=None, batch_size=2, patch_size=32),
-                           None, UNetConfig(depth=1, width=4), PreviewRequest(image), instances=False))
+                           None, UNetConfig(depth=1, width=4), PreviewRequest(image[None]), instances=False))
     kinds, deadline = [], time.time() + 120
     while "TrainingFinished" not in kinds and "TrainingFailed" not in kinds and time.time() < deadline:
         kinds += [type(e).__name__ for e in trainer.poll()]
@@ -96,7 +96,7 @@ CLOSE_WITH_UNREAD_PREVIEW = textwrap.dedent('''
     trainer = TrainerProcess()
     # the view moved just as training ended: a preview image the child will never read, larger
     # than the pipe's buffer, so the queue's feeder thread is stuck writing it
-    trainer.set_preview(PreviewRequest(np.zeros((768, 768), np.uint16), (0, 768, 0, 768), ((), None)))
+    trainer.set_preview(PreviewRequest(np.zeros((1, 768, 768), np.uint16), (0, 768, 0, 768), ((), None)))
     time.sleep(0.5)
     start = time.time()
     trainer.close()

@@ -35,8 +35,8 @@ TEST_SIDE = 256  # the test input and cover: a crop of the sample image of at mo
 def export(model, out, fmt: str, image=None) -> Path:
     """Write ``model`` as ``fmt`` ("bioimageio", "torchscript" or "onnx") to ``out``; returns the path.
 
-    image: a sample image in the model's channel layout for a package's test tensors and cover
-    (None: the bundled nuclei sample, for one-channel models).
+    image: a sample plane, channels first (C, Y, X) (``layout.plane``), for a package's test tensors and
+    cover (None: the bundled nuclei sample, for one-channel models).
     """
     from ..files import atomic_path, check_writable_folder
 
@@ -145,8 +145,7 @@ def napari_unet_probabilities(**config):
 
 
 def test_image(model, image=None) -> np.ndarray:
-    """(C, H, W) float32: a crop of ``image`` (model layout) or of the bundled sample, at most TEST_SIDE."""
-    from .. import convert
+    """(C, H, W) float32: a crop of ``image`` ((C, H, W)) or of the bundled sample, at most TEST_SIDE."""
     from . import io
 
     if image is None:
@@ -155,8 +154,8 @@ def test_image(model, image=None) -> np.ndarray:
                                  "(export --image) for the package's test tensors and cover")
         from ...sample_data import sample_paths
 
-        image = io.read_image(sample_paths()["image"])
-    chw = np.asarray(convert.to_channels_first(image, model.config.channel_axis), np.float32)
+        image = io.read_image(sample_paths()["image"])[None]
+    chw = np.asarray(image, np.float32)
     if chw.shape[0] != model.config.in_channels:
         raise UserInputError(f"the sample image has {chw.shape[0]} channel(s), the model {model.config.in_channels}")
     h, w = chw.shape[1:]

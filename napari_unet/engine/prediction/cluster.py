@@ -13,7 +13,6 @@ from functools import partial
 
 import numpy as np
 
-from .. import convert
 from .. import layout as ax
 from . import predict
 from .stacks import plane_value_ranges
@@ -31,7 +30,7 @@ def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int
     from ..model import modelfile
 
     axes = ax.check_axes(axes, np.shape(image))
-    arr = convert.as_array(image)
+    arr = ax.as_array(image)
     if isinstance(arr, np.ndarray):
         arr = da.from_array(arr)
     cfg = model.config

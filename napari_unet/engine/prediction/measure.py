@@ -117,7 +117,8 @@ def measure_image(labels, image, axes: str, spatial: str = "YX", classes=None, c
     parts = []
     for index in ax.plane_indices(np.shape(image), axes, spatial):
         plane_labels = np.asarray(labels[ax.label_plane_key(axes, index, spatial)])
-        pixels = np.asarray(ax.plane(image, axes, index, "last" if "C" in axes else "none", spatial))
+        pixels = np.moveaxis(np.asarray(ax.plane(image, axes, index, spatial)), 0, -1)  # channels last
+        pixels = pixels if "C" in axes else pixels[..., 0]
         table = measure_objects(plane_labels, pixels, classes if not stack else None, class_names, pixel_size, unit)
         parts.append(({a.lower(): i for a, i in zip(stack, index)}, table))
     return stack_columns(parts)

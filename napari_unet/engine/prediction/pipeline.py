@@ -14,23 +14,37 @@ from .. import layout as ax
 from ..model.unet import learned_split
 
 
-def preview_pixels(image, axes: str, plane: tuple, layout: str, spatial: str = "YX", half_depth: int = 4):
+def preview_pixels(image, axes: str, plane: tuple, spatial: str = "YX", half_depth: int = 4):
     """What the trainer predicts to preview ``plane`` (indices along T/Z) of ``image``.
 
-    Returns (pixels, k): for 2D models the plane in ``layout`` and k None; for 3D
-    models (``spatial="ZYX"``) a slab of up to ``2 * half_depth + 1`` planes around
-    it (Z before Y and X, channels as in ``layout``) and k, the plane's index in the slab.
+    Returns (pixels, k), channels first: for 2D models the plane (C, Y, X) and k None; for 3D
+    models (``spatial="ZYX"``) a slab of up to ``2 * half_depth + 1`` planes around it
+    (C, Z, Y, X) and k, the plane's index in the slab.
     """
     if spatial == "YX":
-        return np.asarray(ax.plane(image, axes, plane, layout)), None
+        return np.asarray(ax.plane(image, axes, plane)), None
     stack = [a for a in axes if a in ax.STACK_AXES]
     z = plane[stack.index("Z")]
     volume_index = tuple(i for i, a in zip(plane, stack) if a != "Z")
-    volume = ax.plane(image, axes, volume_index, layout, spatial)
-    n_z = np.shape(volume)[1 if layout == "first" else 0]
-    z0, z1 = max(z - half_depth, 0), min(z + half_depth + 1, n_z)
-    slab = volume[:, z0:z1] if layout == "first" else volume[z0:z1]
-    return np.asarray(slab), z - z0
+    volume = ax.plane(image, axes, volume_index, spatial)
+    z0, z1 = max(z - half_depth, 0), min(z + half_depth + 1, np.shape(volume)[1])
+    return np.asarray(volume[:, z0:z1]), z - z0
+
+
+def preview_maps(model, chw, window=None, **kwargs):
+    """The live preview's prediction (``predict.PredictionDone``) of ``chw`` (a plane or slab, channels
+    first), restricted to ``window`` (y0, y1, x0, x1) of its Y and X axes (None: all of it): the one
+    place the preview is cropped, for ``train.fit`` and the trainer process alike (and the checked
+    regions' score). kwargs: as ``predict.iter_predict`` (e.g. ``value_range``)."""
+    from . import predict
+
+    if window is not None:
+        y0, y1, x0, x1 = window
+        chw = chw[..., y0:y1, x0:x1]
+    for event in predict.iter_predict(model, chw, **kwargs):
+        if isinstance(event, predict.PredictionDone):
+            return event
+    raise RuntimeError("prediction ended without a result")
 
 
 @dataclass
@@ -70,9 +84,12 @@ def labels_from_probabilities(probabilities: np.ndarray, instances: bool, min_si
     return found.labels, found.classes
 
 
-def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = False,
+def iter_predict_image(model, image, axes=None, out=None, *, instances: bool = False,
                        probabilities: bool = False, min_size: int = 30, tile_size: int = 512, suggest: int = 0):
-    """Predict ``image`` (layout ``axes``); yield Progress events, then one Predicted.
+    """Predict ``image``; yield Progress events, then one Predicted.
+
+    axes: the image's layout, a string (None: the one rule, with the model's channels) or an
+    ``layout.ImageLayout`` read already (``layout.resolve``), as the CLI and the widget pass it.
 
     probabilities: keep the class probabilities of a single in-memory plane (for display or
     ``--probabilities``): it is then predicted whole. Anything else (stacks, volumes, zarr or
@@ -82,14 +99,12 @@ def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = F
     """
     from . import predict, stacks
 
-    axes = ax.check_axes(axes, np.shape(image))
-    spatial = ax.spatial_of(model.config)
-    single = ax.is_single_plane(axes, spatial)
-    if probabilities and not (single and model.config.spatial_dims == 2 and out is None):
-        raise UserInputError(f"probabilities are kept for single 2D images in memory, this one has axes {axes}; "
+    found = stacks.layout_of_image(image, axes, model)
+    if probabilities and not (found.single and model.config.spatial_dims == 2 and out is None):
+        raise UserInputError(f"probabilities are kept for single 2D images in memory, this one has axes {found.axes}; "
                              "leave them out for stacks, volumes and zarr outputs")
     if probabilities:
-        plane = np.asarray(ax.plane(image, axes, (), model.config.channel_axis))
+        plane = np.asarray(ax.plane(image, found.axes, ()))
         done = None
         for event in predict.iter_predict(model, plane, tile_size=tile_size):
             if isinstance(event, predict.TileProgress):
@@ -106,14 +121,14 @@ def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = F
             regions = suggest_regions(uncertainty_map(done.probabilities), suggest, region_side(labels, instances))
         yield Predicted(labels, done.probabilities, classes, regions)
         return
-    n_planes = max(len(ax.plane_indices(np.shape(image), axes, spatial)), 1)
+    n_planes = max(len(found.planes), 1)
     done, classes, regions = 0, None, []
-    for event in stacks.iter_predict_stack(model, image, axes, out, instances=instances, min_size=min_size,
+    for event in stacks.iter_predict_stack(model, image, found, out, instances=instances, min_size=min_size,
                                            tile_size=tile_size, suggest=suggest):
         if isinstance(event, stacks.PlaneDone):
             done = event.done
             regions += event.regions or []
-            classes = event.classes if single else None
+            classes = event.classes if found.single else None
             yield Progress(done / n_planes, event.index, event.classes)
         elif isinstance(event, predict.TileProgress):
             yield Progress((done + event.done / max(event.total, 1)) / n_planes)
@@ -126,7 +141,7 @@ def iter_predict_image(model, image, axes: str, out=None, *, instances: bool = F
     yield Predicted(out, None, classes, regions if suggest else None)
 
 
-def predict_image(model, image, axes: str, out=None, **kwargs) -> Predicted:
+def predict_image(model, image, axes=None, out=None, **kwargs) -> Predicted:
     """``iter_predict_image`` run to the end (scripts, tests)."""
     result = None
     for event in iter_predict_image(model, image, axes, out, **kwargs):

@@ -7,7 +7,9 @@ touch the image border; weighted sums are divided by the summed weights, so no
 seam shows and tiled output matches untiled output closely. Tile origins sit on
 multiples of ``2**depth`` so pooling sees the same pixel grid as an untiled pass.
 
-Two entry points, both generators of progress events:
+Both entry points take one plane (volume) channels first, (C, *spatial), as ``layout.plane``
+hands it over, normalise it once (per block) and cut the tiles from it on the model's device;
+both are generators of progress events:
 
 - ``iter_predict``: class probabilities of a whole image, (K, H, W) float32: for
   images that fit in memory (the viewer, instances, ``--probabilities``).
@@ -15,7 +17,7 @@ Two entry points, both generators of progress events:
   pixels plus an ``overlap`` halo read from the neighbours) into any array that
   accepts slice assignment (numpy, a zarr store on disk). Memory is then bounded
   by one block, whatever the image size; the input may be numpy, zarr or dask and
-  is read one block at a time. ``chunked.py`` runs the same block function on dask.
+  is read one block at a time. ``cluster`` runs the same block function on dask.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 
 from ...errors import UserInputError
-from .. import convert, crops, layout
+from .. import convert, layout
 from ..model.device import autocast, is_out_of_memory, memory_format
 from ..model.unet import SegmentationModel
 
@@ -122,31 +124,35 @@ def _tile_geometry(shape, tile, overlap, multiple):
     return tuple(sides), tuple(overlaps), list(itertools.product(*starts))
 
 
-def iter_predict(model: SegmentationModel, image, *, tile_size: int = DEFAULT_TILE,
+def iter_predict(model: SegmentationModel, chw, *, tile_size: int = DEFAULT_TILE,
                  overlap: int = DEFAULT_OVERLAP, batch_size: int = 4, value_range=None):
     """Yield TileProgress events, then one PredictionDone with the probabilities.
 
-    image: raw image in the model's channel layout (any numeric dtype; numpy, or
-    any array that supports slicing, e.g. zarr/dask); a volume for 3D models.
-    value_range: per-channel (C, 2) normalisation range; computed from the image when None.
+    chw: one plane (volume for 3D models), channels first, (C, *spatial) raw pixels of any numeric
+    dtype (numpy, or any array that supports slicing, e.g. zarr/dask; ``layout.plane`` hands these
+    over). value_range: per-channel (C, 2) normalisation range; computed from it when None.
     """
-    cfg = model.config
-    chw = convert.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
-    layout.check_channels(chw.shape[0], cfg)
     if value_range is None:
-        value_range = convert.percentile_range(chw, cfg.norm_percentiles)
-    maps = yield from _iter_tiles(model, np.asarray(chw), value_range, tile_size, overlap, batch_size)
+        value_range = convert.percentile_range(chw, model.config.norm_percentiles)
+    maps = yield from _iter_tiles(model, convert.normalize(chw, value_range), tile_size, overlap, batch_size)
     k = model.config.n_outputs
     yield PredictionDone(maps[:k], maps[k] if maps.shape[0] > k else None)
 
 
-def _iter_tiles(model, chw: np.ndarray, value_range, tile_size, overlap, batch_size):
+def _iter_tiles(model, x: np.ndarray, tile_size, overlap, batch_size):
     """Generator: yields TileProgress per tile batch; returns (K + S, *spatial) float32: the class
-    probabilities, then the S (0 or 1) split outputs (see ``_predict_tiles``)."""
-    spatial = chw.shape[1:]
+    probabilities, then the S (0 or 1) split outputs (see ``_predict_tiles``), of the normalised
+    float32 ``x`` (C, *spatial). The tiles are cut from ``x`` on the model's device, mirrored past
+    the edges it rounds up to the network's multiple (as ``crops.crop_padded`` mirrors)."""
+    spatial = x.shape[1:]
     net, device = model.net, model.device
     tiles, overlaps = tile_plan(model, tile_size, overlap)
     tile, overlaps, origins = _tile_geometry(spatial, tiles, overlaps, net.size_multiples)
+    reach = [max(o + t for o in {origin[a] for origin in origins}) for a, t in enumerate(tile)]
+    pads = [(0, max(r - n, 0)) for r, n in zip(reach, spatial)]
+    if any(after for _, after in pads):
+        x = np.pad(x, [(0, 0)] + pads, mode="symmetric")
+    x_t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     acc = np.zeros((model.config.n_outputs + model.config.n_split_outputs, *spatial), np.float32)
     weight = np.zeros(spatial, np.float32)
     was_training = net.training
@@ -157,7 +163,7 @@ def _iter_tiles(model, chw: np.ndarray, value_range, tile_size, overlap, batch_s
         while i < len(origins):
             batch_origins = origins[i:i + batch_size]
             try:
-                probs = _predict_tiles(net, device, chw, batch_origins, tile, value_range, model.config.n_outputs)
+                probs = _predict_tiles(net, device, x_t, batch_origins, tile, model.config.n_outputs)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
                 if not is_out_of_memory(exc):
                     raise
@@ -178,14 +184,14 @@ def _iter_tiles(model, chw: np.ndarray, value_range, tile_size, overlap, batch_s
     return acc
 
 
-def _predict_tiles(net, device, chw, origins, tile, value_range, k: int) -> np.ndarray:
-    """(B, K + S, *tile) float32 of the tiles at ``origins``: the softmax over the ``k`` class
-    outputs, then the sigmoid of the S split outputs."""
-    tiles = [convert.normalize(crops.crop_padded(chw, origin, tile, "reflect"), value_range) for origin in origins]
-    x_t = torch.from_numpy(np.stack(tiles)).to(device)
-    x_t = x_t.contiguous(memory_format=memory_format(device, x_t.ndim - 2))
+def _predict_tiles(net, device, x_t, origins, tile, k: int) -> np.ndarray:
+    """(B, K + S, *tile) float32 of the tiles of ``x_t`` (C, *spatial, on the device) at ``origins``:
+    the softmax over the ``k`` class outputs, then the sigmoid of the S split outputs."""
+    batch = torch.stack([x_t[(slice(None),) + tuple(slice(o, o + t) for o, t in zip(origin, tile))]
+                         for origin in origins])
+    batch = batch.contiguous(memory_format=memory_format(device, batch.ndim - 2))
     with torch.inference_mode(), autocast(device):
-        logits = net(x_t).float()
+        logits = net(batch).float()
         return torch.cat([torch.softmax(logits[:, :k], dim=1), torch.sigmoid(logits[:, k:])], 1).cpu().numpy()
 
 
@@ -224,8 +230,8 @@ def _iter_block(model, chw, block, value_range, halo, tile_size, batch_size):
     probabilities (K, ...) float32) of the block."""
     y0, y1, x0, x1 = block
     ey0, ey1, ex0, ex1 = _block_with_halo(chw.shape, block, halo)
-    sub = np.asarray(chw[..., ey0:ey1, ex0:ex1])
-    maps = yield from _iter_tiles(model, sub, value_range, tile_size, halo, batch_size)
+    sub = convert.normalize(chw[..., ey0:ey1, ex0:ex1], value_range)
+    maps = yield from _iter_tiles(model, sub, tile_size, halo, batch_size)
     from ...instances import semantic_labels  # (scikit-image loads only when prediction starts)
 
     inner = maps[..., y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
@@ -242,13 +248,13 @@ def block_side(model, n_planes: int, block_size: int) -> int:
     return max(128, int(block_size / np.sqrt(max(n_planes, 1))))
 
 
-def iter_predict_labels(model: SegmentationModel, image, out=None, *, block_size: int = 2048,
+def iter_predict_labels(model: SegmentationModel, chw, out=None, *, block_size: int = 2048,
                         tile_size: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
                         batch_size: int = 4, value_range=None, split_out=None, on_probabilities=None):
     """Yield TileProgress events, then LabelsDone(out) with semantic labels (H, W) (or (Z, H, W)).
 
-    image: raw 2D image (a volume for 3D models) in the model's channel layout (numpy,
-    zarr or dask: only one (Y, X) block plus its halo is read at a time). out: an array
+    chw: one plane (a volume for 3D models), channels first, (C, *spatial) raw pixels (numpy,
+    zarr or dask: only one (Y, X) block plus its halo is read and normalised at a time). out: an array
     of the labels' shape to write into (e.g. a zarr array; a new uint8 numpy array when
     None). split_out: an array of the same shape for the split output, uint8 0..255 (the
     instance step's learned split), or None. on_probabilities: None, or called with ((y0, y1, x0, x1),
@@ -257,8 +263,6 @@ def iter_predict_labels(model: SegmentationModel, image, out=None, *, block_size
     ~(K+2) * (block_size + 2 * overlap)^2 * 4 bytes for planes.
     """
     cfg = model.config
-    chw = convert.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
-    layout.check_channels(chw.shape[0], cfg)
     if value_range is None:
         value_range = convert.percentile_range(chw, cfg.norm_percentiles)
     spatial = chw.shape[1:]
@@ -307,14 +311,20 @@ def _accumulate(acc, weight, probs, origin, overlaps):
     weight[region] += win
 
 
-def predict_probabilities(model: SegmentationModel, image, **kwargs) -> np.ndarray:
-    """(n_outputs, H, W) float32 class probabilities; see iter_predict for arguments."""
-    return predict_maps(model, image, **kwargs).probabilities
+def predict_probabilities(model: SegmentationModel, image, axes: str | None = None, **kwargs) -> np.ndarray:
+    """(n_outputs, H, W) float32 class probabilities; see ``predict_maps``."""
+    return predict_maps(model, image, axes, **kwargs).probabilities
 
 
-def predict_maps(model: SegmentationModel, image, **kwargs) -> PredictionDone:
-    """The class probabilities and the split output of ``image``; see iter_predict for arguments."""
-    for event in iter_predict(model, image, **kwargs):
+def predict_maps(model: SegmentationModel, image, axes: str | None = None, **kwargs) -> PredictionDone:
+    """The class probabilities and the split output of ``image``, one plane (volume for 3D models) in
+    ``axes`` (None: read by the one rule, ``layout.guess_axes``, with the model's channels; a
+    channels-first array: "CYX", "CZYX"); other arguments as ``iter_predict``."""
+    found = layout.resolve(np.shape(image), axes, model.config)
+    if not found.single:
+        raise UserInputError(f"an image of shape {tuple(np.shape(image))} reads as {found.axes}, a stack; "
+                             "predict one plane at a time, or a stack with pipeline.predict_image")
+    for event in iter_predict(model, layout.plane(image, found.axes, (), found.spatial), **kwargs):
         if isinstance(event, PredictionDone):
             return event
     raise RuntimeError("prediction ended without a result")

@@ -63,10 +63,11 @@ class PlaneWriter:
         self.out[self._key(index)] = value
 
 
-def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = False, min_size: int = 30,
+def iter_predict_stack(model, image, axes, out=None, *, instances: bool = False, min_size: int = 30,
                        block_size: int = 2048, tile_size: int = predict.DEFAULT_TILE, batch_size: int = 4,
                        suggest: int = 0):
-    """Predict every plane of ``image`` (layout ``axes``) into ``out``; yield progress.
+    """Predict every plane of ``image`` (``axes``: its layout, a string or an ``layout.ImageLayout``
+    read already) into ``out``; yield progress.
 
     Yields predict.TileProgress (within the current plane), PlaneDone after each
     plane, then predict.LabelsDone(out). out: labels array of shape
@@ -77,21 +78,19 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
     suggest: with N > 0 (2D models), each PlaneDone carries the plane's N regions to check, found in
     the same pass (a float32 plane of uncertainty is held meanwhile).
     """
-    axes = ax.check_axes(axes, np.shape(image))
+    found = layout_of_image(image, axes, model)
     cfg = model.config
-    spatial = ax.spatial_of(cfg)
-    shape = ax.labels_shape(np.shape(image), axes)
+    shape = found.labels_shape
     if out is None:
         out = np.zeros(shape, np.uint32 if instances else np.uint8)
     elif tuple(out.shape) != shape:
         raise UserInputError(f"the output has shape {tuple(out.shape)} but the labels need {shape}")
-    planes = ax.plane_indices(np.shape(image), axes, spatial)
     learned = learned_split(model)
     if suggest and cfg.spatial_dims == 3:
         raise UserInputError("regions to check are found plane by plane; they are not available for 3D models")
-    for i, index in enumerate(planes):
-        key = ax.label_plane_key(axes, index, spatial)
-        view = ax.plane(image, axes, index, cfg.channel_axis, spatial)
+    for i, ref in enumerate(found.planes):
+        key, index = ref.label_key, ref.index
+        view = ax.plane(image, found.axes, index, found.spatial)
         # (the plane's shape from the writer: out[key] of a zarr output reads the plane)
         plane_shape = PlaneWriter(out, key).shape
         target = _semantic_plane(plane_shape, out) if instances else PlaneWriter(out, key)
@@ -122,7 +121,7 @@ def iter_predict_stack(model, image, axes: str, out=None, *, instances: bool = F
             side = region_side(np.asarray(out[key]), instances)  # the plane's labels, as written
             regions = suggest_regions(uncertain, suggest, side, plane=tuple(index))
             del uncertain
-        yield PlaneDone(index, i + 1, len(planes), classes, regions)
+        yield PlaneDone(index, i + 1, len(found.planes), classes, regions)
     yield predict.LabelsDone(out)
 
 
@@ -145,13 +144,13 @@ def _semantic_plane(shape: tuple, out):
     return zarr.zeros(shape=shape, chunks=(1024,) * len(shape) if len(shape) == 2 else (8, 256, 256), dtype="u1")
 
 
-def plane_value_ranges(image, axes: str, model) -> np.ndarray:
+def plane_value_ranges(image, axes, model) -> np.ndarray:
     """Per-plane (per-volume for 3D models) normalisation ranges (n, C, 2), as each would get alone."""
-    cfg = model.config
-    spatial = ax.spatial_of(cfg)
-    rows = []
-    for index in ax.plane_indices(np.shape(image), axes, spatial):
-        chw = convert.to_channels_first(ax.plane(image, axes, index, cfg.channel_axis, spatial),
-                                     cfg.channel_axis, cfg.spatial_dims)
-        rows.append(convert.percentile_range(chw, model.config.norm_percentiles))
-    return np.stack(rows)
+    found = layout_of_image(image, axes, model)
+    return np.stack([convert.percentile_range(ax.plane(image, found.axes, ref.index, found.spatial),
+                                              model.config.norm_percentiles) for ref in found.planes])
+
+
+def layout_of_image(image, axes, model) -> ax.ImageLayout:
+    """``axes`` if it is a layout read already, else the image's layout read with the model's (``layout.resolve``)."""
+    return axes if isinstance(axes, ax.ImageLayout) else ax.resolve(np.shape(image), axes, model.config)

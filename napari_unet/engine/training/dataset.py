@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import UserInputError
-from .. import convention, convert
+from .. import convention
 from .. import layout as ax
 from ..convention import BACKGROUND, UNLABELED
 from .painted import check_objects, merge_into_annotations
@@ -18,7 +18,7 @@ from .painted import check_objects, merge_into_annotations
 class TrainingSet:
     """Network inputs and their annotations, ready for ``train.fit``.
 
-    images: planes (volumes for ``spatial="ZYX"``) in channel ``layout``, numpy.
+    images: planes (volumes for ``spatial="ZYX"``), channels first (``axes``: "CYX", "CZYX"), numpy.
     annotations: int16 arrays of the planes' (Y, X) (or (Z, Y, X)) shape, checked.
     objects: per plane, its painted whole objects (int32, checked) or None; None when no source has any.
     annotated: per source image, (planes with annotations, planes) (1, 1 for a single plane).
@@ -27,8 +27,9 @@ class TrainingSet:
     images: list = field(default_factory=list)
     annotations: list = field(default_factory=list)
     objects: list | None = None
-    layout: str = "none"
+    layout: str = "none"  # where the channels of the user's images sat ("none", "last", "first")
     annotated: list = field(default_factory=list)
+    axes: str = "CYX"
 
 
 def training_set(sources, spatial: str = "YX", n_classes: int | None = None) -> TrainingSet:
@@ -47,14 +48,14 @@ def training_set(sources, spatial: str = "YX", n_classes: int | None = None) -> 
         layout = ax.layout_of(axes)
         layouts.add(layout)
         if ax.is_single_plane(axes, spatial):
-            plane = np.asarray(ax.plane(image, axes, (), layout, spatial))
-            shape = convert.to_channels_first(plane, layout, len(spatial)).shape[1:]
+            plane = np.asarray(ax.plane(image, axes, (), spatial))
+            shape = plane.shape[1:]
             out.images.append(plane)
             out.annotations.append(convention.check_annotations(painted, shape))
             objs.append(None if objects is None else check_objects(objects, shape))
             out.annotated.append((1, 1))
         else:
-            planes, anns, found = ax.annotated_planes(image, painted, axes, layout, spatial, objects)
+            planes, anns, found = ax.annotated_planes(image, painted, axes, spatial, objects)
             out.images += planes
             out.annotations += [convention.check_annotations(a, a.shape) for a in anns]
             objs += [None if o is None else check_objects(o, o.shape) for o in found]
@@ -67,6 +68,7 @@ def training_set(sources, spatial: str = "YX", n_classes: int | None = None) -> 
     check_training_set(merged, n_classes)
     out.objects = objs if any(o is not None for o in objs) else None
     out.layout = layouts.pop()
+    out.axes = "C" + spatial
     return out
 
 
@@ -96,3 +98,29 @@ def check_training_set(annotations: list[np.ndarray], n_classes: int | None) -> 
             f"(labels 2..{n_classes + 1}); remove that label or train a new model"
         )
     return n_classes if n_classes is not None else top
+
+
+def network_inputs(images, axes: str | None, declared, spatial: str = "YX") -> tuple[list, str]:
+    """User images as network inputs, channels first ((C, Y, X); (C, Z, Y, X) for ``spatial="ZYX"``),
+    and where their channels sat (the ``UNetConfig.channel_axis`` a new model records: as declared,
+    else "none" for one channel, else where ``axes`` or the one rule found them).
+
+    axes: the images' layout (e.g. "YXC", "CYX"), or None: read by the one rule
+    (``layout.input_axes``) with the channel layout ``declared`` (a UNetConfig or None) names.
+    """
+    given = getattr(declared, "channel_axis", "none")
+    in_channels = getattr(declared, "in_channels", None)
+    chw, found = [], []
+    for image in images:
+        image_axes = ax.check_axes(axes, np.shape(image)) if axes else \
+            ax.input_axes(np.shape(image), spatial, in_channels, given)
+        if ax.stack_axes(image_axes, spatial):
+            raise UserInputError(f"an image with axes {image_axes} is a stack, not one "
+                                 f"{'plane' if spatial == 'YX' else 'volume'}; give one at a time")
+        chw.append(ax.plane(image, image_axes, (), spatial))
+        found.append(image_axes)
+    if len({c.shape[0] for c in chw}) > 1:
+        raise UserInputError("the training images have different channel counts; give images of one kind")
+    if given != "none":  # declared: the caller knows where the user's channels sat (the CLI, the widget)
+        return chw, given
+    return chw, "none" if not chw or chw[0].shape[0] == 1 else ax.layout_of(found[0])

@@ -39,7 +39,7 @@ from ..model.device import (
     pick_device,
 )
 from ..model.unet import SegmentationModel, learned_split
-from ..prediction.predict import predict_maps
+from ..prediction.pipeline import preview_maps
 from . import augment, dataset, losses, painted, sampling, validation
 from .config import TrainConfig
 from .events import Finished, Notice, Preview, Started, Step, Validation
@@ -48,11 +48,14 @@ from .optim import AdamW
 
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
         unet_config: UNetConfig = None, objects=None, checked=None, preview_image=None, preview_window=None,
-        preview_source=None, preview_tag=None, clock=time.perf_counter):
+        preview_source=None, preview_tag=None, clock=time.perf_counter, axes: str | None = None):
     """Train a U-Net on (image, annotation) pairs; yields Started, Step, Preview, Validation, Finished.
 
     images: list of raw images (H, W), (H, W, C) or (C, H, W), any numeric dtype; for
         3D models (``unet_config.spatial_dims=3``) volumes (Z, Y, X), with channels first or last.
+    axes: the images' layout, e.g. "YX", "YXC", "CYX" ("CZYX" for volumes); None: each read by the one
+        rule (``layout.input_axes``), with the channels a model or ``unet_config`` declares. The CLI
+        and the widget pass channels-first planes (``dataset.training_set``): "CYX".
     annotations: list of (H, W) (3D: (Z, H, W)) integer arrays in the label convention of ``data``.
     objects: None, or per image None or an integer image of painted whole objects (0 = none, one
         id per object; see ``objects``): foreground of their class, and what teaches the split output.
@@ -61,7 +64,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         ``config.preview_every`` seconds and at the end; see ``validation``). 2D models only.
     model: an existing model to fine-tune (its channels and classes must fit).
     unet_config: architecture for a new model (channels and classes are filled in).
-    preview_image: an image to predict every ``config.preview_every`` seconds.
+    preview_image: an image to predict every ``config.preview_every`` seconds, channels first (C, Y, X)
+        (a slab (C, Z, Y, X) for 3D models; ``pipeline.preview_pixels``).
     preview_window: (y0, y1, x0, x1), only this part of preview_image is predicted
         (e.g. what is on screen), so previews of huge images stay cheap.
     preview_source: optional callable, asked before each preview; returns None or a new
@@ -79,13 +83,13 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                    for a, o in zip(annotations, objects)]
     annotations, objects, held = validation.hold_out(annotations, checked, objects)
     torch.manual_seed(config.seed)  # before building the net: its initial weights are seeded too
-    model = _prepare_model(images, annotations, model, unet_config)
+    images, model = _prepare_model(images, annotations, model, unet_config, axes)
     # its peak learning rate and prior weight: a new model, a continued one or a generalist's
     config = config.for_model(model.summary)
     cfg = model.config
     if held and cfg.spatial_dims == 3:
         raise UserInputError("checked regions (a validation score) work with 2D models only; leave them out for 3D")
-    prepared = [convert.prepare_image(im, cfg.channel_axis, cfg.norm_percentiles, cfg.spatial_dims) for im in images]
+    prepared = [convert.prepare(im, cfg.norm_percentiles) for im in images]
     anns = [convention.check_annotations(a, im.shape[1:]) for a, im in zip(annotations, prepared)]
     dataset.check_training_set(anns, cfg.n_classes)
     spacing = np.asarray(cfg.voxel_size) / min(cfg.voxel_size) if cfg.spatial_dims == 3 else None
@@ -139,7 +143,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             if preview_image is not None and elapsed >= next_preview:
                 t0 = clock()
                 recalibrate_batchnorm(net, sampler, device, n_batches=2)  # half the final one: previews are transient
-                maps = predict_maps(model, crop_window(preview_image, preview_window, cfg.channel_axis))
+                maps = preview_maps(model, preview_image, preview_window)
                 net.train()
                 cost = clock() - t0
                 yield Preview(step, elapsed, maps.probabilities, preview_window, tag,
@@ -200,16 +204,6 @@ def round_warning(model) -> str | None:
             "them, or train again to continue from this model")
 
 
-def crop_window(image, window, channel_axis: str):
-    """``image`` restricted to window (y0, y1, x0, x1) of its Y and X axes (None: all of it)."""
-    if window is None:
-        return image
-    y0, y1, x0, x1 = window
-    if channel_axis == "last":
-        return image[..., y0:y1, x0:x1, :]
-    return image[..., y0:y1, x0:x1]
-
-
 def patch_shape(config: TrainConfig, cfg: UNetConfig) -> tuple[int, ...]:
     """Training patch shape: (P, P) for planes, (depth, P, P) for volumes."""
     if cfg.spatial_dims == 2:
@@ -225,29 +219,21 @@ def train(images, annotations, config: TrainConfig = None, **kwargs) -> Segmenta
     raise RuntimeError("training ended without a result")
 
 
-def _prepare_model(images, annotations, model, unet_config) -> SegmentationModel:
-    """A new model sized to the data, or the given one after checking it fits.
-
-    The channel layout of a new model is ``unet_config.channel_axis`` when declared, else the one
-    rule of ``layout.guess_axes`` (so (Y, X, 3) is RGB, and a (5, Y, X) array is refused as a stack).
-    """
+def _prepare_model(images, annotations, model, unet_config, axes) -> tuple[list, SegmentationModel]:
+    """The images as network inputs, channels first (``dataset.network_inputs``), and a new model sized
+    to them, or the given one after checking it fits."""
+    dims = model.config.spatial_dims if model is not None else (unet_config.spatial_dims if unet_config else 2)
+    declared = model.config if model is not None else unet_config
+    chw, channel_axis = dataset.network_inputs(images, axes, declared, "ZYX" if dims == 3 else "YX")
     if model is not None:
-        for im in images:
-            chw = convert.to_channels_first(im, model.config.channel_axis, model.config.spatial_dims)
-            layout.check_channels(chw.shape[0], model.config)
-        return model
-    dims = unet_config.spatial_dims if unet_config else 2
-    axis = unet_config.channel_axis if unet_config and unet_config.channel_axis != "none" else None
-    if axis is None:
-        axis = layout.input_layout(np.shape(images[0]), "ZYX" if dims == 3 else "YX")
-    chw = [convert.to_channels_first(im, axis, dims) for im in images]
-    if len({c.shape[0] for c in chw}) != 1:
-        raise UserInputError("the training images have different channel counts; give images of one kind")
+        for c in chw:
+            layout.check_channels(c.shape[0], model.config)
+        return chw, model
     checked = [convention.check_annotations(a, c.shape[1:]) for a, c in zip(annotations, chw)]
     n_classes = dataset.check_training_set(checked, None)
     base = asdict(unet_config) if unet_config else {}
-    base.update(in_channels=chw[0].shape[0], n_classes=n_classes, channel_axis=axis)
-    return SegmentationModel.new(UNetConfig(**base))
+    base.update(in_channels=chw[0].shape[0], n_classes=n_classes, channel_axis=channel_axis)
+    return chw, SegmentationModel.new(UNetConfig(**base))
 
 
 def _with_device_defaults(config: TrainConfig, device, model, images) -> TrainConfig:

@@ -90,14 +90,13 @@ def _true_instances(truth, objects, region) -> np.ndarray:
 
 
 def score(model, images: list, held: list[HeldOut], min_size: int = 30) -> Score:
-    """The model's Dice and F1 on the held-out regions. images: the raw training images, in the
-    model's channel layout; each region is predicted with ``HALO`` pixels of context and the whole
-    image's normalisation range."""
+    """The model's Dice and F1 on the held-out regions. images: the raw training images, channels
+    first (C, Y, X); each region is predicted with ``HALO`` pixels of context and the whole image's
+    normalisation range."""
     from .. import convert
     from ..model.unet import learned_split
     from ..prediction.metrics import instance_f1
-    from ..prediction.pipeline import labels_from_probabilities
-    from ..prediction.predict import predict_maps
+    from ..prediction.pipeline import labels_from_probabilities, preview_maps
 
     cfg = model.config
     ranges = {}
@@ -106,14 +105,11 @@ def score(model, images: list, held: list[HeldOut], min_size: int = 30) -> Score
     for region in held:
         image = images[region.index]
         if region.index not in ranges:
-            chw = convert.to_channels_first(image, cfg.channel_axis, cfg.spatial_dims)
-            ranges[region.index] = convert.percentile_range(np.asarray(chw), cfg.norm_percentiles)
+            ranges[region.index] = convert.percentile_range(image, cfg.norm_percentiles)
         y0, y1, x0, x1 = region.box
-        h, w = np.shape(image)[-2:] if cfg.channel_axis != "last" else np.shape(image)[-3:-1]
+        h, w = np.shape(image)[-2:]
         outer = (max(0, y0 - HALO), min(h, y1 + HALO), max(0, x0 - HALO), min(w, x1 + HALO))
-        crop = (image[..., outer[0]:outer[1], outer[2]:outer[3], :] if cfg.channel_axis == "last"
-                else image[..., outer[0]:outer[1], outer[2]:outer[3]])
-        maps = predict_maps(model, crop, value_range=ranges[region.index])
+        maps = preview_maps(model, image, outer, value_range=ranges[region.index])
         inner = (slice(y0 - outer[0], y1 - outer[0]), slice(x0 - outer[2], x1 - outer[2]))
         split = maps.split[inner] if maps.split is not None and learned_split(model) else None
         labels, _ = labels_from_probabilities(maps.probabilities[(slice(None), *inner)], True, min_size, split,

@@ -35,7 +35,8 @@ def test_bioimageio_package_passes_bioimageio_test_and_loads_back(tmp_path, chan
     from bioimageio.core import test_model
 
     model = _model(channels, classes, axis)
-    path = export.export(model, tmp_path / "m.zip", "bioimageio", image=_rgb() if channels == 3 else None)
+    sample = np.moveaxis(_rgb(), -1, 0) if channels == 3 else None  # a plane, channels first
+    path = export.export(model, tmp_path / "m.zip", "bioimageio", image=sample)
     names = zipfile.ZipFile(path).namelist()
     assert {"rdf.yaml", "weights.pt", "weights_torchscript.pt", "weights.onnx", "cover.png", "README.md",
             "napari_unet_unet.py", export.ATTACHMENT} <= set(names)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from napari_unet.engine import layout as ax
 from napari_unet.engine.model.config import UNetConfig
 from napari_unet.engine.model.unet import SegmentationModel
 from napari_unet.engine.prediction import predict
@@ -38,7 +39,7 @@ def test_tiny_images_keep_their_shape(model, shape):
 
 
 def test_progress_events_then_result(model):
-    events = list(predict.iter_predict(model, np.zeros((100, 100)), tile_size=32, overlap=8))
+    events = list(predict.iter_predict(model, np.zeros((1, 100, 100)), tile_size=32, overlap=8))
     progress = [e for e in events if isinstance(e, predict.TileProgress)]
     assert progress[-1].done == progress[-1].total > 1
     assert isinstance(events[-1], predict.PredictionDone)
@@ -65,7 +66,7 @@ def test_blend_window_ramps_only_inside():
 
 
 def _labels(model, image, **kwargs):
-    events = list(predict.iter_predict_labels(model, image, **kwargs))
+    events = list(predict.iter_predict_labels(model, ax.plane(image, "YX", ()), **kwargs))  # (1, Y, X), lazy stays lazy
     assert isinstance(events[-1], predict.LabelsDone)
     return events[-1].labels
 
@@ -80,7 +81,7 @@ def test_blockwise_labels_match_whole_image(model, shape):
 
 
 def test_blockwise_progress_counts_every_tile(model):
-    events = list(predict.iter_predict_labels(model, np.zeros((100, 90)), block_size=40, tile_size=32, overlap=8))
+    events = list(predict.iter_predict_labels(model, np.zeros((1, 100, 90)), block_size=40, tile_size=32, overlap=8))
     progress = [e for e in events if isinstance(e, predict.TileProgress)]
     assert [p.done for p in progress] == sorted(p.done for p in progress)
     assert progress[-1].done == progress[-1].total

@@ -70,7 +70,7 @@ def test_time_budget_stops_training(blobs):
 def test_preview_events_carry_probabilities(blobs):
     image, _, ann = blobs
     cfg = quick(steps=None, time_budget=1.0, first_preview=0.0, preview_every=0.2)
-    previews = [e for e in train.fit([image], [ann], cfg, unet_config=SMALL, preview_image=image)
+    previews = [e for e in train.fit([image], [ann], cfg, unet_config=SMALL, preview_image=image[None])
                 if isinstance(e, train.Preview)]
     assert previews and previews[0].probabilities.shape == (2, *image.shape)
 
@@ -161,7 +161,7 @@ def test_learning_rate_warms_up_and_decays():
 def test_preview_window_predicts_only_that_part(blobs):
     image, _, ann = blobs
     cfg = quick(steps=None, time_budget=0.6, first_preview=0.0, preview_every=0.2)
-    previews = [e for e in train.fit([image], [ann], cfg, unet_config=SMALL, preview_image=image,
+    previews = [e for e in train.fit([image], [ann], cfg, unet_config=SMALL, preview_image=image[None],
                                      preview_window=(8, 40, 16, 64)) if isinstance(e, train.Preview)]
     assert previews[0].probabilities.shape == (2, 32, 48) and previews[0].window == (8, 40, 16, 64)
 

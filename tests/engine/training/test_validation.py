@@ -47,7 +47,7 @@ def test_the_score_is_the_metric_on_the_held_out_pixels(blobs):
     checked[20:44, 20:44] = True  # with its halo the crop is the whole 64x64 image
     model = train.train([image], [ann], train.TrainConfig(steps=40, time_budget=None, seed=0), checked=[checked])
     _, _, held = validation.hold_out([ann], [checked], [None])
-    found = validation.score(model, [image], held)
+    found = validation.score(model, [image[None]], held)  # channels first, as fit hands them over
     probs = pipeline.predict_image(model, image, "YX", probabilities=True).probabilities
     labels, _ = pipeline.labels_from_probabilities(probs[:, 20:44, 20:44], True)
     pred, truth = labels > 0, mask[20:44, 20:44] > 0

@@ -56,7 +56,7 @@ def test_3d_tiles_match_one_pass(trained):
 @pytest.mark.heavy_compute
 def test_3d_labels_block_by_block_equal_probabilities(trained):
     model, volume, _ = trained
-    events = list(predict.iter_predict_labels(model, volume, block_size=16, overlap=8))
+    events = list(predict.iter_predict_labels(model, volume[None], block_size=16, overlap=8))
     labels = events[-1].labels
     assert labels.shape == volume.shape
     assert np.mean(labels == predict.predict_probabilities(model, volume).argmax(0)) > 0.99
@@ -71,17 +71,17 @@ def test_stack_of_volumes_is_predicted_volume_by_volume(trained, tmp_path):
     out = zarr.open_array(str(tmp_path / "o.zarr"), mode="w", shape=tzyx.shape, chunks=(1, 12, 24, 24), dtype="u1")
     events = list(chunked.iter_predict_stack(model, tzyx, "TZYX", out))
     assert [e.done for e in events if isinstance(e, chunked.PlaneDone)] == [1, 2]  # one event per volume
-    alone = list(predict.iter_predict_labels(model, volume))[-1].labels
+    alone = list(predict.iter_predict_labels(model, volume[None]))[-1].labels
     np.testing.assert_array_equal(out[0], alone)
     lazy = cluster.labels_dask(model, tzyx, "TZYX", block_size=32).compute(scheduler="synchronous")
     assert lazy.shape == tzyx.shape and np.mean(lazy == out[:]) > 0.99
 
 
 def test_volumes_with_channels_and_axes_orders():
-    vol = np.zeros((2, 5, 6, 7))  # C, Z, Y, X
-    v = ax.plane(vol, "CZYX", (), "last", "ZYX")
-    assert v.shape == (5, 6, 7, 2)
-    assert ax.plane(np.zeros((3, 5, 6, 7)), "TZYX", (1,), "none", "ZYX").shape == (5, 6, 7)
+    vol = np.zeros((5, 6, 7, 2))  # Z, Y, X, C
+    v = ax.plane(vol, "ZYXC", (), "ZYX")
+    assert v.shape == (2, 5, 6, 7)  # channels first
+    assert ax.plane(np.zeros((3, 5, 6, 7)), "TZYX", (1,), "ZYX").shape == (1, 5, 6, 7)
     assert ax.plane_indices((3, 5, 6, 7), "TZYX", "ZYX") == [(0,), (1,), (2,)]
     with pytest.raises(UserInputError, match="3D model needs a Z axis"):
         ax.plane_indices((3, 6, 7), "TYX", "ZYX")
