@@ -59,11 +59,10 @@ class FileActions:
         except UserInputError as exc:
             notify(str(exc), error=True)
             return None
-        self.model = model
         self.class_names.value = ", ".join(model.config.class_names)
         self.use_3d.value = model.config.spatial_dims == 3
         model.summary.setdefault("source", Path(path).name)
-        self.remember_model(f"loaded {Path(path).name}")
+        self.adopt_model(model, f"loaded {Path(path).name}")
         steps = model.summary.get("total_steps", "?")
         self.status.value = f"loaded {Path(path).name}: {model.config.n_classes} class(es), {steps} steps"
         return model
@@ -207,9 +206,9 @@ class FileActions:
         path = autosave.model_path(folder, identity)
         if path is not None:
             try:
-                self.model = modelfile.load_model(path)
-                self.use_3d.value = self.model.config.spatial_dims == 3
-                self.remember_model(f"autosave of {layer.name}")
+                model = modelfile.load_model(path)
+                self.use_3d.value = model.config.spatial_dims == 3
+                self.adopt_model(model, f"autosave of {layer.name}")
                 restored += " and model"
             except UserInputError:
                 pass

@@ -77,7 +77,7 @@ class TrainActions:
         channels = found.images[0].shape[0]
         classes = max(int(np.max(a)) for a in found.annotations) - 1
         if channels != adopted.config.in_channels or classes > adopted.config.n_classes:
-            self.model = None
+            self.workspace.leave()
             notify(f"the bundled {self.start_from.value} model ({adopted.config.in_channels} channel(s), "
                    f"{adopted.config.n_classes} class(es)) does not fit these images ({channels} channel(s), "
                    f"{classes} class(es)); training a new network")
@@ -95,9 +95,7 @@ class TrainActions:
 
     def _continued_model(self):
         """The model Train continues from: the current one, unless it is 2D and 3D is ticked (or vice versa)."""
-        if self.model is None or (self.model.config.spatial_dims == 3) == bool(self.use_3d.value):
-            return self.model
-        return None
+        return self.workspace.continued(3 if self.use_3d.value else 2)
 
     def _on_screen(self, image, axes):
         """(plane, window): the plane on screen and, for large images, the visible part to preview."""
@@ -318,9 +316,9 @@ class TrainActions:
     def _on_finished(self, event) -> None:
         from ..engine.model import modelfile
 
-        self.model = modelfile.model_from_dict(event.model)
-        self.use_3d.value = self.model.config.spatial_dims == 3
-        self.remember_model(f"trained on {self._training_pairs_snapshot[0][0].name}")
+        model = modelfile.model_from_dict(event.model)
+        self.use_3d.value = model.config.spatial_dims == 3
+        self.adopt_model(model, f"trained on {self._training_pairs_snapshot[0][0].name}")
         steps = self.model.summary.get("total_steps", 0)
         self.autosave(self._training_pairs_snapshot, model=self.model)
         self._end_training(None, f"model ready: {steps} steps in total on {self.device_name}")
@@ -335,7 +333,7 @@ class TrainActions:
         if event.model is not None:
             from ..engine.model import modelfile
 
-            self.model = modelfile.model_from_dict(event.model)
+            self.workspace.use(modelfile.model_from_dict(event.model))
         self._end_training(event.message)
 
     def _end_training(self, error: str | None, status: str = "") -> None:

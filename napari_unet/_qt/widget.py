@@ -30,6 +30,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from ..engine import convention
 from ..engine import layout as ax
 from ..errors import UserInputError
+from ..workspace import Workspace
 from .export_panel import ExportActions
 from .files_panel import FileActions
 from .history_panel import HistoryActions
@@ -60,10 +61,8 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Histo
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self.signals = _Signals()
-        self.model = None  # the current SegmentationModel (CPU), None before training/loading
+        self.workspace = Workspace()  # the current model, the history, the undo, the predictions as shown
         self.losses: list[float] = []
-        self.last_prediction: dict[str, np.ndarray] = {}  # per image: prediction as last shown
-        self.instance_classes: dict[str, np.ndarray] = {}
         self.device_name = ""
         self._trainer = None
         self._training_layer = None  # the image layer being trained on (an object: survives renames)
@@ -71,9 +70,7 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Histo
         self._preview_plane: tuple = ()  # stack indices of the plane previewed during training
         self._predict_worker = None
         self._styled: set[str] = set()  # annotation layers given the annotation colours
-        self._history: list = []  # (label, model): the models of this session, newest last
         self._updating_history = False
-        self._undo: list[dict] = []  # what each Use corrections changed
         self._offered = None  # (image layer, autosave folder, identity) offered by Restore autosave
         self._last_count = None  # the object count of the last measured prediction
         self._preview_objects = None  # objects in the last live preview
@@ -100,6 +97,21 @@ class UNetWidget(TrainActions, FileActions, PredictActions, ExportActions, Histo
             self._watch_painting(layer)
             self.offer_autosave(layer)
         self._ensure_trainer()  # spawn now: torch is imported before the user presses Train
+
+    @property
+    def model(self):
+        """The current model (the workspace's): None before training or loading."""
+        return self.workspace.model
+
+    @property
+    def last_prediction(self) -> dict:
+        """Per image name, its prediction as last shown (what Use corrections compares the layer with)."""
+        return self.workspace.shown
+
+    @property
+    def instance_classes(self) -> dict:
+        """Per image name, the class of each object id of its prediction."""
+        return self.workspace.classes
 
     # ---- layout --------------------------------------------------------------------------
     def _build(self) -> None:

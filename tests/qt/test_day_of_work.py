@@ -59,13 +59,13 @@ def test_undo_corrections_restores_the_annotations_and_the_model(viewer_widget):
     ann = w.new_annotations()
     ann.data[2, 2] = 1
     before = np.array(ann.data, copy=True)
-    w.model = first = _model()
+    w.workspace.use(first := _model())
     w._show_prediction(layer, mask.astype(np.uint16), classes=np.ones(int(mask.max()), np.int64))
     edited = np.array(viewer.layers["blobs prediction"].data, copy=True)
     edited[edited == 1] = 0  # a wrong correction: a real object erased
     viewer.layers["blobs prediction"].data = edited
     assert w.use_corrections() > 0 and w.undo_button.enabled
-    w.model = _model()  # trained on it
+    w.adopt_model(_model(), "trained on it")
     assert w.undo_corrections()
     np.testing.assert_array_equal(viewer.layers["blobs annotations"].data, before)
     assert w.model is first and not w.undo_button.enabled
@@ -73,10 +73,8 @@ def test_undo_corrections_restores_the_annotations_and_the_model(viewer_widget):
 
 def test_model_history_goes_back_and_new_model_starts_afresh(viewer_widget):
     _, w = viewer_widget
-    w.model = a = _model()
-    w.remember_model("round 1")
-    w.model = b = _model()
-    w.remember_model("round 2")
+    w.adopt_model(a := _model(), "round 1")
+    w.adopt_model(b := _model(), "round 2")
     assert w.history_combo.value is b and len(w.history_combo.choices) == 2
     w.history_combo.value = a  # one click back
     assert w.model is a and "steps" in w.model_info.value
@@ -103,7 +101,7 @@ def test_predict_counts_the_objects_in_the_status_line_and_their_features(viewer
     image, mask = make_blobs((64, 64), n=5, seed=1)
     viewer.add_image(image, name="blobs")
     config = train.TrainConfig(steps=60, time_budget=None, batch_size=4, patch_size=32)
-    w.model = train.train([image], [scribbles_from(mask, every=4)], config, unet_config=UNetConfig(depth=2, width=8))
+    w.workspace.use(train.train([image], [scribbles_from(mask, every=4)], config, unet_config=UNetConfig(depth=2, width=8)))
     with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
         w.predict()
     count = int(np.max(viewer.layers["blobs prediction"].data))
@@ -135,6 +133,6 @@ def test_an_autosave_is_offered_not_restored_unasked(viewer_widget, tmp_path):
 
 def test_save_model_wants_a_pt_file(viewer_widget, tmp_path):
     _, w = viewer_widget
-    w.model = _model()
+    w.workspace.use(_model())
     assert w.save_model(tmp_path / "model.tif") is None and not (tmp_path / "model.tif").exists()
     assert w.save_model(tmp_path / "model.pt") == tmp_path / "model.pt"

@@ -106,4 +106,4 @@ def test_the_first_train_fine_tunes_the_bundled_model(viewer_widget, qtbot):
     with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
         assert w.train()
     assert w._job.init_model is not None and w._job.init_model["summary"]["card"]["name"] == "nuclei"
-    assert [label.split(". ", 1)[1].split(",")[0] for label, _ in w._history][:1] == ["bundled nuclei"]
+    assert [entry.note for entry in w.workspace.history][:1] == ["bundled nuclei"]

@@ -14,7 +14,7 @@ TIMEOUT_MS = 120_000
 def viewer_widget(make_napari_viewer):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
-    widget.model = SegmentationModel.new(UNetConfig(depth=1, width=4))
+    widget.workspace.use(SegmentationModel.new(UNetConfig(depth=1, width=4)))
     yield viewer, widget
     widget.close_trainer()
 

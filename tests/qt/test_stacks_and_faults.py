@@ -106,7 +106,7 @@ def test_autosave_then_reopen_restores_annotations_and_model(viewer_widget, qtbo
     folder = tmp_path / "cells.tif.napari-unet"  # beside the image file
     assert (folder / "annotations.tif").exists() and (folder / "model.pt").exists()
     viewer.layers.clear()
-    w.model = None
+    w.workspace.leave()
     layer = viewer.open(path)[0]
     assert w.offer_autosave(layer) and "cells annotations" not in viewer.layers  # offered, not imposed
     assert w.restore_offered()

@@ -89,7 +89,7 @@ def test_train_preview_stop_correct_retrain_export(widget, qtbot, tmp_path):
     out = w.export_masks(tmp_path / "nuclei_masks.tif")
     assert io.read_image(out[0]).shape == truth.shape
     saved = w.save_model(tmp_path / "model.pt")
-    w.model = None
+    w.workspace.leave()
     assert w.load_model(saved).summary["total_steps"] == w.model.summary["total_steps"]
 
 
