@@ -44,7 +44,7 @@ class TrainJob:
 
     init_model: a model file's content (``modelfile.model_to_dict``) to fine-tune, or None for a new model
     built from ``unet_config``. instances: previews as object ids (else semantic labels).
-    objects: per image, painted whole objects (int ids, 0 = none) or None (see ``engine.objects``).
+    objects: per image, painted whole objects (int ids, 0 = none) or None (see ``engine.training.painted``).
     """
 
     images: list

@@ -30,7 +30,7 @@ class UNetConfig:
     voxel_size: (z, y, x) spacing of the training volumes (3D only; any unit, only the
         ratios matter); sets the anisotropic pooling of ``pool_schedule``.
     split_head: the output that learns where touching objects part, from painted whole objects
-        (``objects``): "distance" (each object's normalised distance to its edge), "border" (its
+        (``training.painted``): "distance" (each object's normalised distance to its edge), "border" (its
         edge band) or "none". Model files written before it existed read as "none".
     """
 

@@ -8,7 +8,7 @@ autocast), any sizes ``>= 1``, and returns logits of shape
 ``(N, n_outputs + n_split_outputs, *spatial)`` where ``n_outputs = n_classes + 1``
 (output 0 is background, output ``k`` the ``k``-th object class: a softmax over these)
 and the last ``n_split_outputs`` (0 or 1) is the split output (a sigmoid: see
-``objects``), which learns from painted whole objects where touching objects part. Inputs whose size is not a multiple of ``size_multiples``
+``training.painted``), which learns from painted whole objects where touching objects part. Inputs whose size is not a multiple of ``size_multiples``
 (``2**depth`` per axis in 2D) are padded at the end and the output is cropped back,
 so nothing is ever resized.
 

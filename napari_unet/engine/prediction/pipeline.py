@@ -74,13 +74,13 @@ def labels_from_probabilities(probabilities: np.ndarray, instances: bool, min_si
                               head: str = "distance"):
     """(labels, classes): semantic labels and None, or instance ids and the class of each id 1..N.
 
-    split: the learned split output (H, W) when the model has learned one (``objects.learned_split``):
+    split: the learned split output (H, W) when the model has learned one (``unet.learned_split``):
     touching objects are split where it says; None: by the distance rule."""
-    from ... import instances as objects
+    from ...instances import instance_labels, semantic_labels
 
     if not instances:
-        return objects.semantic_labels(probabilities), None
-    found = objects.instance_labels(probabilities, min_size=min_size, learned=split, head=head)
+        return semantic_labels(probabilities), None
+    found = instance_labels(probabilities, min_size=min_size, learned=split, head=head)
     return found.labels, found.classes
 
 

@@ -56,7 +56,7 @@ class LabelsDone:
 @dataclass
 class PredictionDone:
     """probabilities: (n_outputs, H, W) float32, channel 0 background; split: the split output
-    (H, W) float32 in [0, 1] (see ``objects``), None for a model without one."""
+    (H, W) float32 in [0, 1] (see ``training.painted``), None for a model without one."""
 
     probabilities: np.ndarray
     split: np.ndarray | None = None

@@ -73,7 +73,7 @@ def iter_predict_stack(model, image, axes, out=None, *, instances: bool = False,
     plane, then predict.LabelsDone(out). out: labels array of shape
     ``axes.labels_shape(image.shape, axes)`` (a new uint8/uint32 numpy array when None).
     With ``instances`` each plane's objects are numbered 1..N within that plane, split by the
-    model's learned split output when painted objects taught it one (``objects.learned_split``).
+    model's learned split output when painted objects taught it one (``unet.learned_split``).
     3D models walk volumes (one per T) instead of planes; their instances are 3D objects.
     suggest: with N > 0 (2D models), each PlaneDone carries the plane's N regions to check, found in
     the same pass (a float32 plane of uncertainty is held meanwhile).

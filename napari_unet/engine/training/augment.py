@@ -1,6 +1,6 @@
 """Batch augmentation on the training device: a small random affine and intensity jitter.
 
-Flips and 90-degree rotations happen while sampling (``data.PatchSampler``);
+Flips and 90-degree rotations happen while sampling (``sampling.PatchSampler``);
 this module adds what needs interpolation, done for the whole batch at once with
 ``grid_sample`` so it costs little next to the U-Net step.
 """

@@ -56,9 +56,9 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     axes: the images' layout, e.g. "YX", "YXC", "CYX" ("CZYX" for volumes); None: each read by the one
         rule (``layout.input_axes``), with the channels a model or ``unet_config`` declares. The CLI
         and the widget pass channels-first planes (``dataset.training_set``): "CYX".
-    annotations: list of (H, W) (3D: (Z, H, W)) integer arrays in the label convention of ``data``.
+    annotations: list of (H, W) (3D: (Z, H, W)) integer arrays in the label convention (``convention``).
     objects: None, or per image None or an integer image of painted whole objects (0 = none, one
-        id per object; see ``objects``): foreground of their class, and what teaches the split output.
+        id per object; see ``painted``): foreground of their class, and what teaches the split output.
     checked: None, or per image None or a (H, W) bool mask of regions the user checked (fully
         annotated): held out of training and scored (Validation events, every
         ``config.preview_every`` seconds and at the end; see ``validation``). 2D models only.
