@@ -53,8 +53,10 @@ def main() -> None:
     widget.time_budget.value = 30
     viewer.layers.selection.active = viewer.layers["nuclei annotations"]
     viewer.layers["nuclei annotations"].mode = "paint"
+    widget.show_section("Annotate")
     shot(viewer, "1_start")
 
+    widget.show_section("Train")
     widget.train()
     for _ in range(3):  # a few previews in: the model is visibly improving
         wait_for(widget.signals.preview_updated)
@@ -63,6 +65,7 @@ def main() -> None:
     wait_for(widget.signals.training_finished)
     shot(viewer, "3_trained")
 
+    widget.show_section("Review")
     widget.show_uncertainty.value = True  # where to look next: the map, the ranked boxes, Next region
     widget.predict()
     wait_for(widget.signals.prediction_finished)
@@ -98,6 +101,7 @@ def volume_shot() -> None:
     viewer.add_image(volume, name="volume", scale=(2, 1, 1))  # z step twice the pixel size
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "U-Net")
     widget.use_3d.value = True
+    widget.show_section("Train")
     widget.new_annotations().data = scribble_planes(mask, (8, 16, 24), seed=2)
     viewer.dims.set_point(0, 24.0)  # plane 12: never painted
     widget.time_budget.value = 15

@@ -1,8 +1,7 @@
-"""The widget's way back: which model is active, a short history of models (each training round,
-each load), New model, and Undo corrections.
+"""Which model is active, shown: the Model line, the History box (each training round, each load),
+New model and Start from. The rules live in ``workspace.Workspace``; this only shows them.
 
-A mixin of ``UNetWidget`` (it uses ``self.viewer``, ``self.model``, ``self.model_info``, ...).
-Models in the history are kept in memory (a few MB each) for the session.
+A mixin of ``UNetWidget`` (it uses ``self.workspace``, ``self.model_info``, ``self.history_combo``, ...).
 """
 
 from __future__ import annotations
@@ -10,9 +9,8 @@ from __future__ import annotations
 from .notify import notify
 
 
-class HistoryActions:
-    """remember_model, go_to_round, new_model, undo_corrections, update_model_info: the workspace's
-    history and undo (``workspace.Workspace``), shown."""
+class ModelChoice:
+    """remember_model, adopt_model, go_to_round, new_model, adopt_starting_model, update_model_info."""
 
     def remember_model(self, note: str) -> None:
         """Add the current model to the history (``note``: e.g. "round 3", "loaded x.pt") and show it active."""
@@ -94,31 +92,3 @@ class HistoryActions:
                                  f"({', '.join(cfg.class_names)}) · {summary.get('total_steps', 0)} steps · {trained}"
                                  + (" · 3D" if cfg.spatial_dims == 3 else ""))
 
-    def snapshot_for_undo(self, image_layer, annotation_layer, objects_layer):
-        """Before Use corrections changes layers: what Undo corrections restores (and the model)."""
-        shot = self.workspace.push_undo(image_layer.name, annotation_layer.name, annotation_layer.data,
-                                        None if objects_layer is None else objects_layer.data)
-        self.undo_button.enabled = True
-        return shot
-
-    def undo_corrections(self) -> bool:
-        """Undo the last Use corrections: the annotations (and painted objects) as they were, and the
-        model as it was then (training since is undone too; its models stay in the history)."""
-        if not self.workspace.can_undo:
-            notify("nothing to undo: no corrections used yet", error=True)
-            return False
-        if self.is_training:
-            notify("training is running; press Stop before undoing corrections", error=True)
-            return False
-        shot = self.workspace.undo()
-        if shot.annotations_layer in self.viewer.layers:
-            self.viewer.layers[shot.annotations_layer].data = shot.annotations
-        objects = f"{shot.image} objects"
-        if shot.objects is not None and objects in self.viewer.layers:
-            self.viewer.layers[objects].data = shot.objects
-        elif shot.objects is None and objects in self.viewer.layers:
-            self.viewer.layers.remove(objects)  # made by those corrections
-        self.update_model_info()
-        self.undo_button.enabled = self.workspace.can_undo
-        notify("corrections undone: annotations and model are as before them")
-        return True

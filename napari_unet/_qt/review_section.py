@@ -1,7 +1,10 @@
-"""The widget's "where to look next": the uncertainty map, ranked regions to check with Next
-region, and checked regions that are held out of training and give a validation score.
+"""The widget's Review section: how predictions are shown, "where to look next" (the uncertainty map,
+ranked regions to check with Next region), checked regions that are held out of training and give
+a validation score, and the corrections that turn an edited prediction into annotations (and their
+undo).
 
-A mixin of ``UNetWidget`` (it uses ``self.viewer``, ``self.status``, ``self.loss_plot``, ...).
+A mixin of ``UNetWidget`` that builds its section (``build_review_section``) and handles its buttons
+(it uses ``self.viewer``, ``self.status``, ``self.workspace``, ...).
 Layers, per image: "<image> uncertainty" (Image, optional), "<image> regions to check" (Shapes,
 ranked boxes, rebuilt with each prediction) and "<image> checked" (Shapes the user draws
 rectangles in: fully annotated areas to score the model on, never trained on).
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine import convention
 from .layers import camera, geometry, keep_selection
 from .notify import notify
 
@@ -18,11 +22,26 @@ REGION_COLOUR = "yellow"
 CHECKED_COLOUR = "lime"
 
 
-class ReviewActions:
-    """update_review, next_region, mark_checked, checked_masks, _on_validation."""
+class ReviewSection:
+    """build_review_section, update_review, next_region, mark_checked, checked_masks, use_corrections,
+    undo_corrections."""
 
-    def review_widgets(self) -> list:
-        from magicgui.widgets import CheckBox, Container, PushButton
+    def build_review_section(self):
+        """The Review tab: Output, Show probabilities, Show uncertainty, Next region / Mark checked, Accept the
+        whole prediction, Use corrections / Undo corrections."""
+        from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
+
+        self.output_mode = ComboBox(label="Output", choices=["instances", "semantic"], value="instances",
+                                    tooltip="instances: one id per object, touching objects split; semantic: a "
+                                            "value per class")
+        self.show_probabilities = CheckBox(text="Show probabilities")
+        self.accept_all = CheckBox(text="Accept the whole prediction",
+                                   tooltip="Use corrections also takes every object you did not change as painted")
+        self.corrections_button = PushButton(text="Use corrections")
+        self.undo_button = PushButton(text="Undo corrections", enabled=False,
+                                      tooltip="the annotations and the model as before the last Use corrections")
+        self.corrections_button.clicked.connect(self.use_corrections)
+        self.undo_button.clicked.connect(self.undo_corrections)
 
         self.show_uncertainty = CheckBox(text="Show uncertainty",
                                          tooltip="where the model is unsure (1 - the margin between its two "
@@ -39,8 +58,12 @@ class ReviewActions:
         self._region_index = -1
         self._uncertainty: dict = {}  # per image name: its last uncertainty map (Y, X)
         self.validation: list = []
-        return [self.show_uncertainty, Container(widgets=[self.next_region_button, self.checked_button],
-                                                 layout="horizontal", labels=False)]
+        return Container(labels=True, widgets=[
+            self.output_mode, self.show_probabilities, self.show_uncertainty,
+            Container(widgets=[self.next_region_button, self.checked_button], layout="horizontal", labels=False),
+            self.accept_all,
+            Container(widgets=[self.corrections_button, self.undo_button], layout="horizontal", labels=False),
+        ])
 
     # ---- uncertainty and regions ---------------------------------------------------------------
     def update_review(self, image_layer, probabilities, labels, instances: bool = True,
@@ -167,3 +190,78 @@ class ReviewActions:
         self.validation.append((event.step, event.dice, event.f1))
         self.loss_plot.set_validation(self.validation)
         self.signals.validation_updated.emit()
+
+    # ---- corrections ---------------------------------------------------------------------------
+    def use_corrections(self):
+        """Turn edits of "<image> prediction" (and, if ticked, the whole prediction) into annotations.
+
+        Semantic predictions: each changed pixel becomes an annotation of its class. Instance
+        predictions: erased pixels become background annotations, and each object the user changed
+        (redrawn, added, merged, split: ``objects.corrected_objects``) a whole painted object in
+        "<image> objects", with its class annotated under it; with *Accept the whole prediction*,
+        every object. Returns the number of annotation pixels written.
+        """
+        image = self._require_image()
+        if image is None:
+            return 0
+        pred_name = f"{image.name} prediction"
+        if pred_name not in self.viewer.layers or image.name not in self.last_prediction:
+            notify("no prediction to correct yet: press Train or Predict first", error=True)
+            return 0
+        ann_layer = self.annotation_combo.value or self.new_annotations()
+        self.snapshot_for_undo(image, ann_layer, self.objects_layer(image))
+        pred = np.asarray(self.viewer.layers[pred_name].data)
+        shown = self.last_prediction[image.name]
+        to_annotation = self._prediction_to_annotation(image.name, pred)
+        changed = pred != shown
+        if self.accept_all.value:
+            changed = changed | (np.asarray(ann_layer.data) == convention.UNLABELED)
+        new = np.array(ann_layer.data, copy=True)
+        added = ""
+        if self.output_mode.value == "instances":
+            from ..engine.training import painted
+
+            ids = np.unique(pred[pred > 0]) if self.accept_all.value else painted.corrected_objects(pred, shown)
+            layer = self.objects_layer(image) or self.new_objects()
+            layer.data, n_objects = painted.add_objects(layer.data, pred, ids)
+            changed |= np.isin(pred, ids) & (pred > 0)  # the class under every new object
+            added = f" and {n_objects} object(s) to '{layer.name}'"
+        new[changed] = to_annotation[changed]
+        ann_layer.data = new
+        self.last_prediction[image.name] = pred.copy()
+        n = int(changed.sum())
+        notify(f"{n} pixels added to '{ann_layer.name}'{added}; press Train to continue from the current model")
+        return n
+
+    def _prediction_to_annotation(self, image_name: str, pred: np.ndarray) -> np.ndarray:
+        classes = None if self.output_mode.value == "semantic" else self.instance_classes.get(image_name)
+        return convention.prediction_to_annotations(pred, self.output_mode.value == "instances", classes)
+
+    def snapshot_for_undo(self, image_layer, annotation_layer, objects_layer):
+        """Before Use corrections changes layers: what Undo corrections restores (and the model)."""
+        shot = self.workspace.push_undo(image_layer.name, annotation_layer.name, annotation_layer.data,
+                                        None if objects_layer is None else objects_layer.data)
+        self.undo_button.enabled = True
+        return shot
+
+    def undo_corrections(self) -> bool:
+        """Undo the last Use corrections: the annotations (and painted objects) as they were, and the
+        model as it was then (training since is undone too; its models stay in the history)."""
+        if not self.workspace.can_undo:
+            notify("nothing to undo: no corrections used yet", error=True)
+            return False
+        if self.is_training:
+            notify("training is running; press Stop before undoing corrections", error=True)
+            return False
+        shot = self.workspace.undo()
+        if shot.annotations_layer in self.viewer.layers:
+            self.viewer.layers[shot.annotations_layer].data = shot.annotations
+        objects = f"{shot.image} objects"
+        if shot.objects is not None and objects in self.viewer.layers:
+            self.viewer.layers[objects].data = shot.objects
+        elif shot.objects is None and objects in self.viewer.layers:
+            self.viewer.layers.remove(objects)  # made by those corrections
+        self.update_model_info()
+        self.undo_button.enabled = self.workspace.can_undo
+        notify("corrections undone: annotations and model are as before them")
+        return True

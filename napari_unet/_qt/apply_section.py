@@ -1,7 +1,8 @@
-"""The widget's prediction side: showing predictions, corrections, Predict.
+"""The widget's Predict, the upper half of its Apply & export section: the current image, all open
+images or a folder, in a background thread; and showing predictions (also the live previews').
 
-A mixin of ``UNetWidget`` (it uses ``self.viewer``, ``self.model``, ``self.output_mode``,
-...), kept apart so each file stays readable.
+A mixin of ``UNetWidget`` that builds its part of the section (``build_apply_section``) and handles
+its button (it uses ``self.viewer``, ``self.model``, ``self.output_mode``, ...).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine import convention
 from ..errors import UserInputError
 from .layers import DERIVED_IMAGES, compact_ids, geometry, image_array, keep_selection, place_below
 from .notify import notify
@@ -19,8 +19,19 @@ from .notify import notify
 _IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr"}  # what Predict takes from a folder
 
 
-class PredictActions:
-    """_show_prediction, use_corrections, predict."""
+class ApplySection:
+    """build_apply_section, predict, _show_prediction."""
+
+    def build_apply_section(self):
+        """Predict (current image, all open images, folder), Folder, the Predict button."""
+        from magicgui.widgets import ComboBox, Container, FileEdit, PushButton
+
+        self.predict_target = ComboBox(label="Predict", choices=["current image", "all open images", "folder"])
+        self.folder = FileEdit(label="Folder", mode="d", visible=False)
+        self.predict_button = PushButton(text="Predict")
+        self.predict_button.clicked.connect(self.predict)
+        self.predict_target.changed.connect(lambda v: setattr(self.folder, "visible", v == "folder"))
+        return Container(labels=True, widgets=[self.predict_target, self.folder, self.predict_button])
 
     # ---- showing predictions ---------------------------------------------------------------
     def _show_prediction(self, image_layer, labels, probabilities=None, classes=None, *, select=True) -> None:
@@ -64,51 +75,6 @@ class PredictActions:
             self.viewer.layers.move(self.viewer.layers.index(layer), above)
 
     # ---- corrections ---------------------------------------------------------------------------
-    def use_corrections(self):
-        """Turn edits of "<image> prediction" (and, if ticked, the whole prediction) into annotations.
-
-        Semantic predictions: each changed pixel becomes an annotation of its class. Instance
-        predictions: erased pixels become background annotations, and each object the user changed
-        (redrawn, added, merged, split: ``objects.corrected_objects``) a whole painted object in
-        "<image> objects", with its class annotated under it; with *Accept the whole prediction*,
-        every object. Returns the number of annotation pixels written.
-        """
-        image = self._require_image()
-        if image is None:
-            return 0
-        pred_name = f"{image.name} prediction"
-        if pred_name not in self.viewer.layers or image.name not in self.last_prediction:
-            notify("no prediction to correct yet: press Train or Predict first", error=True)
-            return 0
-        ann_layer = self.annotation_combo.value or self.new_annotations()
-        self.snapshot_for_undo(image, ann_layer, self.objects_layer(image))
-        pred = np.asarray(self.viewer.layers[pred_name].data)
-        shown = self.last_prediction[image.name]
-        to_annotation = self._prediction_to_annotation(image.name, pred)
-        changed = pred != shown
-        if self.accept_all.value:
-            changed = changed | (np.asarray(ann_layer.data) == convention.UNLABELED)
-        new = np.array(ann_layer.data, copy=True)
-        added = ""
-        if self.output_mode.value == "instances":
-            from ..engine.training import painted
-
-            ids = np.unique(pred[pred > 0]) if self.accept_all.value else painted.corrected_objects(pred, shown)
-            layer = self.objects_layer(image) or self.new_objects()
-            layer.data, n_objects = painted.add_objects(layer.data, pred, ids)
-            changed |= np.isin(pred, ids) & (pred > 0)  # the class under every new object
-            added = f" and {n_objects} object(s) to '{layer.name}'"
-        new[changed] = to_annotation[changed]
-        ann_layer.data = new
-        self.last_prediction[image.name] = pred.copy()
-        n = int(changed.sum())
-        notify(f"{n} pixels added to '{ann_layer.name}'{added}; press Train to continue from the current model")
-        return n
-
-    def _prediction_to_annotation(self, image_name: str, pred: np.ndarray) -> np.ndarray:
-        classes = None if self.output_mode.value == "semantic" else self.instance_classes.get(image_name)
-        return convention.prediction_to_annotations(pred, self.output_mode.value == "instances", classes)
-
     # ---- prediction ------------------------------------------------------------------------------
     def predict(self):
         """Predict the current image, all open images, or a folder, in a background thread."""

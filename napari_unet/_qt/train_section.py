@@ -1,8 +1,10 @@
-"""The widget's training side: Train/Stop, the trainer's events, live previews.
+"""The widget's Train section and its training: the settings (Start from, History, New model, all
+images, 3D, time budget) and the loss plot; Train / Stop (in the header), the trainer's events and
+the live previews.
 
-A mixin of ``UNetWidget`` (it uses ``self.viewer``, ``self.model``, ``self.use_3d``,
-``self._trainer``, ...), kept apart so each file stays readable. Training runs in a
-separate process (``trainer.process``); a QTimer drains its events on the GUI thread.
+A mixin of ``UNetWidget`` that builds its section (``build_train_section``) and handles its buttons
+(it uses ``self.viewer``, ``self.workspace``, ``self._trainer``, ...). Training runs in a separate
+process (``trainer.process``); a QTimer drains its events on the GUI thread.
 """
 
 from __future__ import annotations
@@ -19,10 +21,42 @@ PREVIEW_MAX_SIDE_3D = 384  # 3D models preview a slab of 9 planes: a smaller win
 FIRST_PREVIEW_S = 0.5
 
 
-class TrainActions:
-    """train, stop, close_trainer and the handlers of trainer events."""
+class TrainSection:
+    """build_train_section, train, stop, close_trainer and the handlers of trainer events."""
 
     pause_while_view_moves = True  # see _on_view_changed
+
+    def build_train_section(self):
+        """The Train tab: Start from, History / New model, Train on all annotated images, 3D U-Net, Time
+        budget, and the loss plot."""
+        from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, SpinBox
+
+        from .loss_plot import LossPlot
+
+        self.start_from = ComboBox(label="Start from", choices=self._start_choices,
+                                   tooltip="with no model yet (or after New model): a bundled model that predicts "
+                                           "before any stroke and that Train fine-tunes, or a new network")
+        self.history_combo = ComboBox(label="History", choices=self._history_choices,
+                                      tooltip="the models of this session (each training round, each load): "
+                                              "pick one to go back to it")
+        self.new_model_button = PushButton(text="New model", tooltip="the next Train starts from the Start from choice")
+        self.all_images = CheckBox(text="Train on all annotated images")
+        self.use_3d = CheckBox(text="3D U-Net (volumes)",
+                               tooltip="train a 3D U-Net on 3D patches around your strokes (needs a Z axis); "
+                                       "the layer's scale gives the voxel size (anisotropy). "
+                                       "Unticked: a 2D U-Net on the painted planes")
+        self.time_budget = SpinBox(label="Time budget (s)", value=60, min=5, max=3600, step=5)
+        self.new_model_button.clicked.connect(self.new_model)
+        self.history_combo.changed.connect(self.go_to_round)
+        self.start_from.changed.connect(lambda _v: self.update_model_info())
+        section = Container(labels=True, widgets=[
+            self.start_from,
+            Container(widgets=[self.history_combo, self.new_model_button], layout="horizontal", labels=True),
+            self.all_images, self.use_3d, self.time_budget,
+        ])
+        self.loss_plot = LossPlot()
+        section.native.layout().addWidget(self.loss_plot)
+        return section
 
     def _ensure_trainer(self):
         from ..trainer.process import TrainerProcess, take_prestarted
