@@ -60,7 +60,7 @@ def export(model, out, fmt: str, image=None) -> Path:
 
 
 def _require(fmt: str) -> None:
-    needed = {"torchscript": [], "onnx": ["onnx"], "bioimageio": ["onnx", "bioimageio.spec", "bioimageio.core"]}
+    needed = {"torchscript": [], "onnx": ["onnx"], "bioimageio": ["onnx", "bioimageio.spec"]}
     import importlib.util
 
     missing = [m for m in needed[fmt] if importlib.util.find_spec(m) is None]
