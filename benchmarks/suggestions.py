@@ -150,7 +150,7 @@ def train_with_snapshot(image, scribbles, config, at=None):
         elif isinstance(event, events.Step) and event.step == at:
             snapshot = clone(model)  # weights and batch-norm statistics; draws nothing from the run's generators
             cfg = snapshot.config
-            prepared = convert.prepare(image[None], cfg.norm_percentiles)
+            prepared = convert.prepare(image[None], cfg)
             sampler = sampling.PatchSampler([prepared], [convention.check_annotations(scribbles, prepared.shape[1:])],
                                         train.patch_shape(config, cfg), np.random.default_rng(999))
             train.recalibrate_batchnorm(snapshot.net, sampler, torch.device("cpu"))
@@ -174,7 +174,7 @@ def head_features(model, image):
     from napari_unet.engine import convert
 
     cfg = model.config
-    x = convert.prepare(image[None], cfg.norm_percentiles)  # as in prediction
+    x = convert.prepare(image[None], cfg)  # as in prediction
     seen = {}
     hook = model.net.head.register_forward_hook(lambda module, inputs, output: seen.update(f=inputs[0]))
     was_training = model.net.training

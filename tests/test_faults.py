@@ -176,16 +176,19 @@ def test_stack_where_2d_expected(blobs, model, tmp_path, capsys):
 
 # ---- channels ------------------------------------------------------------------------------------
 
-def test_rgb_image_against_grayscale_model(blobs, model, tmp_path, capsys):
+def test_rgb_image_meets_a_grayscale_model_as_its_luminance_with_a_notice(blobs, model, tmp_path, capsys):
     image, _, ann = blobs
     rgb = np.stack([image] * 3, -1)
-    with pytest.raises(UserInputError, match="channel"):
-        predict.predict_probabilities(model, rgb)
-    with pytest.raises(UserInputError, match="channel"):
-        train.train([rgb], [ann], quick(), model=model)
+    np.testing.assert_allclose(predict.predict_probabilities(model, rgb), predict.predict_probabilities(model, image),
+                               atol=1e-5)
+    tuned = train.train([rgb], [ann], quick(steps=1), model=model)  # fine-tuning reads it the same way
+    assert tuned.config.in_channels == 1
     m = modelfile.save_model(model, tmp_path / "m.pt")
-    _one_line_exit_2(capsys, ["predict", m, io.write_mask(tmp_path / "rgb.tif", rgb), "--out", tmp_path / "o.tif"],
-                     "channels")
+    capsys.readouterr()
+    assert cli.main(["predict", str(m), str(io.write_mask(tmp_path / "rgb.tif", rgb)), "--out",
+                     str(tmp_path / "o.tif")]) == 0
+    assert "converted to grey" in capsys.readouterr().err
+    assert io.read_image(tmp_path / "o.tif").shape == image.shape
 
 
 # ---- model files ---------------------------------------------------------------------------------

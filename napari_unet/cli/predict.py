@@ -131,7 +131,8 @@ def _predict(model, image, found, target, path: Path, out: Path, args):
     suggest = args.suggest if getattr(args, "suggestions", None) else 0
     events = pipeline.iter_predict_image(model, image, found, target, instances=args.instances,
                                          probabilities=bool(args.probabilities), min_size=args.min_size,
-                                         tile_size=args.tile_size, suggest=suggest)
+                                         tile_size=args.tile_size, suggest=suggest,
+                                         diameter=getattr(args, "diameter", "auto"))
     for event in events:
         now = time.perf_counter()
         if isinstance(event, pipeline.Progress) and event.plane is None and now - last > 1.0:
@@ -139,6 +140,8 @@ def _predict(model, image, found, target, path: Path, out: Path, args):
             log(f"{path.name}: {100 * event.fraction:.0f} %")
         elif isinstance(event, pipeline.Predicted):
             result = event
+            for note in event.notes:
+                log(f"{path.name}: {note}")
     if args.probabilities:
         io.write_probabilities(args.probabilities, result.probabilities)
     if result.classes is not None and model.config.n_classes > 1:

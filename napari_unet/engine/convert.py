@@ -1,18 +1,50 @@
 """Image conversion, the one rule for pixels: channels-first planes to the network's input.
 
-Each image (plane, volume) is normalised on its own, per channel, by percentiles (stored in the
-model config, so prediction sees exactly what training saw): ``percentile_range`` reads the
-range once per image, ``normalize`` maps any part of the image (a block, a tile) with it, so a
-large image is normalised block by block as if it had been done whole.
+Each image (plane, volume) is converted on its own: ``conversion_for`` reads a subsample once and
+decides a ``Conversion``; ``normalize`` applies it to any part of the image (a block, a tile), so a
+large image is converted block by block as if it had been done whole. A conversion is:
+
+- **colour to grey**: an RGB or RGBA image (3 or 4 channels) for a one-channel network becomes its
+  luminance, ``LUMINANCE`` weights of R, G and B (ITU-R BT.709, as scikit-image's ``rgb2gray``;
+  alpha is dropped), so the bundled grayscale models take PNG and JPEG files and napari's RGB layers;
+- **percentile scaling**: per channel, the ``norm_percentiles`` of the model (1st and 99.8th by
+  default) map to 0 and 1 (stored in the model, so prediction sees what training saw);
+- **inversion** for models that ask for it (``UNetConfig.invert_bright_background``, the nuclei
+  generalist): an image whose background is bright (the commonest grey level, its histogram's mode,
+  above the middle of the range: stained brightfield, H&E) is inverted, so objects come bright on a
+  dark background as the model learned them. The mode, not the median: a field dense with bright
+  nuclei has most of its pixels bright but its background is still the one flat, common grey (on
+  652 DSB2018 images with nuclei it disagreed with the masks twice, on 147 BBBC039 fields never).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UserInputError
 
 _MAX_PERCENTILE_SAMPLES = 2_000_000
+LUMINANCE = (0.2125, 0.7154, 0.0721)  # R, G, B weights of the grey a one-channel model sees
+BRIGHT_BACKGROUND = 0.5  # the histogram mode of a normalised image above this: a bright background
+_MODE_BINS = 64
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How one image's pixels become the network's input (``conversion_for``).
+
+    value_range: (C, 2) float64, per channel the network sees, the intensities mapped to 0 and 1;
+    grey: RGB(A) channels are first mixed to their luminance (one channel);
+    invert: the result is turned around (1 - x): dark objects on a bright background become bright;
+    notice: one line for the user when the colour was converted or the image inverted, else None.
+    """
+
+    value_range: np.ndarray
+    grey: bool = False
+    invert: bool = False
+    notice: str | None = None  # one line saying what was done beyond scaling, None when nothing was
 
 
 def check_numeric(image) -> None:
@@ -21,18 +53,31 @@ def check_numeric(image) -> None:
         raise UserInputError(f"image dtype {image.dtype} is not numeric; convert it to a number type")
 
 
-def percentile_range(image_chw, percentiles=(1.0, 99.8)) -> np.ndarray:
-    """Per-channel (low, high) intensities, shape (C, 2) float64, from a strided subsample.
+def wants_grey(n_channels: int, in_channels: int) -> bool:
+    """Whether an image of ``n_channels`` meets a network of ``in_channels`` as RGB(A) to grey."""
+    return in_channels == 1 and n_channels in (3, 4)
 
-    image_chw: (C, H, W) or (C, Z, H, W), numpy or lazy. Subsampling (in Y and X) keeps this O(1)
-    in memory for huge images; NaN/inf pixels are ignored.
-    """
+
+def _subsample(image_chw) -> np.ndarray:
+    """A strided subsample (in Y and X) of at most ~2M pixels per channel, float64 (C, N): O(1) in
+    memory for huge images."""
     check_numeric(image_chw)
     c, h, w = image_chw.shape[0], *image_chw.shape[-2:]
     per_plane = int(np.prod(image_chw.shape[1:-2], dtype=np.int64))
     step = max(1, int(np.sqrt(h * w * per_plane / _MAX_PERCENTILE_SAMPLES)))
-    sample = np.asarray(image_chw[..., ::step, ::step], dtype=np.float64).reshape(c, -1)
-    out = np.zeros((c, 2))
+    return np.asarray(image_chw[..., ::step, ::step], dtype=np.float64).reshape(c, -1)
+
+
+def _mix(values: np.ndarray, grey: bool) -> np.ndarray:
+    """(C, ...) -> (1, ...) luminance of the first three channels when ``grey``, else unchanged."""
+    if not grey:
+        return values
+    weights = np.asarray(LUMINANCE, values.dtype if values.dtype.kind == "f" else np.float64)
+    return np.tensordot(weights, values[:3], axes=(0, 0))[None]
+
+
+def _ranges(sample: np.ndarray, percentiles) -> np.ndarray:
+    out = np.zeros((sample.shape[0], 2))
     for i, row in enumerate(sample):
         row = row[np.isfinite(row)]
         if row.size:
@@ -40,19 +85,56 @@ def percentile_range(image_chw, percentiles=(1.0, 99.8)) -> np.ndarray:
     return out
 
 
-def normalize(image_chw, value_range: np.ndarray) -> np.ndarray:
-    """Map ``value_range`` (C, 2) to [0, 1] per channel; returns float32 (C, *spatial), NaN/inf -> 0."""
-    check_numeric(image_chw)
-    expand = (slice(None),) + (None,) * (np.ndim(image_chw) - 1)
+def percentile_range(image_chw, percentiles=(1.0, 99.8)) -> np.ndarray:
+    """Per-channel (low, high) intensities, shape (C, 2) float64, from a strided subsample.
+
+    image_chw: (C, H, W) or (C, Z, H, W), numpy or lazy; NaN/inf pixels are ignored.
+    """
+    return _ranges(_subsample(image_chw), percentiles)
+
+
+def conversion_for(image_chw, config=None, percentiles=None) -> Conversion:
+    """The conversion of one image (plane, volume), channels first (C, *spatial), numpy or lazy, for
+    a network of ``config`` (a UNetConfig: its channels, percentiles and inversion; None: scaling by
+    ``percentiles`` alone, default 1st and 99.8th)."""
+    sample = _subsample(image_chw)
+    grey = config is not None and wants_grey(sample.shape[0], config.in_channels)
+    sample = _mix(sample, grey)
+    value_range = _ranges(sample, percentiles or getattr(config, "norm_percentiles", (1.0, 99.8)))
+    invert = False
+    if getattr(config, "invert_bright_background", False) and sample.shape[0] == 1:
+        scaled = _scale(sample, value_range)[0]
+        counts, edges = np.histogram(np.clip(scaled[np.isfinite(scaled)], 0, 1), _MODE_BINS, (0.0, 1.0))
+        invert = bool(edges[counts.argmax()] + 0.5 / _MODE_BINS > BRIGHT_BACKGROUND)
+    done = (["RGB converted to grey (luminance) for a grayscale model"] if grey else []) + \
+        (["inverted (a bright background: objects made bright on dark, as the model learned them)"]
+         if invert else [])
+    return Conversion(value_range, grey, invert, "; ".join(done) or None)
+
+
+def _scale(values: np.ndarray, value_range: np.ndarray) -> np.ndarray:
+    expand = (slice(None),) + (None,) * (values.ndim - 1)
     lo = value_range[:, 0].astype(np.float32)[expand]
     scale = (value_range[:, 1] - value_range[:, 0]).astype(np.float32)
     scale = np.where(scale > 1e-12, scale, 1.0).astype(np.float32)[expand]
-    out = (np.asarray(image_chw, dtype=np.float32) - lo) / scale
+    return (values - lo) / scale
+
+
+def normalize(image_chw, conversion) -> np.ndarray:
+    """Apply ``conversion`` (a Conversion, or a (C, 2) value range: scaling alone) to ``image_chw`` (or
+    any part of it, e.g. a block); returns float32 (C', *spatial) (C' = 1 after grey), NaN/inf -> 0."""
+    check_numeric(image_chw)
+    if not isinstance(conversion, Conversion):
+        conversion = Conversion(np.asarray(conversion, np.float64))
+    values = _mix(np.asarray(image_chw, dtype=np.float32), conversion.grey)
+    out = _scale(values, conversion.value_range).astype(np.float32, copy=False)
+    if conversion.invert:
+        out = 1.0 - out
     if not np.isfinite(out).all():
         np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     return out
 
 
-def prepare(image_chw, percentiles=(1.0, 99.8)) -> np.ndarray:
-    """A whole plane (volume), channels first, normalised by its own percentiles: float32 (C, *spatial)."""
-    return normalize(image_chw, percentile_range(image_chw, percentiles))
+def prepare(image_chw, config=None, percentiles=None) -> np.ndarray:
+    """A whole plane (volume), channels first, converted on its own: float32 (C', *spatial)."""
+    return normalize(image_chw, conversion_for(image_chw, config, percentiles))

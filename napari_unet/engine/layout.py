@@ -112,7 +112,10 @@ def input_axes(shape, spatial: str = "YX", in_channels: int | None = None, chann
 
 
 def check_channels(n_channels: int, config) -> None:
-    """Refuse an image whose channel count is not the model's (``config``: a UNetConfig)."""
+    """Refuse an image whose channel count is not the model's (``config``: a UNetConfig); an RGB or RGBA
+    image (3 or 4 channels) meets a grayscale model as its luminance (``convert``)."""
+    if config.in_channels == 1 and n_channels in (3, 4):
+        return
     if n_channels != config.in_channels and config.in_channels == 1:
         raise UserInputError(f"the image has {n_channels} channels but the model expects grayscale; pick one "
                              "channel (check its axes) or train a model on this kind of image")

@@ -14,17 +14,17 @@ def test_pixels_that_are_not_numbers_are_refused():
 def test_normalisation_maps_percentiles_to_unit_range(dtype):
     rng = np.random.default_rng(0)
     img = (rng.random((50, 60)) * (1 if dtype in (bool,) else 100)).astype(dtype)
-    out = convert.prepare(img[None], (0.0, 100.0))
+    out = convert.prepare(img[None], percentiles=(0.0, 100.0))
     assert out.dtype == np.float32 and out.shape == (1, 50, 60)
     if dtype is not bool:
         assert out.min() == pytest.approx(0.0, abs=1e-6) and out.max() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_normalisation_survives_constant_and_nan_images():
-    assert np.all(convert.prepare(np.full((1, 8, 8), 7.0), (1, 99)) == 0)
+    assert np.all(convert.prepare(np.full((1, 8, 8), 7.0), percentiles=(1, 99)) == 0)
     img = np.arange(64, dtype=np.float32).reshape(8, 8)
     img[0, 0], img[1, 1] = np.nan, np.inf
-    out = convert.prepare(img[None], (1, 99))
+    out = convert.prepare(img[None], percentiles=(1, 99))
     assert np.isfinite(out).all()
 
 

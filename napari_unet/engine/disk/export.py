@@ -185,7 +185,7 @@ def _package_description(model, folder: Path, chw: np.ndarray):
 
     cfg = model.config
     net = probability_net(model)
-    normalised = convert.normalize(chw, convert.percentile_range(chw, cfg.norm_percentiles))
+    normalised = convert.prepare(chw, cfg)
     with torch.no_grad():
         probabilities = net(torch.from_numpy(normalised[None])).numpy()
     np.save(folder / "test_input.npy", chw[None])

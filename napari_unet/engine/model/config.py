@@ -29,6 +29,11 @@ class UNetConfig:
     spatial_dims: 2 (planes: the image is (Y, X) plus channels) or 3 (volumes: (Z, Y, X)).
     voxel_size: (z, y, x) spacing of the training volumes (3D only; any unit, only the
         ratios matter); sets the anisotropic pooling of ``pool_schedule``.
+    diameter: the typical object diameter (px) of the training images, as ``prediction.size`` measures
+        it, or None (not known: images are never rescaled for this model). Prediction rescales an
+        image whose objects are another size so that they come at this one.
+    invert_bright_background: images whose background is bright are inverted before the network
+        (``convert``): the nuclei generalist learned objects bright on dark.
     split_head: the output that learns where touching objects part, from painted whole objects
         (``training.painted``): "distance" (each object's normalised distance to its edge), "border" (its
         edge band) or "none". Model files written before it existed read as "none".
@@ -44,6 +49,8 @@ class UNetConfig:
     spatial_dims: int = 2
     voxel_size: tuple[float, ...] = (1.0, 1.0, 1.0)
     split_head: str = "distance"
+    diameter: float | None = None
+    invert_bright_background: bool = False
 
     def __post_init__(self):
         for key, (low, high) in LIMITS.items():
@@ -59,6 +66,12 @@ class UNetConfig:
         self.norm_percentiles = tuple(float(p) for p in self.norm_percentiles)
         if len(self.norm_percentiles) != 2 or not 0 <= self.norm_percentiles[0] < self.norm_percentiles[1] <= 100:
             raise UserInputError(f"norm_percentiles must be 0 <= low < high <= 100, got {self.norm_percentiles}")
+        if self.diameter is not None:
+            if isinstance(self.diameter, bool) or not isinstance(self.diameter, (int, float)) or \
+                    not (math.isfinite(self.diameter) and 1 <= self.diameter <= 10_000):
+                raise UserInputError(f"the diameter must be a number of pixels from 1 to 10000, got {self.diameter!r}")
+            self.diameter = float(self.diameter)
+        self.invert_bright_background = bool(self.invert_bright_background)
         self.voxel_size = tuple(float(v) for v in self.voxel_size)
         if len(self.voxel_size) != 3 or not all(math.isfinite(v) and v > 0 for v in self.voxel_size):
             raise UserInputError(f"the voxel size must be three positive (z, y, x) spacings, got {self.voxel_size}")

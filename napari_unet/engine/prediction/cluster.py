@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import layout as ax
 from . import predict
-from .stacks import plane_value_ranges
+from .stacks import plane_conversions
 
 
 def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int = predict.DEFAULT_OVERLAP,
@@ -34,7 +34,7 @@ def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int
     if isinstance(arr, np.ndarray):
         arr = da.from_array(arr)
     cfg = model.config
-    ranges = plane_value_ranges(arr, axes, model)
+    conversions = plane_conversions(arr, axes, model)
     spatial = list(ax.spatial_of(cfg))
     stack = list(ax.stack_axes(axes, "".join(spatial)))
     order = stack + (["C"] if "C" in axes else []) + spatial
@@ -52,7 +52,9 @@ def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int
                        arr.ndim - 2: block, arr.ndim - 1: block})
     blob = modelfile.model_to_dict(model)
     blob["_cache_key"] = uuid.uuid4().hex
-    func = partial(_predict_chunk, blob=blob, ranges=ranges.reshape(*arr.shape[:n], *ranges.shape[-2:]),
+    grid = np.empty(len(conversions), object)
+    grid[:] = conversions
+    func = partial(_predict_chunk, blob=blob, conversions=grid.reshape(arr.shape[:n]),
                    halo=halo, tile_size=tile_size, n_stack=n)
     # a halo only where a neighbouring chunk exists, never deeper than the image
     yx = (arr.ndim - 2, arr.ndim - 1)
@@ -67,7 +69,7 @@ def labels_dask(model, image, axes: str, *, block_size: int = 2048, overlap: int
 _WORKER_MODELS: dict = {}
 
 
-def _predict_chunk(block: np.ndarray, *, blob, ranges, halo, tile_size, n_stack, block_info=None):
+def _predict_chunk(block: np.ndarray, *, blob, conversions, halo, tile_size, n_stack, block_info=None):
     """One chunk (1, ..., C, [Z,] y, x) with its halo -> labels broadcast to the same shape, uint8."""
     from ..model import modelfile
 
@@ -78,8 +80,8 @@ def _predict_chunk(block: np.ndarray, *, blob, ranges, halo, tile_size, n_stack,
         _WORKER_MODELS[key] = modelfile.model_from_dict(blob)
     model = _WORKER_MODELS[key]
     location = block_info[0]["chunk-location"][:n_stack] if block_info else (0,) * n_stack
-    value_range = ranges[tuple(location)]
+    conversion = conversions[tuple(location)]
     chw = block.reshape(block.shape[n_stack:])
-    labels = predict.predict_block(model, chw, (0, chw.shape[-2], 0, chw.shape[-1]), value_range,
+    labels = predict.predict_block(model, chw, (0, chw.shape[-2], 0, chw.shape[-1]), conversion,
                                    halo=halo, tile_size=tile_size)
     return np.ascontiguousarray(np.broadcast_to(labels, block.shape))

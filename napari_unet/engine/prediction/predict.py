@@ -125,25 +125,35 @@ def _tile_geometry(shape, tile, overlap, multiple):
 
 
 def iter_predict(model: SegmentationModel, chw, *, tile_size: int = DEFAULT_TILE,
-                 overlap: int = DEFAULT_OVERLAP, batch_size: int = 4, value_range=None):
+                 overlap: int = DEFAULT_OVERLAP, batch_size: int = 4, conversion=None, scale: float = 1.0):
     """Yield TileProgress events, then one PredictionDone with the probabilities.
 
     chw: one plane (volume for 3D models), channels first, (C, *spatial) raw pixels of any numeric
     dtype (numpy, or any array that supports slicing, e.g. zarr/dask; ``layout.plane`` hands these
-    over). value_range: per-channel (C, 2) normalisation range; computed from it when None.
+    over). conversion: how its pixels become the network's input (``convert.conversion_for``; a (C, 2)
+    value range scales alone); read from it when None. scale: the plane is seen by the network at this
+    scale (``size.scale_for``: its objects at the model's diameter; 2D models) and the probabilities
+    come back at its own size.
     """
-    if value_range is None:
-        value_range = convert.percentile_range(chw, model.config.norm_percentiles)
-    maps = yield from _iter_tiles(model, convert.normalize(chw, value_range), tile_size, overlap, batch_size)
+    if conversion is None:
+        conversion = convert.conversion_for(chw, model.config)
+    maps = yield from _iter_tiles(model, convert.normalize(chw, conversion), tile_size, overlap, batch_size, scale)
     k = model.config.n_outputs
     yield PredictionDone(maps[:k], maps[k] if maps.shape[0] > k else None)
 
 
-def _iter_tiles(model, x: np.ndarray, tile_size, overlap, batch_size):
+def _iter_tiles(model, x: np.ndarray, tile_size, overlap, batch_size, scale: float = 1.0):
     """Generator: yields TileProgress per tile batch; returns (K + S, *spatial) float32: the class
     probabilities, then the S (0 or 1) split outputs (see ``_predict_tiles``), of the normalised
     float32 ``x`` (C, *spatial). The tiles are cut from ``x`` on the model's device, mirrored past
-    the edges it rounds up to the network's multiple (as ``crops.crop_padded`` mirrors)."""
+    the edges it rounds up to the network's multiple (as ``crops.crop_padded`` mirrors). With a
+    ``scale`` (2D models), ``x`` is resized by it first and the maps back to its size."""
+    if scale != 1.0 and model.config.spatial_dims == 2:
+        from .. import resample
+
+        resized = resample.resize_image(x, resample.scaled_shape(x.shape[1:], scale))
+        maps = yield from _iter_tiles(model, resized, tile_size, overlap, batch_size)
+        return resample.resize_image(maps, x.shape[1:])
     spatial = x.shape[1:]
     net, device = model.net, model.device
     tiles, overlaps = tile_plan(model, tile_size, overlap)
@@ -202,15 +212,15 @@ def block_grid(h: int, w: int, block_size: int, multiple: int) -> list[tuple[int
             for y in range(0, h, block) for x in range(0, w, block)]
 
 
-def predict_block(model, chw, block, value_range, *, halo: int = DEFAULT_OVERLAP,
-                  tile_size: int = DEFAULT_TILE, batch_size: int = 4) -> np.ndarray:
+def predict_block(model, chw, block, conversion, *, halo: int = DEFAULT_OVERLAP,
+                  tile_size: int = DEFAULT_TILE, batch_size: int = 4, scale: float = 1.0) -> np.ndarray:
     """Semantic labels (..., y1-y0, x1-x0) uint8 of one (Y, X) block of a (C, [Z,] H, W) array-like.
 
     The block is read with a ``halo`` of context from its neighbours (none past the
     image border, where tiles are mirrored as usual), so blocks join without seams.
     Volumes are read with all their planes.
     """
-    events = _iter_block(model, chw, block, value_range, halo, tile_size, batch_size)
+    events = _iter_block(model, chw, block, conversion, halo, tile_size, batch_size, scale)
     while True:
         try:
             next(events)
@@ -225,13 +235,13 @@ def _block_with_halo(shape, block, halo):
     return max(y0 - halo, 0), min(y1 + halo, h), max(x0 - halo, 0), min(x1 + halo, w)
 
 
-def _iter_block(model, chw, block, value_range, halo, tile_size, batch_size):
+def _iter_block(model, chw, block, conversion, halo, tile_size, batch_size, scale=1.0):
     """Generator of TileProgress; returns (semantic labels, split output as uint8 0..255 or None, class
     probabilities (K, ...) float32) of the block."""
     y0, y1, x0, x1 = block
     ey0, ey1, ex0, ex1 = _block_with_halo(chw.shape, block, halo)
-    sub = convert.normalize(chw[..., ey0:ey1, ex0:ex1], value_range)
-    maps = yield from _iter_tiles(model, sub, tile_size, halo, batch_size)
+    sub = convert.normalize(chw[..., ey0:ey1, ex0:ex1], conversion)
+    maps = yield from _iter_tiles(model, sub, tile_size, halo, batch_size, scale)
     from ...instances import semantic_labels  # (scikit-image loads only when prediction starts)
 
     inner = maps[..., y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
@@ -250,7 +260,8 @@ def block_side(model, n_planes: int, block_size: int) -> int:
 
 def iter_predict_labels(model: SegmentationModel, chw, out=None, *, block_size: int = 2048,
                         tile_size: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-                        batch_size: int = 4, value_range=None, split_out=None, on_probabilities=None):
+                        batch_size: int = 4, conversion=None, split_out=None, on_probabilities=None,
+                        scale: float = 1.0):
     """Yield TileProgress events, then LabelsDone(out) with semantic labels (H, W) (or (Z, H, W)).
 
     chw: one plane (a volume for 3D models), channels first, (C, *spatial) raw pixels (numpy,
@@ -259,29 +270,33 @@ def iter_predict_labels(model: SegmentationModel, chw, out=None, *, block_size: 
     None). split_out: an array of the same shape for the split output, uint8 0..255 (the
     instance step's learned split), or None. on_probabilities: None, or called with ((y0, y1, x0, x1),
     the class probabilities (K, ...) float32 of that block) for each block, e.g. to keep a map made
-    from them (``stacks``: the regions to check). Peak memory is one block of probabilities,
-    ~(K+2) * (block_size + 2 * overlap)^2 * 4 bytes for planes.
+    from them (``stacks``: the regions to check). scale: as ``iter_predict``; blocks and halos are
+    measured at the network's scale (a block holds as many network pixels, a halo as much context).
+    Peak memory is one block of probabilities, ~(K+2) * (block_size + 2 * overlap)^2 * 4 bytes for planes.
     """
     cfg = model.config
-    if value_range is None:
-        value_range = convert.percentile_range(chw, cfg.norm_percentiles)
+    if conversion is None:
+        conversion = convert.conversion_for(chw, cfg)
     spatial = chw.shape[1:]
     if out is None:
         out = np.zeros(spatial, np.uint8 if cfg.n_outputs <= 256 else np.uint16)
     multiple = model.net.size_multiple
-    halo = -(-overlap // multiple) * multiple
+    scale = scale if cfg.spatial_dims == 2 else 1.0
+    halo = -(-int(np.ceil(overlap / min(scale, 1.0))) // multiple) * multiple
     h, w = spatial[-2:]
-    side = block_side(model, spatial[0], block_size)
+    side = block_side(model, spatial[0], int(block_size / max(scale, 1.0)))
     blocks = block_grid(h, w, side, multiple)
     tiles, overlaps = tile_plan(model, tile_size, halo)
     totals = []
     for block in blocks:
         ey0, ey1, ex0, ex1 = _block_with_halo(spatial, block, halo)
         region = (*spatial[:-2], ey1 - ey0, ex1 - ex0)
+        if scale != 1.0:
+            region = tuple(max(1, round(n * scale)) for n in region)
         totals.append(len(_tile_geometry(region, tiles, overlaps, model.net.size_multiples)[2]))
     done = 0
     for block, n in zip(blocks, totals):
-        events = _iter_block(model, chw, block, value_range, halo, tile_size, batch_size)
+        events = _iter_block(model, chw, block, conversion, halo, tile_size, batch_size, scale)
         while True:
             try:
                 event = next(events)

@@ -33,6 +33,7 @@ class PlaneDone:
     total: int
     classes: np.ndarray | None = None
     regions: list | None = None
+    conversion: object = None  # how this plane's pixels were converted (``convert.Conversion``)
 
 
 class PlaneWriter:
@@ -65,7 +66,7 @@ class PlaneWriter:
 
 def iter_predict_stack(model, image, axes, out=None, *, instances: bool = False, min_size: int = 30,
                        block_size: int = 2048, tile_size: int = predict.DEFAULT_TILE, batch_size: int = 4,
-                       suggest: int = 0):
+                       suggest: int = 0, scale: float = 1.0):
     """Predict every plane of ``image`` (``axes``: its layout, a string or an ``layout.ImageLayout``
     read already) into ``out``; yield progress.
 
@@ -76,7 +77,8 @@ def iter_predict_stack(model, image, axes, out=None, *, instances: bool = False,
     model's learned split output when painted objects taught it one (``unet.learned_split``).
     3D models walk volumes (one per T) instead of planes; their instances are 3D objects.
     suggest: with N > 0 (2D models), each PlaneDone carries the plane's N regions to check, found in
-    the same pass (a float32 plane of uncertainty is held meanwhile).
+    the same pass (a float32 plane of uncertainty is held meanwhile). scale: every plane is seen by the
+    network at this scale (``pipeline.resolve_scale``), its labels written at its own size.
     """
     found = layout_of_image(image, axes, model)
     cfg = model.config
@@ -98,8 +100,10 @@ def iter_predict_stack(model, image, axes, out=None, *, instances: bool = False,
         split = _semantic_plane(plane_shape, out) if instances and learned else None
         uncertain = np.zeros(plane_shape, np.float32) if suggest else None
         keep = None if uncertain is None else partial(_put_margin, uncertain)
+        conversion = convert.conversion_for(view, cfg)
         for event in predict.iter_predict_labels(model, view, target, block_size=block_size, tile_size=tile_size,
-                                                 batch_size=batch_size, split_out=split, on_probabilities=keep):
+                                                 batch_size=batch_size, conversion=conversion, split_out=split,
+                                                 on_probabilities=keep, scale=scale):
             if isinstance(event, predict.TileProgress):
                 yield event
         classes = None
@@ -121,7 +125,7 @@ def iter_predict_stack(model, image, axes, out=None, *, instances: bool = False,
             side = region_side(np.asarray(out[key]), instances)  # the plane's labels, as written
             regions = suggest_regions(uncertain, suggest, side, plane=tuple(index))
             del uncertain
-        yield PlaneDone(index, i + 1, len(found.planes), classes, regions)
+        yield PlaneDone(index, i + 1, len(found.planes), classes, regions, conversion)
     yield predict.LabelsDone(out)
 
 
@@ -144,11 +148,11 @@ def _semantic_plane(shape: tuple, out):
     return zarr.zeros(shape=shape, chunks=(1024,) * len(shape) if len(shape) == 2 else (8, 256, 256), dtype="u1")
 
 
-def plane_value_ranges(image, axes, model) -> np.ndarray:
-    """Per-plane (per-volume for 3D models) normalisation ranges (n, C, 2), as each would get alone."""
+def plane_conversions(image, axes, model) -> list:
+    """Per plane (per volume for 3D models), its ``convert.Conversion``, as each would get alone."""
     found = layout_of_image(image, axes, model)
-    return np.stack([convert.percentile_range(ax.plane(image, found.axes, ref.index, found.spatial),
-                                              model.config.norm_percentiles) for ref in found.planes])
+    return [convert.conversion_for(ax.plane(image, found.axes, ref.index, found.spatial), model.config)
+            for ref in found.planes]
 
 
 def layout_of_image(image, axes, model) -> ax.ImageLayout:

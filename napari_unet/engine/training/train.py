@@ -89,7 +89,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     cfg = model.config
     if held and cfg.spatial_dims == 3:
         raise UserInputError("checked regions (a validation score) work with 2D models only; leave them out for 3D")
-    prepared = [convert.prepare(im, cfg.norm_percentiles) for im in images]
+    prepared = [convert.prepare(im, cfg) for im in images]
     anns = [convention.check_annotations(a, im.shape[1:]) for a, im in zip(annotations, prepared)]
     dataset.check_training_set(anns, cfg.n_classes)
     spacing = np.asarray(cfg.voxel_size) / min(cfg.voxel_size) if cfg.spatial_dims == 3 else None

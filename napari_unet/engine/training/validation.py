@@ -105,11 +105,11 @@ def score(model, images: list, held: list[HeldOut], min_size: int = 30) -> Score
     for region in held:
         image = images[region.index]
         if region.index not in ranges:
-            ranges[region.index] = convert.percentile_range(image, cfg.norm_percentiles)
+            ranges[region.index] = convert.conversion_for(image, cfg)
         y0, y1, x0, x1 = region.box
         h, w = np.shape(image)[-2:]
         outer = (max(0, y0 - HALO), min(h, y1 + HALO), max(0, x0 - HALO), min(w, x1 + HALO))
-        maps = preview_maps(model, image, outer, value_range=ranges[region.index])
+        maps = preview_maps(model, image, outer, conversion=ranges[region.index])
         inner = (slice(y0 - outer[0], y1 - outer[0]), slice(x0 - outer[2], x1 - outer[2]))
         split = maps.split[inner] if maps.split is not None and learned_split(model) else None
         labels, _ = labels_from_probabilities(maps.probabilities[(slice(None), *inner)], True, min_size, split,

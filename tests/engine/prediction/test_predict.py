@@ -46,8 +46,17 @@ def test_progress_events_then_result(model):
 
 
 def test_channel_mismatch_is_refused(model):
-    with pytest.raises(UserInputError, match="channel"):
-        predict.predict_probabilities(model, np.zeros((20, 20, 3), np.uint8))
+    with pytest.raises(UserInputError, match="2 channels"):
+        predict.predict_probabilities(model, np.zeros((20, 20, 2), np.uint8))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_grayscale_model_reads_rgb_and_rgba_as_their_luminance(model, channels):
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 255, (40, 48)).astype(np.uint8)
+    colour = np.stack([grey] * 3 + [np.full_like(grey, 255)] * (channels - 3), -1)  # grey saved as RGB(A)
+    np.testing.assert_allclose(predict.predict_probabilities(model, colour), predict.predict_probabilities(model, grey),
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(100, 32, 8), (64, 64, 16), (10, 32, 8), (513, 512, 64)])

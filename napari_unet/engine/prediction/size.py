@@ -1,0 +1,98 @@
+"""Object size: the typical diameter of the objects in a mask, and the scale at which a model sees them
+at the size it was trained on.
+
+A model records the diameter of the objects it learned (``UNetConfig.diameter``); an image whose
+objects are another size is rescaled for the network by ``model diameter / image diameter`` and its
+masks come back at the image's size (``predict``), as Cellpose does with its diameter. Nuclei twice
+the trained size are otherwise cut into pieces, and half the size missed.
+
+The diameter is measured the same way on what the user painted, on full training masks and on a
+prediction: twice the largest distance from an object's pixels to its edge (its inscribed circle),
+the median over the objects. For instance masks each object is measured to its own edge
+(``diameter_of_labels``); for a prediction's foreground, whose touching objects may be merged or
+cut, each connected part's largest distance to the background (``diameter_of_foreground``: two
+touching nuclei still give a nucleus's width, a nucleus cut in pieces is still whole there). On a
+disc of radius r both give 2r (within a pixel).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MIN_OBJECT_PIXELS = 12  # smaller specks are not objects to size (a 4-px-wide blob at least)
+RESCALE_TOLERANCE = 1.25  # within this factor of the model's diameter an image is not rescaled
+MIN_SCALE, MAX_SCALE = 0.25, 4.0  # rescaling beyond these is refused as a wrong estimate
+
+
+def diameter_of_labels(labels) -> float:
+    """The median over the objects of ``labels`` (int ids, 0 = none; (Y, X) or (Z, Y, X)) of twice their
+    largest distance to their own edge, in pixels; nan without objects."""
+    from scipy import ndimage as ndi
+
+    labels = np.asarray(labels)
+    sizes = []
+    for i, box in enumerate(ndi.find_objects(labels.astype(np.int64, copy=False)), start=1):
+        if box is None:
+            continue
+        mask = labels[box] == i
+        if mask.sum() < MIN_OBJECT_PIXELS:
+            continue
+        sizes.append(2 * ndi.distance_transform_edt(np.pad(mask, 1)).max())
+    return float(np.median(sizes)) if sizes else float("nan")
+
+
+def diameter_of_foreground(mask) -> float:
+    """The median over the connected parts of ``mask`` (bool, (Y, X)) of twice their largest distance to
+    the background, in pixels; nan without foreground."""
+    from scipy import ndimage as ndi
+
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return float("nan")
+    distance = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    parts, n = ndi.label(mask)
+    sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
+    peaks = ndi.maximum(distance, parts, np.arange(1, n + 1))
+    peaks = np.asarray(peaks)[sizes >= MIN_OBJECT_PIXELS]
+    return float(2 * np.median(peaks)) if len(peaks) else float("nan")
+
+
+def scale_for(model_diameter, image_diameter) -> float:
+    """How much to rescale an image for the network: ``model_diameter / image_diameter``, 1.0 when either
+    is unknown or they agree within ``RESCALE_TOLERANCE``, clipped to ``MIN_SCALE``..``MAX_SCALE``."""
+    if model_diameter is None or image_diameter is None or not (math.isfinite(image_diameter) and image_diameter > 0):
+        return 1.0
+    scale = float(model_diameter) / float(image_diameter)
+    if 1 / RESCALE_TOLERANCE <= scale <= RESCALE_TOLERANCE:
+        return 1.0
+    return float(np.clip(scale, MIN_SCALE, MAX_SCALE))
+
+
+ESTIMATE_SIDE = 768  # px: the centre crop a diameter is estimated on (2048^2: a seventh of the image)
+
+
+def estimate_diameter(model, chw) -> float:
+    """The diameter (px) of the objects in ``chw`` (one plane, channels first), from the model's own
+    prediction of its centre crop (``ESTIMATE_SIDE``): at the image's scale first, then, when that is
+    off the model's diameter by more than ``RESCALE_TOLERANCE``, once more at the scale it suggests (objects
+    twice the trained size come out in pieces, but their foreground, which is measured, is whole).
+    nan when no object is found."""
+    from . import predict
+
+    h, w = chw.shape[-2:]
+    y0, x0 = max(0, (h - ESTIMATE_SIDE) // 2), max(0, (w - ESTIMATE_SIDE) // 2)
+    crop = np.asarray(chw[..., y0:y0 + ESTIMATE_SIDE, x0:x0 + ESTIMATE_SIDE])
+    estimate, scale = float("nan"), 1.0
+    for _ in range(2):
+        probabilities = predict.predict_maps(model, crop, "CYX", scale=scale).probabilities
+        found = diameter_of_foreground(probabilities.argmax(0) > 0)
+        if not math.isfinite(found):
+            return estimate
+        estimate = found
+        next_scale = scale_for(model.config.diameter, estimate)
+        if next_scale == scale or next_scale == 1.0:
+            return estimate
+        scale = next_scale
+    return estimate
