@@ -356,7 +356,7 @@ class TrainSection:
         steps = self.model.summary.get("total_steps", 0)
         self.autosave(self._training_pairs_snapshot, model=self.model)
         self._end_training(None, f"model ready: {steps} steps in total on {self.device_name}")
-        from ..engine.training.train import round_warning
+        from ..engine.training.rounds import round_warning
 
         warning = round_warning(self.model)
         if warning:

@@ -94,6 +94,13 @@ examples:
 """
 
 
+def diameter(text: str):
+    """argparse type: "auto", "none" (never rescale) or a diameter in pixels (a finite number > 0)."""
+    if text.strip().lower() in ("auto", "none"):
+        return text.strip().lower() if text.strip().lower() == "auto" else None
+    return positive_float(text)
+
+
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0 (no nan, no inf)."""
     try:
@@ -147,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", metavar="MODEL",
                    help="fine-tune this model (a .pt file, a package napari-unet exported, or a bundled "
                         "model's name, e.g. nuclei; see `napari-unet models`) instead of starting fresh")
+    t.add_argument("--diameter", type=diameter, default="auto", metavar="PX|auto|none",
+                   help="the objects' diameter in the images (px, twice the largest distance to their edge): a model "
+                        "that knows its own (the bundled ones) trains on the images rescaled to it; a new model "
+                        "records it. auto (default): from --objects, else the --init model's prediction")
     t.add_argument("--prior-weight", type=non_negative_float, metavar="W",
                    help="with --init: how strongly pixels you did not paint keep its prediction (default 1 for a "
                         "bundled model or one made from it, 0.3 for a model you trained; 0: off, the strokes "
@@ -204,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suggest", type=positive_int, default=5, metavar="N", help="how many regions (default 5)")
     p.add_argument("--pixel-size", type=positive_float, metavar="SIZE",
                    help="pixel side in micrometres: --measurements adds the area (volume) in um2 (um3)")
+    p.add_argument("--diameter", type=diameter, default="auto", metavar="PX|auto|none",
+                   help="the objects' diameter (px, twice the largest distance to their edge): the image is seen "
+                        "with its objects at the size the model learned and the masks come at the image's size. "
+                        "auto (default): estimated from a first prediction of the image's centre; none: as it is")
     p.add_argument("--min-size", type=natural_int, default=30, help="smallest object kept with --instances, in pixels (default 30)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--tile-size", type=positive_int, default=512, help="tile side in pixels (default 512)")

@@ -22,7 +22,7 @@ def run(args) -> int:
     from ..engine import files
     from ..engine.model import modelfile
     from ..engine.model.config import UNetConfig
-    from ..engine.training import train
+    from ..engine.training import rounds, train
 
     if len(args.images) != len(args.labels):
         raise UserInputError(f"got {len(args.images)} image(s) but {len(args.labels)} --labels; give one per image")
@@ -56,7 +56,8 @@ def run(args) -> int:
     try:
         with _sigterm_as_interrupt():
             model = progress.run(train.fit(found.images, found.annotations, config, model=init, unet_config=unet,
-                                           objects=found.objects, checked=checked_masks(args, found), axes=found.axes))
+                                           objects=found.objects, checked=checked_masks(args, found), axes=found.axes,
+                                           diameter=args.diameter))
     except KeyboardInterrupt:
         if progress.model is None:
             raise
@@ -65,7 +66,7 @@ def run(args) -> int:
         saved = save(progress.model, out, args.class_names if init is None else None)
         log(f"interrupted after {steps} steps: the model so far is saved in {saved}")
         return 130
-    warning = train.round_warning(model)
+    warning = rounds.round_warning(model)
     if warning:
         log(f"napari-unet: warning: {warning}")
     saved = save(model, out, args.class_names if init is None else None)

@@ -246,7 +246,8 @@ def _package_description(model, folder: Path, chw: np.ndarray):
         documentation=bio.FileDescr(source=folder / "README.md"), covers=[bio.FileDescr(source=folder / "cover.png")],
         attachments=[bio.FileDescr(source=folder / ATTACHMENT)],
         inputs=inputs, outputs=outputs, weights=weights,
-        config={"napari_unet": {"version": __version__, "model_file": ATTACHMENT}},
+        config={"napari_unet": {"version": __version__, "model_file": ATTACHMENT, "diameter": cfg.diameter,
+                                "invert_bright_background": cfg.invert_bright_background}},
     )
 
 
@@ -273,6 +274,22 @@ def _write_cover(chw: np.ndarray, probabilities: np.ndarray, path: Path) -> None
     iio.imwrite(path, (side * 255).astype(np.uint8))
 
 
+def _conversion_lines(cfg) -> list[str]:
+    """What a consumer must do to the images that napari-unet does itself (object size, colour, inversion)."""
+    lines = []
+    if cfg.diameter is not None:
+        lines.append(f"- Object size: the network learned objects {cfg.diameter:.1f} pixels across (twice the "
+                     "largest distance to their edge); rescale an image whose objects are another size so "
+                     "that they come at this size, and its output back (napari-unet does this itself, with "
+                     "the diameter estimated or given).")
+    if cfg.in_channels == 1:
+        lines.append("- Colour images: take their luminance, 0.2125 R + 0.7154 G + 0.0721 B (napari-unet does this).")
+    if cfg.invert_bright_background:
+        lines.append("- Polarity: invert images whose background is bright (the mode of the scaled image above 0.5), "
+                     "so objects come bright on dark as the network learned them (napari-unet does this).")
+    return lines
+
+
 def model_card(model) -> str:
     """The package's documentation, from the model's config and training summary (markdown)."""
     cfg, summary = model.config, model.summary
@@ -288,7 +305,8 @@ def model_card(model) -> str:
         f"- Output: class probabilities (softmax): background, {', '.join(cfg.class_names)}. "
         f"The outer {HALO} pixels of a tile see less context: overlap tiles by at least that much.",
         "- napari-unet's own instance step (splitting touching objects) is not part of the network; "
-        "`napari_unet_model.pt` (attached) loads back into napari-unet with it.", "",
+        "`napari_unet_model.pt` (attached) loads back into napari-unet with it.",
+        *_conversion_lines(cfg), "",
         "## Training", "",
         f"- Architecture: depth {cfg.depth}, width {cfg.width} (channels {', '.join(str(cfg.width * 2**i) for i in range(cfg.depth + 1))}).",
         f"- {summary.get('total_steps', 0)} steps in {len(rounds)} round(s), "

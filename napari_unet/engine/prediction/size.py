@@ -9,10 +9,12 @@ the trained size are otherwise cut into pieces, and half the size missed.
 The diameter is measured the same way on what the user painted, on full training masks and on a
 prediction: twice the largest distance from an object's pixels to its edge (its inscribed circle),
 the median over the objects. For instance masks each object is measured to its own edge
-(``diameter_of_labels``); for a prediction's foreground, whose touching objects may be merged or
-cut, each connected part's largest distance to the background (``diameter_of_foreground``: two
-touching nuclei still give a nucleus's width, a nucleus cut in pieces is still whole there). On a
-disc of radius r both give 2r (within a pixel).
+(``diameter_of_labels``). A prediction's objects may be cut in pieces where the model sees them at
+the wrong size, so it is measured on its foreground (``diameter_of_foreground``): each connected part
+that is about one or two objects (its area at most ``MAX_BLOB_AREA`` times its inscribed disc's: a
+doublet still gives a nucleus's width, a nucleus cut in pieces is still whole there) gives its largest
+distance to the background; confluent clusters say nothing about their objects and are left out.
+On a disc of radius r both give 2r (within a pixel).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import math
 import numpy as np
 
 MIN_OBJECT_PIXELS = 12  # smaller specks are not objects to size (a 4-px-wide blob at least)
+MAX_BLOB_AREA = 2.5  # a foreground part larger than this many of its inscribed discs is a cluster
 RESCALE_TOLERANCE = 1.25  # within this factor of the model's diameter an image is not rescaled
 MIN_SCALE, MAX_SCALE = 0.25, 4.0  # rescaling beyond these is refused as a wrong estimate
 
@@ -44,8 +47,9 @@ def diameter_of_labels(labels) -> float:
 
 
 def diameter_of_foreground(mask) -> float:
-    """The median over the connected parts of ``mask`` (bool, (Y, X)) of twice their largest distance to
-    the background, in pixels; nan without foreground."""
+    """The median over the connected parts of ``mask`` (bool, (Y, X)) that are one or two objects (see
+    the module docstring) of twice their largest distance to the background, in pixels; nan when there
+    is no such part (no foreground, or only confluent clusters)."""
     from scipy import ndimage as ndi
 
     mask = np.asarray(mask, bool)
@@ -54,9 +58,9 @@ def diameter_of_foreground(mask) -> float:
     distance = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
     parts, n = ndi.label(mask)
     sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
-    peaks = ndi.maximum(distance, parts, np.arange(1, n + 1))
-    peaks = np.asarray(peaks)[sizes >= MIN_OBJECT_PIXELS]
-    return float(2 * np.median(peaks)) if len(peaks) else float("nan")
+    peaks = np.asarray(ndi.maximum(distance, parts, np.arange(1, n + 1)), float)
+    single = (sizes >= MIN_OBJECT_PIXELS) & (sizes <= MAX_BLOB_AREA * np.pi * np.maximum(peaks, 0.5) ** 2)
+    return float(2 * np.median(peaks[single])) if single.any() else float("nan")
 
 
 def scale_for(model_diameter, image_diameter) -> float:
@@ -78,6 +82,7 @@ def estimate_diameter(model, chw) -> float:
     prediction of its centre crop (``ESTIMATE_SIDE``): at the image's scale first, then, when that is
     off the model's diameter by more than ``RESCALE_TOLERANCE``, once more at the scale it suggests (objects
     twice the trained size come out in pieces, but their foreground, which is measured, is whole).
+    Where the foreground is all clusters (confluent tissue) the predicted objects are measured instead.
     nan when no object is found."""
     from . import predict
 
@@ -86,8 +91,15 @@ def estimate_diameter(model, chw) -> float:
     crop = np.asarray(chw[..., y0:y0 + ESTIMATE_SIDE, x0:x0 + ESTIMATE_SIDE])
     estimate, scale = float("nan"), 1.0
     for _ in range(2):
-        probabilities = predict.predict_maps(model, crop, "CYX", scale=scale).probabilities
-        found = diameter_of_foreground(probabilities.argmax(0) > 0)
+        maps = predict.predict_maps(model, crop, "CYX", scale=scale)
+        found = diameter_of_foreground(maps.probabilities.argmax(0) > 0)
+        if not math.isfinite(found):
+            from .pipeline import labels_from_probabilities
+            from ..model.unet import learned_split
+
+            split = maps.split if learned_split(model) else None
+            labels, _ = labels_from_probabilities(maps.probabilities, True, split=split, head=model.config.split_head)
+            found = diameter_of_labels(labels)
         if not math.isfinite(found):
             return estimate
         estimate = found

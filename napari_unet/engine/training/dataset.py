@@ -124,3 +124,51 @@ def network_inputs(images, axes: str | None, declared, spatial: str = "YX") -> t
     if given != "none":  # declared: the caller knows where the user's channels sat (the CLI, the widget)
         return chw, given
     return chw, "none" if not chw or chw[0].shape[0] == 1 else ax.layout_of(found[0])
+
+
+def training_scale(model, images, objects, diameter="auto", new: bool = False) -> tuple[float, float | None]:
+    """(scale, diameter): how much to rescale the training ``images`` (channels first) so that their objects
+    come at ``model``'s diameter, and the objects' diameter in them (px; None: not known).
+
+    diameter: a number of pixels, "auto" (the painted objects' ``size.diameter_of_labels``, else the
+    model's own prediction of the first image, ``size.estimate_diameter``) or None (never rescaled).
+    A ``new`` model is never rescaled for: it records the diameter of what it learns from (the
+    painted objects, or the number given) as its own.
+    """
+    from ..prediction import size
+
+    painted = [o for o in (objects or []) if o is not None and o.any()]
+    if diameter == "auto":
+        diameter = None
+        found = [size.diameter_of_labels(o) for o in painted]
+        found = [d for d in found if np.isfinite(d)]
+        if found:
+            diameter = float(np.median(found))
+        elif not new and model.config.diameter is not None and model.config.spatial_dims == 2:
+            estimate = size.estimate_diameter(model, images[0])
+            diameter = estimate if np.isfinite(estimate) else None
+    elif diameter is not None and not (isinstance(diameter, (int, float)) and np.isfinite(diameter) and diameter > 0):
+        raise UserInputError(f"diameter {diameter!r}: give a number of pixels or auto")
+    if new:
+        if model.config.diameter is None and diameter is not None and model.config.spatial_dims == 2:
+            model.config.diameter = float(diameter)
+        return 1.0, diameter
+    if model.config.spatial_dims != 2:
+        return 1.0, None
+    return size.scale_for(model.config.diameter, diameter), diameter
+
+
+def rescale(prepared: list, annotations: list, objects: list, scale: float) -> tuple[list, list, list]:
+    """Training planes (float32, channels first), their annotations and painted objects at ``scale``
+    (``resample``: pixels bilinearly, labels by their nearest pixel)."""
+    from .. import resample
+
+    if scale == 1.0:
+        return prepared, annotations, objects
+    out = ([], [], [])
+    for image, ann, obj in zip(prepared, annotations, objects):
+        shape = resample.scaled_shape(image.shape[1:], scale)
+        out[0].append(resample.resize_image(image, shape))
+        out[1].append(resample.resize_labels(ann, shape))
+        out[2].append(None if obj is None else resample.resize_labels(obj, shape))
+    return out

@@ -40,7 +40,7 @@ from ..model.device import (
 )
 from ..model.unet import SegmentationModel, learned_split
 from ..prediction.pipeline import preview_maps
-from . import augment, dataset, losses, painted, sampling, validation
+from . import augment, dataset, losses, painted, rounds, sampling, validation
 from .config import TrainConfig
 from .events import Finished, Notice, Preview, Started, Step, Validation
 from .optim import AdamW
@@ -48,7 +48,8 @@ from .optim import AdamW
 
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
         unet_config: UNetConfig = None, objects=None, checked=None, preview_image=None, preview_window=None,
-        preview_source=None, preview_tag=None, clock=time.perf_counter, axes: str | None = None):
+        preview_source=None, preview_tag=None, clock=time.perf_counter, axes: str | None = None,
+        diameter="auto"):
     """Train a U-Net on (image, annotation) pairs; yields Started, Step, Preview, Validation, Finished.
 
     images: list of raw images (H, W), (H, W, C) or (C, H, W), any numeric dtype; for
@@ -73,6 +74,9 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     preview_tag: the tag of the first preview image (returned in its Preview events).
     clock: seconds, for the time budget, previews and Step.elapsed; the trainer process passes
         one that leaves out the time it was paused (while the user moved the view).
+    diameter: the objects' diameter in the images (px), "auto" or None (``dataset.training_scale``): a
+        model that knows its diameter trains on the images rescaled to it (as it predicts them); a new
+        model records it (from the painted objects when "auto").
     """
     config = config or TrainConfig()
     images, annotations = list(images), list(annotations)
@@ -83,7 +87,9 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                    for a, o in zip(annotations, objects)]
     annotations, objects, held = validation.hold_out(annotations, checked, objects)
     torch.manual_seed(config.seed)  # before building the net: its initial weights are seeded too
+    new = model is None
     images, model = _prepare_model(images, annotations, model, unet_config, axes)
+    scale, image_diameter = dataset.training_scale(model, images, objects, diameter, new)
     # its peak learning rate and prior weight: a new model, a continued one or a generalist's
     config = config.for_model(model.summary)
     cfg = model.config
@@ -92,6 +98,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     prepared = [convert.prepare(im, cfg) for im in images]
     anns = [convention.check_annotations(a, im.shape[1:]) for a, im in zip(annotations, prepared)]
     dataset.check_training_set(anns, cfg.n_classes)
+    prepared, anns, objects = dataset.rescale(prepared, anns, objects, scale)  # objects at the model's size
     spacing = np.asarray(cfg.voxel_size) / min(cfg.voxel_size) if cfg.spatial_dims == 3 else None
     targets = [None if o is None else painted.split_targets(o, a, cfg.split_head, spacing)
                for o, a in zip(objects, anns)]
@@ -115,6 +122,9 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
 
     n_annotated = int(sum((a > 0).sum() for a in anns))
     yield Started(model, describe(device), n_annotated)
+    if scale != 1.0:
+        yield Notice(f"objects of {image_diameter:.0f} px: trained at {scale:.2f}x, the size the model learned "
+                     f"({cfg.diameter:.0f} px)")
     start = clock()
     step, losses, next_preview, tag = 0, [], config.first_preview, preview_tag
     next_validation = config.first_preview
@@ -143,7 +153,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             if preview_image is not None and elapsed >= next_preview:
                 t0 = clock()
                 recalibrate_batchnorm(net, sampler, device, n_batches=2)  # half the final one: previews are transient
-                maps = preview_maps(model, preview_image, preview_window)
+                maps = preview_maps(model, preview_image, preview_window, scale=scale)
                 net.train()
                 cost = clock() - t0
                 yield Preview(step, elapsed, maps.probabilities, preview_window, tag,
@@ -153,7 +163,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             if held and elapsed >= next_validation:
                 t0 = clock()
                 recalibrate_batchnorm(net, sampler, device, n_batches=2)
-                yield _validation_event(model, images, held, step, elapsed)
+                yield _validation_event(model, images, held, step, elapsed, scale)
                 net.train()
                 next_validation = clock() - start + max(config.preview_every, 2 * (clock() - t0))
     finally:
@@ -163,17 +173,18 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             if not is_out_of_memory(exc):
                 raise
         net.eval()
-        _record(model, config, step, clock() - start, losses, len(images), n_annotated, device, n_object_pixels)
+        rounds.record(model, config, step, clock() - start, losses, len(images), n_annotated, device, n_object_pixels,
+                      scale=round(scale, 4), image_diameter=image_diameter)
     if held:
-        final = _validation_event(model, images, held, step, clock() - start)
+        final = _validation_event(model, images, held, step, clock() - start, scale)
         model.summary["validation"] = {"dice": round(final.dice, 4), "f1": round(final.f1, 4),
                                        "pixels": final.pixels, "regions": len(held)}
         yield final
     yield Finished(model, model.summary)
 
 
-def _validation_event(model, images, held, step, elapsed) -> Validation:
-    found = validation.score(model, images, held)
+def _validation_event(model, images, held, step, elapsed, scale=1.0) -> Validation:
+    found = validation.score(model, images, held, scale=scale)
     return Validation(step, elapsed, found.dice, found.f1, found.pixels)
 
 
@@ -187,21 +198,6 @@ def _checked_objects(objects, annotations) -> list:
                              "image (or none)")
     return [None if o is None else painted.check_objects(o, np.shape(a)) for o, a in zip(objects, annotations)]
 
-
-MIN_USEFUL_STEPS = 40  # fewer in a round of several seconds and the model has hardly moved
-
-
-def round_warning(model) -> str | None:
-    """A one-line warning when the model's last round made too few steps to be useful (the CPU was
-    busy with other programs), else None."""
-    rounds = model.summary.get("rounds", [])
-    if not rounds:
-        return None
-    steps, seconds = rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0)
-    if steps >= MIN_USEFUL_STEPS or seconds < 5:
-        return None
-    return (f"only {steps} training steps in {seconds:.0f} s: the computer is busy with other programs; close "
-            "them, or train again to continue from this model")
 
 
 def patch_shape(config: TrainConfig, cfg: UNetConfig) -> tuple[int, ...]:
@@ -361,25 +357,3 @@ def recalibrate_batchnorm(net, sampler, device, n_batches: int = 4, batch_size: 
     net.train(was_training)
 
 
-def _record(model, config, steps, seconds, losses, n_images, n_annotated, device, n_object_pixels=0) -> None:
-    """Append this round to the model's training summary (kept in the model file)."""
-    rounds = model.summary.setdefault("rounds", [])
-    rounds.append({
-        "steps": steps,
-        "seconds": round(seconds, 2),
-        "final_loss": float(np.mean(losses[-10:])) if losses else None,
-        "images": n_images,
-        "annotated_pixels": n_annotated,
-        "device": str(device),
-        "batch_size": config.batch_size,
-        "patch_size": config.patch_size,
-        "patch_depth": config.patch_depth,
-        "seed": config.seed,
-        "learning_rate": config.learning_rate,
-        "augment": [config.augment_strength, *config.augment_without] if config.augment else [],
-        "object_pixels": n_object_pixels,
-        "prior_weight": config.prior_weight,
-    })
-    model.summary["total_steps"] = sum(r["steps"] for r in rounds)
-    # what taught the split output: the model splits with it from now on (objects.learned_split)
-    model.summary["object_pixels"] = sum(r.get("object_pixels", 0) for r in rounds)

@@ -89,10 +89,10 @@ def _true_instances(truth, objects, region) -> np.ndarray:
     return ndi.label(truth >= 2)[0].astype(np.int32)
 
 
-def score(model, images: list, held: list[HeldOut], min_size: int = 30) -> Score:
+def score(model, images: list, held: list[HeldOut], min_size: int = 30, scale: float = 1.0) -> Score:
     """The model's Dice and F1 on the held-out regions. images: the raw training images, channels
     first (C, Y, X); each region is predicted with ``HALO`` pixels of context and the whole image's
-    normalisation range."""
+    normalisation range; ``scale``: as the model was trained on them (``dataset.training_scale``)."""
     from .. import convert
     from ..model.unet import learned_split
     from ..prediction.metrics import instance_f1
@@ -109,7 +109,7 @@ def score(model, images: list, held: list[HeldOut], min_size: int = 30) -> Score
         y0, y1, x0, x1 = region.box
         h, w = np.shape(image)[-2:]
         outer = (max(0, y0 - HALO), min(h, y1 + HALO), max(0, x0 - HALO), min(w, x1 + HALO))
-        maps = preview_maps(model, image, outer, conversion=ranges[region.index])
+        maps = preview_maps(model, image, outer, conversion=ranges[region.index], scale=scale)
         inner = (slice(y0 - outer[0], y1 - outer[0]), slice(x0 - outer[2], x1 - outer[2]))
         split = maps.split[inner] if maps.split is not None and learned_split(model) else None
         labels, _ = labels_from_probabilities(maps.probabilities[(slice(None), *inner)], True, min_size, split,

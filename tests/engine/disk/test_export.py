@@ -19,7 +19,8 @@ from napari_unet.errors import UserInputError
 def _model(channels=1, classes=1, axis="none"):
     torch.manual_seed(0)
     model = SegmentationModel.new(UNetConfig(in_channels=channels, n_classes=classes, depth=2, width=4,
-                                             channel_axis=axis, class_names=[f"c{i}" for i in range(classes)]))
+                                             channel_axis=axis, class_names=[f"c{i}" for i in range(classes)],
+                                             diameter=21.5, invert_bright_background=channels == 1))
     model.summary = {"total_steps": 5, "rounds": [{"steps": 5, "seconds": 1.5, "device": "cpu", "images": 1,
                                                    "annotated_pixels": 300, "final_loss": 0.4}]}
     return model
@@ -44,6 +45,9 @@ def test_bioimageio_package_passes_bioimageio_test_and_loads_back(tmp_path, chan
     assert summary.status == "passed", summary.format()
     back = modelfile.load_model(path)  # napari-unet reads its own packages: Load model, --init, predict
     assert back.config == model.config and back.summary["total_steps"] == 5
+    assert back.config.diameter == 21.5  # the diameter travels, and the card tells other tools to apply it
+    card = zipfile.ZipFile(path).read("README.md").decode()
+    assert "21.5 pixels across" in card and "rescale" in card
     image = _rgb() if channels == 3 else np.random.default_rng(1).random((70, 66)).astype(np.float32)
     np.testing.assert_allclose(predict.predict_probabilities(back, image),
                                predict.predict_probabilities(model, image), atol=1e-6)

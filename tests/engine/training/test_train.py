@@ -6,7 +6,7 @@ from napari_unet.engine.model.config import UNetConfig
 from napari_unet.engine.model.unet import SegmentationModel
 from napari_unet.engine.prediction.metrics import dice
 from napari_unet.engine.prediction.predict import predict_probabilities
-from napari_unet.engine.training import train
+from napari_unet.engine.training import rounds, train
 from napari_unet.errors import UserInputError
 
 SMALL = UNetConfig(depth=2, width=8)
@@ -169,6 +169,6 @@ def test_preview_window_predicts_only_that_part(blobs):
 def test_a_round_of_too_few_steps_says_so():
     model = SegmentationModel.new(UNetConfig(depth=1, width=4))
     model.summary = {"rounds": [{"steps": 3, "seconds": 15.0}]}
-    assert "only 3 training steps in 15 s" in train.round_warning(model)
+    assert "only 3 training steps in 15 s" in rounds.round_warning(model)
     model.summary = {"rounds": [{"steps": 300, "seconds": 15.0}]}
-    assert train.round_warning(model) is None
+    assert rounds.round_warning(model) is None

@@ -1,0 +1,110 @@
+"""Object size: diameters measured on masks and predictions, and images rescaled to a model's size."""
+
+import numpy as np
+import pytest
+
+from napari_unet.engine.prediction import size
+
+
+def discs(radius: float, shape=(256, 256), spacing: float = 3.2, seed: int = 0):
+    """Instance labels of discs of ``radius`` px, ``spacing`` radii between centres, jittered."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    labels = np.zeros(shape, np.int32)
+    for cy in np.arange(radius + 2, shape[0] - radius - 2, spacing * radius):
+        for cx in np.arange(radius + 2, shape[1] - radius - 2, spacing * radius):
+            jy, jx = rng.uniform(-0.3, 0.3, 2) * radius
+            labels[((yy - cy - jy) ** 2 + (xx - cx - jx) ** 2 <= radius ** 2) & (labels == 0)] = labels.max() + 1
+    return labels
+
+
+def doublets(radius: float, shape, seed: int = 0):
+    """Instance labels of pairs of overlapping discs of ``radius`` (centres 1.6 radii apart: a long shared
+    edge that only the split can find), the pairs apart from each other, turned at random."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    labels = np.zeros(shape, np.int32)
+    for cy in range(int(2 * radius), shape[0] - int(2 * radius), int(5 * radius)):
+        for cx in range(int(2 * radius), shape[1] - int(2 * radius), int(5 * radius)):
+            angle = rng.uniform(0, np.pi)
+            for sign in (-1, 1):
+                y, x = cy + sign * 0.8 * radius * np.sin(angle), cx + sign * 0.8 * radius * np.cos(angle)
+                labels[((yy - y) ** 2 + (xx - x) ** 2 <= radius ** 2) & (labels == 0)] = labels.max() + 1
+    return labels
+
+
+@pytest.mark.parametrize("radius", [6, 14, 30])
+def test_the_diameter_of_discs_of_three_sizes_is_found_within_15_percent(radius):
+    labels = discs(radius, shape=(384, 384))
+    assert size.diameter_of_labels(labels) == pytest.approx(2 * radius, rel=0.15)
+    assert size.diameter_of_foreground(labels > 0) == pytest.approx(2 * radius, rel=0.15)
+
+
+def test_doublets_keep_their_width_and_clusters_say_nothing():
+    assert size.diameter_of_foreground(doublets(10, (200, 200)) > 0) == pytest.approx(20, rel=0.15)
+    chains = discs(10, (200, 200), spacing=1.8) > 0  # mostly rows and columns of touching discs: clusters
+    found = size.diameter_of_foreground(chains)
+    assert np.isnan(found) or found == pytest.approx(20, rel=0.15)  # the lone discs', never a cluster's size
+    assert np.isnan(size.diameter_of_foreground(np.pad(chains[:100, :100] | True, 50) & chains))
+
+
+def test_scale_for_leaves_close_sizes_alone_and_clips_far_ones():
+    assert size.scale_for(20, 22) == 1.0 and size.scale_for(None, 40) == 1.0 and size.scale_for(20, float("nan")) == 1.0
+    assert size.scale_for(20, 40) == pytest.approx(0.5) and size.scale_for(20, 10) == pytest.approx(2.0)
+    assert size.scale_for(20, 1000) == size.MIN_SCALE
+
+
+def _scene(radius, blob_radius, shape, seed):
+    """Bright nuclei of ``radius`` (each an object) and, with ``blob_radius``, as bright blobs of that radius
+    painted as background (debris, out-of-focus cells): a model learns the nuclei by their size. uint16
+    image, annotations (1 background, 2 nucleus) and the nuclei's instance labels."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    nuclei = discs(radius, shape, spacing=3.5, seed=seed)
+    image = 200 + rng.normal(0, 30, shape)
+    image[nuclei > 0] += 600
+    if blob_radius:
+        blobs = (discs(blob_radius, shape, spacing=3.0, seed=seed + 7) > 0) & ~ndi.binary_dilation(nuclei > 0, iterations=3)
+        image[blobs] += 600
+    annotations = np.where(nuclei > 0, 2, 1).astype(np.uint8)
+    return image.clip(0, 65535).astype(np.uint16), annotations, nuclei
+
+
+@pytest.mark.heavy_compute
+def test_a_model_of_small_nuclei_segments_large_ones_once_rescaled_and_not_without():
+    """A model that learned nuclei of 12 px from blobs of 36 px as bright takes nuclei of 36 px for blobs,
+    unless they are rescaled to its size (measured: F1 1.0 against 0.0, fp32 and bf16 alike)."""
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.prediction.metrics import instance_f1
+    from napari_unet.engine.training import train
+
+    image, annotations, nuclei = _scene(6, 18, (256, 256), seed=1)
+    config = train.TrainConfig(steps=300, time_budget=None, batch_size=4, patch_size=64, seed=0, threads=1)
+    model = train.train([image], [annotations], config, unet_config=UNetConfig(depth=2, width=8), objects=[nuclei])
+    assert model.config.diameter == pytest.approx(size.diameter_of_labels(nuclei))  # from the painted objects
+    big, _, truth = _scene(18, 0, (384, 384), seed=2)  # three times the size
+    rescaled = pipeline.predict_image(model, big, instances=True, diameter=size.diameter_of_labels(truth))
+    as_is = pipeline.predict_image(model, big, instances=True, diameter=None)
+    assert rescaled.scale == pytest.approx(1 / 3, rel=0.1) and rescaled.labels.shape == big.shape
+    assert instance_f1(rescaled.labels, truth) > 0.9 and instance_f1(as_is.labels, truth) < 0.3
+
+
+@pytest.mark.heavy_compute
+def test_the_diameter_is_estimated_from_a_first_prediction():
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.training import train
+
+    image, annotations, nuclei = _scene(6, 0, (192, 192), seed=3)
+    config = train.TrainConfig(steps=150, time_budget=None, batch_size=4, patch_size=64, seed=0, threads=1)
+    model = train.train([image], [annotations], config, unet_config=UNetConfig(depth=2, width=8), objects=[nuclei])
+    for radius in (6, 13):
+        big, _, truth = _scene(radius, 0, (320, 320), seed=4)
+        found = pipeline.predict_image(model, big, instances=True)
+        if radius == 6:
+            assert found.scale == 1.0  # at the model's own size: not rescaled
+        else:
+            assert found.diameter == pytest.approx(size.diameter_of_labels(truth), rel=0.2)
+            assert found.scale == pytest.approx(model.config.diameter / found.diameter) and found.notes
