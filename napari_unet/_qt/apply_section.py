@@ -7,7 +7,7 @@ its button (it uses ``self.viewer``, ``self.model``, ``self.output_mode``, ...).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -114,8 +114,13 @@ class ApplySection:
             return None
         from ..engine.disk import autosave
 
+        try:
+            diameter = self.diameter()
+        except UserInputError as exc:
+            notify(str(exc), error=True)
+            return None
         worker = create_worker(predict_jobs, self.model, jobs, self.output_mode.value == "instances",
-                               autosave.cache_root() / "predictions")
+                               autosave.cache_root() / "predictions", diameter)
         worker.yielded.connect(self._on_predicted)
         worker.errored.connect(lambda exc: notify(f"prediction failed: {exc}", error=True))
         worker.finished.connect(self._on_prediction_finished)
@@ -133,7 +138,12 @@ class ApplySection:
         self.progress.value = int(1000 * result.done / result.total)
         if result.error is not None:
             notify(result.error, error=True)
-        elif result.layer is not None and result.layer.name in self.viewer.layers:
+            return
+        name = result.layer.name if result.layer is not None else result.path.name
+        for note in result.notes:
+            notify(f"{name}: {note}")
+        self.show_diameter(result.diameter)
+        if result.layer is not None and result.layer.name in self.viewer.layers:
             self._show_prediction(result.layer, result.labels, result.probabilities, result.classes)
             if self.output_mode.value == "instances" and isinstance(result.labels, np.ndarray):
                 try:
@@ -161,9 +171,11 @@ class JobResult:
     probabilities: np.ndarray | None = None
     classes: np.ndarray | None = None
     error: str | None = None
+    notes: list = field(default_factory=list)  # what was done beyond the usual (colour to grey, rescaled)
+    diameter: float | None = None  # the objects' diameter the image was seen with (None: not rescaled)
 
 
-def predict_jobs(model, jobs, want_instances, store_folder=None):
+def predict_jobs(model, jobs, want_instances, store_folder=None, diameter="auto"):
     """Background generator (a napari thread worker): yields progress (float 0..1) and a JobResult
     per image.
 
@@ -171,6 +183,7 @@ def predict_jobs(model, jobs, want_instances, store_folder=None):
     ``pipeline.iter_predict_image``, as in the CLI: a single in-memory 2D image keeps its
     probabilities (for display); images backed by dask/zarr are written block by block into a
     zarr store in ``store_folder`` and returned lazily (semantic labels), never loaded whole.
+    diameter: the objects' diameter (px), "auto" or None, as ``pipeline.iter_predict_image`` takes it.
     """
     from ..engine import layout as ax
     from ..engine.disk import io
@@ -186,14 +199,15 @@ def predict_jobs(model, jobs, want_instances, store_folder=None):
             out = _label_store(store_folder, ax.labels_shape(image.shape, axes)) if lazy else None
             result = None
             for event in pipeline.iter_predict_image(model, image, axes, out, instances=want_instances and not lazy,
-                                                     probabilities=single_2d and not lazy):
+                                                     probabilities=single_2d and not lazy, diameter=diameter):
                 if isinstance(event, pipeline.Progress):
                     yield (i + event.fraction) / len(jobs)
                 else:
                     result = event
             if kind == "file":
                 io.write_mask(mask_path, result.labels)
-            yield JobResult(i + 1, len(jobs), layer, path, result.labels, result.probabilities, result.classes)
+            yield JobResult(i + 1, len(jobs), layer, path, result.labels, result.probabilities, result.classes,
+                            notes=result.notes, diameter=result.diameter)
         except UserInputError as exc:
             yield JobResult(i + 1, len(jobs), layer, path, error=str(exc))
 

@@ -108,9 +108,12 @@ class TrainSection:
         adopted = self.adopt_starting_model()
         if adopted is None:
             return found
+        from ..engine.convert import wants_grey
+
         channels = found.images[0].shape[0]
         classes = max(int(np.max(a)) for a in found.annotations) - 1
-        if channels != adopted.config.in_channels or classes > adopted.config.n_classes:
+        fits = channels == adopted.config.in_channels or wants_grey(channels, adopted.config.in_channels)
+        if not fits or classes > adopted.config.n_classes:
             self.workspace.leave()
             notify(f"the bundled {self.start_from.value} model ({adopted.config.in_channels} channel(s), "
                    f"{adopted.config.n_classes} class(es)) does not fit these images ({channels} channel(s), "
@@ -158,6 +161,7 @@ class TrainSection:
             axes = self._axes(image)
             preview = self._preview_request(image, axes, *self._on_screen(image, axes))
             self._preview_plane = preview.tag[0]
+            diameter = self.diameter()
         except UserInputError as exc:
             notify(str(exc), error=True)
             return False
@@ -176,7 +180,7 @@ class TrainSection:
                              first_preview=FIRST_PREVIEW_S)
         self._job = TrainJob(found.images, found.annotations, config, init, unet, preview,
                              self.output_mode.value == "instances", found.objects, self._checked(pairs, found),
-                             found.axes)
+                             found.axes, diameter)
         self._ensure_trainer().train(self._job)
         self._training_layer = image
         self._add_preview_layer(image, axes)

@@ -124,6 +124,12 @@ class UNetWidget(AnnotateSection, TrainSection, ReviewSection, ApplySection, Exp
         self.axes_edit = LineEdit(label="Axes", value="YX",
                                   tooltip="axes of the image, from TZCYX: e.g. YX, ZYX (z-stack), TYX (time), "
                                           "YXC (RGB), CYX (channels). Stacks train on their painted planes")
+        self.diameter_edit = LineEdit(label="Diameter (px)", value="auto",
+                                      tooltip="the objects' diameter in pixels: the image is seen with its objects at "
+                                              "the size the model learned, masks come at the image's size. auto: "
+                                              "estimated (from your painted objects, else a first prediction); "
+                                              "none: the image as it is")
+        self.diameter_used = Label(value="")
         self.train_button = PushButton(text="Train")
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.progress = ProgressBar(label="Progress", min=0, max=1000, value=0)
@@ -131,6 +137,7 @@ class UNetWidget(AnnotateSection, TrainSection, ReviewSection, ApplySection, Exp
         self.model_info = Label(label="Model", value="")
         self.extend([
             self.image_combo, self.axes_edit,
+            Container(widgets=[self.diameter_edit, self.diameter_used], layout="horizontal", labels=True),
             Container(widgets=[self.train_button, self.stop_button], layout="horizontal", labels=False),
             self.progress, self.status, self.model_info,
         ])
@@ -153,6 +160,31 @@ class UNetWidget(AnnotateSection, TrainSection, ReviewSection, ApplySection, Exp
         self._add_shortcuts()
         self.image_combo.changed.connect(self._on_image_changed)
         self._update_hint()
+
+    def diameter(self):
+        """The Diameter field: "auto", None ("none", empty) or a number of pixels; UserInputError otherwise."""
+        text = self.diameter_edit.value.strip().lower()
+        if text in ("auto", ""):
+            return "auto" if text else None
+        if text in ("none", "off"):
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (np.isfinite(value) and 1 <= value <= 10_000):
+            raise UserInputError(f"Diameter {self.diameter_edit.value!r}: type a number of pixels (e.g. 30), auto or none")
+        return value
+
+    def show_diameter(self, used) -> None:
+        """Beside the Diameter field: the diameter the last image was seen with, and the model's."""
+        own = self.model.config.diameter if self.model is not None else None
+        if own is None:
+            self.diameter_used.value = "model: any size" if self.model is not None else ""
+        elif used is None:
+            self.diameter_used.value = f"as it is (model: {own:.0f} px)"
+        else:
+            self.diameter_used.value = f"used: {used:.0f} px (model: {own:.0f} px)"
 
     def reset_choices(self, *_) -> None:
         """Refresh the layer boxes of the header and of every section (napari calls this when layers change)."""

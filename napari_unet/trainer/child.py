@@ -209,7 +209,8 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
         init_model = modelfile.model_from_dict(job.init_model) if job.init_model else None
         gen = train.fit(job.images, job.annotations, job.config, model=init_model, unet_config=job.unet_config,
                         objects=job.objects, checked=job.checked, preview_image=current.image, preview_window=current.window,
-                        preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock, axes=job.axes)
+                        preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock, axes=job.axes,
+                        diameter=job.diameter)
         for event in gen:
             if isinstance(event, train.Started):
                 model = event.model

@@ -57,6 +57,7 @@ class TrainJob:
     objects: list | None = None
     checked: list | None = None  # per image None or a (H, W) bool mask of checked regions (held out, scored)
     axes: str | None = None  # the layout of ``images`` (``train.fit``): "CYX" for the planes of ``dataset.training_set``
+    diameter: object = "auto"  # the objects' diameter (px), "auto" or None (``train.fit``)
 
 
 @dataclass

@@ -177,17 +177,27 @@ def test_predict_folder_and_refuse_other_channels(widget, qtbot, tmp_path):
         w.predict()
     assert io.read_image(tmp_path / "a_masks.tif").shape == (100, 120)
 
-    # an RGB image with a grayscale model: a message, the model and layers are kept
-    model = w.model
-    rgb = viewer.add_image(np.zeros((40, 50, 3), np.uint8), name="rgb", rgb=True)
+    # an RGB layer with a grayscale model: it trains on the image's luminance and keeps the model's channels
+    rgb = viewer.add_image(np.repeat(image[:80, :96, None], 3, -1), name="rgb", rgb=True)
     w.image_combo.value = rgb
     ann = w.new_annotations()
     ann.data[5, 5], ann.data[20, 20] = 1, 2
     with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
         assert w.train()
-    assert w.model is model and "rgb annotations" in viewer.layers
+    assert w.model.config.in_channels == 1 and "rgb prediction" in viewer.layers and "error" not in w.status.value
+
+    # an image of two channels with a grayscale model: a message, the model and layers are kept
+    model = w.model
+    two = viewer.add_image(np.zeros((2, 40, 50), np.uint8), name="two")
+    w.image_combo.value = two
+    w.axes_edit.value = "CYX"
+    ann = w.new_annotations()
+    ann.data[5, 5], ann.data[20, 20] = 1, 2
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        assert w.train()
+    assert w.model is model and "two annotations" in viewer.layers
     assert "error" in w.status.value
-    assert "rgb prediction" not in viewer.layers  # made at Train, removed when no preview came
+    assert "two prediction" not in viewer.layers  # made at Train, removed when no preview came
 
 
 def test_file_faults_notify_and_keep_everything(widget, qtbot, tmp_path):
