@@ -75,6 +75,18 @@ class Workspace:
         del self.history[:-MAX_HISTORY]
         return entry
 
+    def finish_round(self, model, note: str, verdict=None) -> bool:
+        """A training round ended with ``model``: remember it, and make it current unless the regression guard
+        (``verdict``, a ``training.guard.Verdict``, or None when there is no earlier model) found it worse
+        than the current one on what the user confirmed. Returns whether it became current."""
+        if verdict is None or verdict.keep_candidate or self._model is None:
+            self.adopt(model, note)
+            return True
+        current = self._model
+        self.adopt(model, f"{note} (not made current)")
+        self._model = current
+        return False
+
     def entry_of(self, model) -> HistoryEntry | None:
         return next((e for e in self.history if e.model is model), None)
 

@@ -104,6 +104,19 @@ def visible_window(layer, shape_hw, max_side: int):
     return (ys, ys + int(sy), xs, xs + int(sx))
 
 
+def on_screen_box(layer, shape_hw) -> tuple[int, int, int, int]:
+    """The part of ``layer`` on the canvas, (y0, y1, x0, x1) in data pixels, within the image of ``shape_hw``
+    (``layer.corner_pixels``; all of it when the layer cannot tell)."""
+    h, w = shape_hw
+    try:
+        (y0, x0), (y1, x1) = np.asarray(layer.corner_pixels)[:, -2:]
+    except (AttributeError, ValueError, IndexError):
+        return 0, h, 0, w
+    y0, y1 = int(np.clip(y0, 0, h)), int(np.clip(y1 + 1, 0, h))
+    x0, x1 = int(np.clip(x0, 0, w)), int(np.clip(x1 + 1, 0, w))
+    return (y0, y1, x0, x1) if y1 > y0 and x1 > x0 else (0, h, 0, w)
+
+
 def voxel_size(layer, axes: str) -> tuple[float, float, float]:
     """(z, y, x) spacing of ``layer`` from its scale (1, 1, 1 without a Z axis)."""
     dims = [a for a in axes if not (a == "C" and getattr(layer, "rgb", False))]

@@ -36,7 +36,12 @@ class ReviewSection:
                                             "value per class")
         self.show_probabilities = CheckBox(text="Show probabilities")
         self.accept_all = CheckBox(text="Accept the whole prediction",
-                                   tooltip="Use corrections also takes every object you did not change as painted")
+                                   tooltip="Use corrections also takes every object you did not change as painted, "
+                                           "and all the rest as background")
+        self.accept_view = CheckBox(text="Accept the view",
+                                    tooltip="Use corrections also takes what you see: the objects on screen as "
+                                            "painted, the background on screen as background (zoom to the part "
+                                            "you checked)")
         self.corrections_button = PushButton(text="Use corrections")
         self.undo_button = PushButton(text="Undo corrections", enabled=False,
                                       tooltip="the annotations and the model as before the last Use corrections")
@@ -61,7 +66,7 @@ class ReviewSection:
         return Container(labels=True, widgets=[
             self.output_mode, self.show_probabilities, self.show_uncertainty,
             Container(widgets=[self.next_region_button, self.checked_button], layout="horizontal", labels=False),
-            self.accept_all,
+            Container(widgets=[self.accept_view, self.accept_all], layout="horizontal", labels=False),
             Container(widgets=[self.corrections_button, self.undo_button], layout="horizontal", labels=False),
         ])
 
@@ -193,13 +198,17 @@ class ReviewSection:
 
     # ---- corrections ---------------------------------------------------------------------------
     def use_corrections(self):
-        """Turn edits of "<image> prediction" (and, if ticked, the whole prediction) into annotations.
+        """Turn edits of "<image> prediction" (and, if ticked, the part on screen or the whole prediction) into
+        annotations.
 
         Semantic predictions: each changed pixel becomes an annotation of its class. Instance
         predictions: erased pixels become background annotations, and each object the user changed
-        (redrawn, added, merged, split: ``objects.corrected_objects``) a whole painted object in
-        "<image> objects", with its class annotated under it; with *Accept the whole prediction*,
-        every object. Returns the number of annotation pixels written.
+        (redrawn, added, merged, split: ``painted.corrected_objects``) a whole painted object in
+        "<image> objects", with its class annotated under it. *Accept the view* also takes every object
+        mostly on screen and the background there (what the user has looked at); *Accept the whole
+        prediction* every object and all the background. Earlier annotations stay. Returns the number
+        of annotation pixels written; nothing changes (and nothing is pushed to undo) when the layers
+        do not fit the image.
         """
         image = self._require_image()
         if image is None:
@@ -209,29 +218,61 @@ class ReviewSection:
             notify("no prediction to correct yet: press Train or Predict first", error=True)
             return 0
         ann_layer = self.annotation_combo.value or self.new_annotations()
-        self.snapshot_for_undo(image, ann_layer, self.objects_layer(image))
+        if ann_layer is None:
+            return 0
         pred = np.asarray(self.viewer.layers[pred_name].data)
         shown = self.last_prediction[image.name]
+        objects_layer = self.objects_layer(image)
+        shapes = {"the prediction": pred.shape, "what was shown": np.shape(shown),
+                  f"'{ann_layer.name}'": np.shape(ann_layer.data)}
+        if objects_layer is not None:
+            shapes[f"'{objects_layer.name}'"] = np.shape(objects_layer.data)
+        if len(set(shapes.values())) > 1:
+            listed = ", ".join(f"{k} {tuple(v)}" for k, v in shapes.items())
+            notify(f"the layers do not fit one another ({listed}); choose the annotations of this image "
+                   "(New annotations) and correct its prediction; nothing was changed", error=True)
+            return 0
+        self.snapshot_for_undo(image, ann_layer, objects_layer)
+        accepted = self._accepted_area(image, pred.shape)
         to_annotation = self._prediction_to_annotation(image.name, pred)
-        changed = pred != shown
-        if self.accept_all.value:
-            changed = changed | (np.asarray(ann_layer.data) == convention.UNLABELED)
+        changed = (pred != shown) | (accepted & (np.asarray(ann_layer.data) == convention.UNLABELED))
         new = np.array(ann_layer.data, copy=True)
         added = ""
         if self.output_mode.value == "instances":
             from ..engine.training import painted
 
-            ids = np.unique(pred[pred > 0]) if self.accept_all.value else painted.corrected_objects(pred, shown)
-            layer = self.objects_layer(image) or self.new_objects()
-            layer.data, n_objects = painted.add_objects(layer.data, pred, ids)
-            changed |= np.isin(pred, ids) & (pred > 0)  # the class under every new object
-            added = f" and {n_objects} object(s) to '{layer.name}'"
+            ids = painted.corrected_objects(pred, shown)
+            if accepted.any():
+                inside = np.bincount(pred[accepted].ravel(), minlength=int(pred.max()) + 1)
+                sizes = np.bincount(pred.ravel(), minlength=int(pred.max()) + 1)
+                ids = np.union1d(ids, np.flatnonzero(inside > 0.5 * np.maximum(sizes, 1)))
+            ids = ids[ids > 0]
+            if len(ids):
+                layer = objects_layer or self.new_objects()
+                layer.data, n_objects = painted.add_objects(layer.data, pred, ids)
+                changed |= np.isin(pred, ids) & (pred > 0)  # the class under every new object
+                added = f" and {n_objects} object(s) to '{layer.name}'"
         new[changed] = to_annotation[changed]
         ann_layer.data = new
         self.last_prediction[image.name] = pred.copy()
         n = int(changed.sum())
         notify(f"{n} pixels added to '{ann_layer.name}'{added}; press Train to continue from the current model")
         return n
+
+    def _accepted_area(self, image, shape) -> np.ndarray:
+        """Where the prediction is accepted as it is: everywhere (Accept the whole prediction), the part of the
+        plane on screen (Accept the view), or nowhere; bool of the labels' ``shape``."""
+        area = np.zeros(shape, bool)
+        if self.accept_all.value:
+            area[...] = True
+        elif self.accept_view.value:
+            from .layers import on_screen_box, plane_on_screen
+
+            axes = self._axes(image)
+            y0, y1, x0, x1 = on_screen_box(image, shape[-2:])
+            plane = plane_on_screen(image, axes, self.viewer.dims.point)
+            area[plane + (slice(y0, y1), slice(x0, x1))] = True
+        return area
 
     def _prediction_to_annotation(self, image_name: str, pred: np.ndarray) -> np.ndarray:
         classes = None if self.output_mode.value == "semantic" else self.instance_classes.get(image_name)

@@ -356,16 +356,25 @@ class TrainSection:
 
         model = modelfile.model_from_dict(event.model)
         self.use_3d.value = model.config.spatial_dims == 3
-        self.adopt_model(model, f"trained on {self._training_pairs_snapshot[0][0].name}")
-        steps = self.model.summary.get("total_steps", 0)
+        note = f"trained on {self._training_pairs_snapshot[0][0].name}"
+        made_current = self.workspace.finish_round(model, note, event.verdict)
+        self._show_history()
+        steps = model.summary.get("total_steps", 0)
         self.autosave(self._training_pairs_snapshot, model=self.model)
-        self._end_training(None, f"model ready: {steps} steps in total on {self.device_name}")
+        status = f"model ready: {steps} steps in total on {self.device_name}"
+        if event.verdict is not None:
+            status += f"; {event.verdict.message}"
+        self._end_training(None, status)
         from ..engine.training.rounds import round_warning
 
-        warning = round_warning(self.model)
+        warning = round_warning(model)
         if warning:
             notify(warning, error=True)
             self.status.value = warning
+        if not made_current:  # the guard kept the earlier model: say so, and show what it predicts
+            notify(event.verdict.message, error=True)
+            self.status.value = event.verdict.message
+            self.predict()
 
     def _on_error(self, event) -> None:
         if event.model is not None:

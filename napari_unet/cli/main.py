@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the objects' diameter in the images (px, twice the largest distance to their edge): a model "
                         "that knows its own (the bundled ones) trains on the images rescaled to it; a new model "
                         "records it. auto (default): from --objects, else the --init model's prediction")
+    t.add_argument("--keep-better", action="store_true",
+                   help="with --init: if this round's model does worse than the --init model on what you painted "
+                        "(both scores are printed), write the --init model to --out instead")
     t.add_argument("--prior-weight", type=non_negative_float, metavar="W",
                    help="with --init: how strongly pixels you did not paint keep its prediction (default 1 for a "
                         "bundled model or one made from it, 0.3 for a model you trained; 0: off, the strokes "

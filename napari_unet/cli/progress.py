@@ -22,6 +22,7 @@ class FitProgress:
     def __init__(self):
         self.model = None
         self.events = None
+        self.finished = None  # the Finished event (its verdict and the earlier model, for --keep-better)
 
     def close(self) -> None:
         """End training where it is (as Stop does: the model is left usable, its round recorded)."""
@@ -47,9 +48,13 @@ class FitProgress:
                 log(f"step {event.step:5d}  loss {event.loss:.4f}  {event.elapsed:5.1f} s  "
                     f"{event.pixels_per_second / 1e6:.2f} Mpx/s")
             elif isinstance(event, train.Finished):
+                self.finished = event
                 r = event.summary["rounds"][-1]
                 loss = f"{r['final_loss']:.4f}" if r["final_loss"] is not None else "n/a"
                 log(f"done: {r['steps']} steps in {r['seconds']:.1f} s, loss {loss}")
+                if event.verdict is not None:
+                    v = event.verdict
+                    log(f"{v.what}: this round's model {v.candidate:.3f}, the one it started from {v.current:.3f}")
         return self.model
 
 

@@ -69,6 +69,16 @@ def run(args) -> int:
     warning = rounds.round_warning(model)
     if warning:
         log(f"napari-unet: warning: {warning}")
+    verdict = progress.finished.verdict if progress.finished is not None else None
+    if args.keep_better and verdict is not None and not verdict.keep_candidate:
+        earlier = progress.finished.earlier
+        earlier.summary["kept_earlier"] = {"current": verdict.current, "candidate": verdict.candidate,
+                                           "what": verdict.what, "round": model.summary["rounds"][-1]}
+        log(f"kept the earlier model (--keep-better): {verdict.what} {verdict.current:.3f} against "
+            f"{verdict.candidate:.3f} for this round's")
+        model = earlier
+    else:
+        model.summary.pop("kept_earlier", None)
     saved = save(model, out, args.class_names if init is None else None)
     return 0 if saved == out else 2
 

@@ -211,10 +211,13 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
                         objects=job.objects, checked=job.checked, preview_image=current.image, preview_window=current.window,
                         preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock, axes=job.axes,
                         diameter=job.diameter)
+        verdict = None
         for event in gen:
             if isinstance(event, train.Started):
                 model = event.model
                 events.put(protocol.TrainingStarted(event.device, event.annotated_pixels))
+            elif isinstance(event, train.Finished):
+                verdict = event.verdict
             elif isinstance(event, (train.Step, train.Notice, train.Validation)):
                 events.put(event)
             elif isinstance(event, train.Preview):
@@ -232,7 +235,7 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
             _send_preview(events, maps.probabilities, job.instances, rounds[-1].get("steps", 0),
                           rounds[-1].get("seconds", 0.0), current, maps.split if learned_split(model) else None,
                           model.config.split_head)
-        events.put(protocol.TrainingFinished(modelfile.model_to_dict(model)))
+        events.put(protocol.TrainingFinished(modelfile.model_to_dict(model), verdict))
     except UserInputError as exc:
         events.put(protocol.TrainingFailed(str(exc), modelfile.model_to_dict(model) if model else None))
     except Exception as exc:  # noqa: BLE001 - report anything, keep the process alive

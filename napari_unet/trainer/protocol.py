@@ -94,6 +94,7 @@ class PreviewLabels:
 @dataclass
 class TrainingFinished:
     model: dict  # modelfile.model_to_dict
+    verdict: object = None  # the regression guard's ``training.guard.Verdict`` (a model that continued), or None
 
 
 @dataclass

@@ -90,6 +90,9 @@ class TrainConfig:
     # patches are centred on one stroke (connected annotations) at a time, picked uniformly, so one
     # large correction cannot outweigh the rest (benchmarks/corrections.py); False: any annotated pixel
     sample_by_stroke: bool = True
+    # a model that continues is scored against the one it started from on what the user confirmed, at
+    # the end of the round (``guard``): two predictions of at most four training planes
+    guard: bool = True
     preview_every: float = 3.0
     first_preview: float = 1.0
 

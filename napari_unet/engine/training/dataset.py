@@ -75,7 +75,10 @@ def training_set(sources, spatial: str = "YX", n_classes: int | None = None) -> 
 def check_training_set(annotations: list[np.ndarray], n_classes: int | None) -> int:
     """Check that the annotations can train a model; return the number of object classes.
 
-    n_classes: the model's class count when fine-tuning (None: taken from the data).
+    n_classes: the model's class count when fine-tuning or continuing a model (None: a new model, its
+    classes taken from the data). A new model needs background and objects painted; a model that
+    continues takes corrections alone (objects without background, or only erasures), since what it
+    already predicts stands in for the rest (``losses.prior_loss`` keeps it where nothing is painted).
     """
     present = set()
     for ann in annotations:
@@ -85,9 +88,9 @@ def check_training_set(annotations: list[np.ndarray], n_classes: int | None) -> 
         raise UserInputError(
             "no annotations found; paint background (label 1) and objects (label 2) first"
         )
-    if BACKGROUND not in present:
+    if n_classes is None and BACKGROUND not in present:
         raise UserInputError("only object labels were painted; also paint some background with label 1")
-    if len(present) < 2:
+    if n_classes is None and len(present) < 2:
         raise UserInputError(
             "only background (label 1) was painted; also paint some objects with label 2"
         )

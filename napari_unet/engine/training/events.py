@@ -63,7 +63,13 @@ class Notice:
 
 @dataclass
 class Finished:
+    """Training ended; ``model`` holds the round's weights. For a model that continued (or was
+    fine-tuned): ``verdict``, the regression guard's scores of the earlier and the new model on what
+    the user confirmed (``guard.Verdict``), and ``earlier``, the model as it was before the round."""
+
     model: "SegmentationModel"  # noqa: F821 (engine.model)
     summary: dict = field(default_factory=dict)
+    verdict: object = None
+    earlier: object = None
 
 

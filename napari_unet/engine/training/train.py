@@ -40,7 +40,7 @@ from ..model.device import (
 )
 from ..model.unet import SegmentationModel, learned_split
 from ..prediction.pipeline import preview_maps
-from . import augment, dataset, losses, painted, rounds, sampling, validation
+from . import augment, dataset, guard, losses, painted, rounds, sampling, validation
 from .config import TrainConfig
 from .events import Finished, Notice, Preview, Started, Step, Validation
 from .optim import AdamW
@@ -98,6 +98,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     prepared = [convert.prepare(im, cfg) for im in images]
     anns = [convention.check_annotations(a, im.shape[1:]) for a, im in zip(annotations, prepared)]
     dataset.check_training_set(anns, cfg.n_classes)
+    objects_at_image_scale = objects
     prepared, anns, objects = dataset.rescale(prepared, anns, objects, scale)  # objects at the model's size
     spacing = np.asarray(cfg.voxel_size) / min(cfg.voxel_size) if cfg.spatial_dims == 3 else None
     targets = [None if o is None else painted.split_targets(o, a, cfg.split_head, spacing)
@@ -118,6 +119,9 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     opt = AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     # the starting network, frozen: what unpainted pixels keep (losses.prior_loss)
     prior = copy.deepcopy(net).eval().requires_grad_(False) if config.prior_weight > 0 else None
+    # the model as it was, for the regression guard at the end (``guard``): a model that continues only
+    earlier = None if new or not config.guard else \
+        SegmentationModel(copy.deepcopy(cfg), copy.deepcopy(net).eval(), copy.deepcopy(model.summary))
     prior_split = prior is not None and learned_split(model)
 
     n_annotated = int(sum((a > 0).sum() for a in anns))
@@ -180,7 +184,12 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         model.summary["validation"] = {"dice": round(final.dice, 4), "f1": round(final.f1, 4),
                                        "pixels": final.pixels, "regions": len(held)}
         yield final
-    yield Finished(model, model.summary)
+    verdict = None
+    if earlier is not None:
+        verdict = guard.compare(earlier, model, images, annotations, objects_at_image_scale, scale)
+        model.summary["rounds"][-1]["verdict"] = {"current": verdict.current, "candidate": verdict.candidate,
+                                                  "what": verdict.what, "kept": verdict.keep_candidate}
+    yield Finished(model, model.summary, verdict, earlier)
 
 
 def _validation_event(model, images, held, step, elapsed, scale=1.0) -> Validation:

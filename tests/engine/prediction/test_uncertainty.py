@@ -185,3 +185,29 @@ def test_a_mislabelled_region_is_ranked_first():
                                                                           for r in again]
     assert np.allclose([r.score for r in found], [r.score for r in again], atol=1e-3)
     assert {r.plane for r in found} == {(0,), (1,)}
+
+
+@pytest.mark.heavy_compute
+def test_the_doubt_ranking_puts_a_wrong_object_among_the_first_three():
+    """A faint blob that is no object (half as bright as the real ones) comes out as an object, and as one
+    of the three the prediction doubts most (measured: first, doubt 0.062 against at most 0.032)."""
+    from napari_unet.engine.model.config import UNetConfig
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.prediction.uncertainty import object_doubt, uncertainty_map
+    from napari_unet.engine.training import train
+    from tests.conftest import make_blobs
+
+    image, mask = make_blobs((96, 96), n=8, seed=5)
+    config = train.TrainConfig(steps=120, time_budget=None, batch_size=4, patch_size=48, seed=0, threads=1)
+    model = train.train([image], [np.where(mask > 0, 2, 1).astype(np.uint8)], config,
+                        unet_config=UNetConfig(depth=2, width=8))
+    test, truth = make_blobs((96, 96), n=8, seed=6)
+    yy, xx = np.mgrid[:96, :96]
+    faint = ((yy - 48) ** 2 + (xx - 48) ** 2 <= 49) & (truth == 0)
+    test = test.astype(float)
+    test[faint] = 400 + np.random.default_rng(1).normal(0, 40, faint.sum())
+    found = pipeline.predict_image(model, test.clip(0, 65535).astype(np.uint16), instances=True, probabilities=True)
+    doubt = object_doubt(found.labels, uncertainty_map(found.probabilities))
+    wrong = np.unique(found.labels[faint & (found.labels > 0)])
+    ids = np.unique(found.labels[found.labels > 0])
+    assert len(wrong) == 1 and wrong[0] in ids[np.argsort(-doubt[ids])][:3]
