@@ -278,6 +278,21 @@ def plot(rows, rounds, png: Path) -> None:
     print(f"wrote {png}")
 
 
+def apply_variant(pairs) -> None:
+    """Set TrainConfig fields (FIELD=VALUE, Python literals) on every config a continuing round trains with."""
+    import ast
+    from dataclasses import replace
+
+    from napari_unet.engine.training.config import TrainConfig
+
+    if not pairs:
+        return
+    overrides = {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in pairs)}
+    original = TrainConfig.for_model
+    TrainConfig.for_model = lambda self, summary: original(replace(self, **overrides), summary)
+    print(f"variant: {overrides}", file=sys.stderr)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(HERE.parents[1] / "shared" / "data" / "usiigaci"))
@@ -293,11 +308,15 @@ def main(argv=None) -> None:
     ap.add_argument("--pick", default="worst", choices=["worst", "doubt", "random"],
                     help="which objects the user corrects: the 5 worst matched, under the 5 most doubtful, or random")
     ap.add_argument("--forest", action="store_true", help="also the forest on each round's annotations")
+    ap.add_argument("--variant", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="TrainConfig fields for every round of a model that continues (e.g. continue_crf_weight=0), "
+                         "to compare recipes")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--skip", type=int, default=0)
     ap.add_argument("--out", help="JSON lines of every row")
     ap.add_argument("--png", help="the curves")
     args = ap.parse_args(argv)
+    apply_variant(args.variant)
     fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))
     fields = fields[args.skip:][: args.limit] if args.limit else fields[args.skip:]
     rows = []

@@ -267,10 +267,13 @@ def test_trailing_channels_meet_a_grayscale_model_with_a_message(work, tmp_path,
 
 
 @pytest.mark.parametrize("damage,message", [("nan", "NaN"), ("variance", "negative batch-norm"),
-                                            ("percentiles", "norm_percentiles"), ("dims", "spatial_dims")])
+                                            ("percentiles", "norm_percentiles"), ("dims", "spatial_dims"),
+                                            ("huge", "far beyond")])
 def test_damaged_weights_and_configs_are_refused(work, tmp_path, capsys, damage, message):
     blob = torch.load(work / "m.pt", weights_only=True)
-    if damage == "nan":
+    if damage == "huge":  # what random bytes over a float32 can make of it: finite, but no trained weight
+        next(v for k, v in blob["state_dict"].items() if k.endswith("weight"))[0] = 3.05e38
+    elif damage == "nan":
         next(v for k, v in blob["state_dict"].items() if k.endswith("weight"))[0] = float("nan")
     elif damage == "variance":
         next(v for k, v in blob["state_dict"].items() if k.endswith("running_var"))[0] = -1.0
@@ -280,6 +283,32 @@ def test_damaged_weights_and_configs_are_refused(work, tmp_path, capsys, damage,
         blob["config"]["spatial_dims"] = 4
     torch.save(blob, tmp_path / "bad.pt")
     exit_2(capsys, ["predict", tmp_path / "bad.pt", work / "img.tif", "--out", tmp_path / "o.tif"], message)
+
+
+def test_bytes_damaged_on_disk_are_refused_by_their_checksums(work, tmp_path, capsys):
+    """2000 random bytes in the middle of a valid model file once loaded as a model with one weight at
+    3.05e38, predicting 9 objects where the intact file finds 70: the zip's checksums now refuse it."""
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes((work / "m.pt").read_bytes())
+    with open(damaged, "r+b") as f:
+        f.seek(damaged.stat().st_size // 2)
+        f.write(np.random.default_rng(0).bytes(2000))
+    with pytest.raises(UserInputError, match="damaged: its entry .* does not match its checksum"):
+        modelfile.load_model(damaged)
+    exit_2(capsys, ["predict", damaged, work / "img.tif", "--out", tmp_path / "o.tif"], "checksum")
+
+
+def test_torchscript_export_to_a_full_disk_ends_with_a_line_and_leaves_no_file(work, tmp_path, capsys, monkeypatch):
+    """torch's own file writer aborted the process (a C++ exception in a destructor) on a full disk; the
+    network is now written to memory and then to the file, where a full disk is an OSError."""
+    from napari_unet.engine.disk import export
+
+    def full(path, data):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(export, "write_bytes", full)
+    exit_2(capsys, ["export", work / "m.pt", "--format", "torchscript", "--out", tmp_path / "m_ts.pt"],
+           "No space left on device")
+    assert not list(tmp_path.glob("*m_ts*"))
 
 
 def test_write_mask_refuses_what_its_format_cannot_hold(tmp_path):

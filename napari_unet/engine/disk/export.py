@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import re
 import tempfile
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,17 @@ def save_torchscript(model, path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about the shape arithmetic, which is traced
         traced = torch.jit.trace(probability_net(model), _example(model))
-    traced.save(str(path))
+    # into memory first: torch's file writer aborts the whole process (a C++ exception thrown in a
+    # destructor) when the disk is full; a Python write fails with an OSError, handled as any other
+    buffer = BytesIO()
+    torch.jit.save(traced, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+def write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (a temporary file of ``files.atomic_path``), a full disk an OSError."""
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def save_onnx(model, path) -> None:

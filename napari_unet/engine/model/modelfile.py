@@ -6,7 +6,8 @@ holds a format tag and version, the UNetConfig (channels, classes and their name
 layout, normalisation), the weights and the training summary.
 
 Opening a file checks, before anything large is built or read: that it is an uncompressed zip
-(what ``torch.save`` writes; so it cannot expand past its own size), that its config is within
+(what ``torch.save`` writes; so it cannot expand past its own size) whose entries match their
+checksums (a file damaged on disk is refused, not loaded with a wrong weight), that its config is within
 within ``config.LIMITS`` and matches the weights' shapes (computed on the ``meta`` device, which allocates
 nothing), and that the weights are finite and batch-norm variances non-negative. Writing goes
 through a temporary file, so a failed save never leaves half a file.
@@ -24,6 +25,7 @@ from ..files import atomic_path
 MODEL_FORMAT = "napari-unet-model"
 MODEL_VERSION = 1
 MAX_MODEL_BYTES = 1 << 30  # the largest network config.LIMITS allows is ~0.5 GB of float32 weights
+MAX_WEIGHT = 1e8  # no trained weight or statistic comes near (the bundled models: 1.8e3 at most)
 ATTACHMENT = "napari_unet_model.pt"  # the model file inside the bioimage.io packages napari-unet exports
 
 
@@ -124,7 +126,8 @@ def _load_from_package(path: Path, device: str):
 
 
 def _check_archive(path: Path) -> None:
-    """torch.save writes an uncompressed zip: refuse anything else before reading it."""
+    """torch.save writes an uncompressed zip with a checksum (CRC-32) per entry: refuse anything else, and
+    a file whose bytes no longer match their checksums (damaged on disk or in transfer), before reading it."""
     if not zipfile.is_zipfile(path):
         raise UserInputError(f"{path} is not a readable model file (not a PyTorch archive): it is truncated or "
                              "corrupted, or comes from another program")
@@ -132,6 +135,14 @@ def _check_archive(path: Path) -> None:
         if any(info.compress_type != zipfile.ZIP_STORED for info in archive.infolist()):
             raise UserInputError(f"{path} holds compressed entries, which torch.save never writes: it was not "
                                  "made by napari-unet and was not opened")
+        try:
+            bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+            bad = "its entries"
+    if bad is not None:
+        entry = "/".join(Path(bad).parts[1:]) or bad
+        raise UserInputError(f"{path} is damaged: its entry {entry} does not match its checksum (the file changed "
+                             "after it was written); use another copy of the model")
 
 
 def model_from_dict(blob: dict):
@@ -175,6 +186,9 @@ def check_model_dict(blob: dict):
     for name, value in weights.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise UserInputError(f"it is damaged: its weights hold NaN or infinite values ({name})")
+        if value.is_floating_point() and value.numel() and float(value.abs().max()) > MAX_WEIGHT:
+            raise UserInputError(f"it is damaged: a weight of {float(value.abs().max()):.3g} ({name}) is far beyond "
+                                 "what training makes")
         if name.endswith("running_var") and bool((value < 0).any()):
             raise UserInputError(f"it is damaged: negative batch-norm variances ({name})")
     return config

@@ -86,6 +86,14 @@ class TrainConfig:
     # are painted (Usiigaci train field, 5 objects + scribbles, 30 s: foreground Dice 0.61 -> 0.74),
     # not for scribbles alone (0.75 -> 0.72 there)
     balanced_classes: bool | None = None
+    # batch norm keeps its running statistics (its layers in eval mode while the rest trains), as a
+    # fine-tune of a pretrained network usually does: a round's few patches centred on a few corrections
+    # are no sample of the image; False: statistics from the batches, recalibrated at the end
+    freeze_batchnorm: bool = False
+    # a model that continues (or is fine-tuned): these replace the fields above (None: as for a new model)
+    continue_crf_weight: float | None = None
+    continue_freeze_batchnorm: bool = False
+    continue_balanced_classes: bool | None = None
     split_weight: float = 1.0  # of the split output's loss (where painted objects teach it) against the classes'
     # patches are centred on one stroke (connected annotations) at a time, picked uniformly, so one
     # large correction cannot outweigh the rest (benchmarks/corrections.py); False: any annotated pixel
@@ -103,11 +111,21 @@ class TrainConfig:
         and the weight of the term that keeps the starting model's prediction (``prior_weight``: 0
         for a new model, ``continue_prior_weight`` for one's own trained model)."""
         if summary.get("card"):
-            return replace(self, learning_rate=self.fine_tune_learning_rate or self.learning_rate)
+            return replace(self, learning_rate=self.fine_tune_learning_rate or self.learning_rate,
+                           **self._continuing())
         if summary.get("total_steps", 0) > 0:
             return replace(self, learning_rate=self.continue_learning_rate or self.learning_rate,
-                           prior_weight=self.continue_prior_weight)
+                           prior_weight=self.continue_prior_weight, **self._continuing())
         return replace(self, prior_weight=0.0)
+
+    def _continuing(self) -> dict:
+        """What a model that continues (or is fine-tuned) trains with besides its rate and prior weight."""
+        out = {"freeze_batchnorm": self.freeze_batchnorm or self.continue_freeze_batchnorm}
+        if self.crf_weight is None and self.continue_crf_weight is not None:
+            out["crf_weight"] = self.continue_crf_weight
+        if self.balanced_classes is None and self.continue_balanced_classes is not None:
+            out["balanced_classes"] = self.continue_balanced_classes
+        return out
 
     def __post_init__(self):
         if self.steps is None and self.time_budget is None:

@@ -132,7 +132,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     start = clock()
     step, losses, next_preview, tag = 0, [], config.first_preview, preview_tag
     next_validation = config.first_preview
-    net.train()
+    _train_mode(net, config.freeze_batchnorm)
     try:
         while not _done(step, clock() - start, config):
             lr = _learning_rate(step, clock() - start, config)
@@ -156,9 +156,10 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                 preview_image, preview_window, tag = preview_source() or (preview_image, preview_window, tag)
             if preview_image is not None and elapsed >= next_preview:
                 t0 = clock()
-                recalibrate_batchnorm(net, sampler, device, n_batches=2)  # half the final one: previews are transient
+                if not config.freeze_batchnorm:
+                    recalibrate_batchnorm(net, sampler, device, n_batches=2)  # half the final one: previews are transient
                 maps = preview_maps(model, preview_image, preview_window, scale=scale)
-                net.train()
+                _train_mode(net, config.freeze_batchnorm)
                 cost = clock() - t0
                 yield Preview(step, elapsed, maps.probabilities, preview_window, tag,
                               maps.split if show_split else None)
@@ -166,13 +167,15 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                 next_preview = clock() - start + max(config.preview_every, 2 * cost)
             if held and elapsed >= next_validation:
                 t0 = clock()
-                recalibrate_batchnorm(net, sampler, device, n_batches=2)
+                if not config.freeze_batchnorm:
+                    recalibrate_batchnorm(net, sampler, device, n_batches=2)
                 yield _validation_event(model, images, held, step, elapsed, scale)
-                net.train()
+                _train_mode(net, config.freeze_batchnorm)
                 next_validation = clock() - start + max(config.preview_every, 2 * (clock() - t0))
     finally:
         try:
-            recalibrate_batchnorm(net, sampler, device)
+            if not config.freeze_batchnorm:
+                recalibrate_batchnorm(net, sampler, device)
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -334,6 +337,16 @@ def _train_step(net, opt, sampler, gen, config: TrainConfig, device, n_classes: 
     loss.backward()
     opt.step()
     return float(loss.detach())  # a sync point, once per step, for the progress event
+
+
+def _train_mode(net, freeze_batchnorm: bool) -> None:
+    """The network in training mode; with ``freeze_batchnorm`` its batch-norm layers stay in eval mode
+    (their running statistics are used and kept, their scale and shift still learn)."""
+    net.train()
+    if freeze_batchnorm:
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
 
 
 @torch.no_grad()
