@@ -14,6 +14,14 @@ from ..errors import UserInputError
 from .layers import geometry, labels_shape, style_annotations
 from .notify import notify
 
+HINT_CLASSES = 6  # classes the paint hint lists by name
+NAME_CHARS = 24  # characters of a class name shown in the hint and the model line
+
+
+def short(name: str, chars: int = NAME_CHARS) -> str:
+    """``name`` cut to ``chars`` characters (an ellipsis shows the cut)."""
+    return name if len(name) <= chars else name[:chars - 1] + "…"
+
 
 class AnnotateSection:
     """build_annotate_section, new_annotations, new_objects, objects_layer."""
@@ -63,8 +71,12 @@ class AnnotateSection:
         return [n.strip() for n in self.class_names.value.split(",") if n.strip()] or ["object"]
 
     def _update_hint(self, *_):
-        parts = ["0 = erase", "1 = background"] + [f"{i + 2} = {n}" for i, n in enumerate(self._names())]
-        self.paint_hint.value = ", ".join(parts)
+        """The label values and what they paint, at most a few classes and names of readable length (a list
+        of 50 classes or a 3000-character name made the dock thousands of pixels wide)."""
+        names = self._names()
+        parts = ["0 = erase", "1 = background"] + [f"{i + 2} = {short(n)}" for i, n in enumerate(names[:HINT_CLASSES])]
+        more = f", ... ({len(names)} classes, labels 2-{len(names) + 1})" if len(names) > HINT_CLASSES else ""
+        self.paint_hint.value = ", ".join(parts) + more
 
     def new_annotations(self):
         """Add "<image> annotations" (uint8 Labels of the image's shape), label 2 selected."""

@@ -122,7 +122,9 @@ class ApplySection:
         worker = create_worker(predict_jobs, self.model, jobs, self.output_mode.value == "instances",
                                autosave.cache_root() / "predictions", diameter)
         worker.yielded.connect(self._on_predicted)
-        worker.errored.connect(lambda exc: notify(f"prediction failed: {exc}", error=True))
+        self._prediction_errors = []
+        worker.errored.connect(lambda exc: (self._prediction_errors.append(f"{type(exc).__name__}: {exc}"),
+                                            notify(f"prediction failed: {exc}", error=True)))
         worker.finished.connect(self._on_prediction_finished)
         self.predict_button.enabled = False
         self._last_count = None  # the object count of the last image measured, for the status line
@@ -132,11 +134,19 @@ class ApplySection:
         return worker
 
     def _on_predicted(self, result):
+        try:
+            self._show_result(result)
+        except RuntimeError as exc:  # the viewer closed meanwhile: its Qt objects are gone, nothing to show
+            if "deleted" not in str(exc):
+                raise
+
+    def _show_result(self, result):
         if isinstance(result, float):  # progress
             self.progress.value = int(1000 * result)
             return
         self.progress.value = int(1000 * result.done / result.total)
         if result.error is not None:
+            self._prediction_errors.append(result.error)
             notify(result.error, error=True)
             return
         name = result.layer.name if result.layer is not None else result.path.name
@@ -152,9 +162,16 @@ class ApplySection:
                     pass
 
     def _on_prediction_finished(self):
-        self.predict_button.enabled = True
+        try:
+            self.predict_button.enabled = True
+        except RuntimeError:  # the viewer closed meanwhile
+            return
         self._predict_worker = None
-        self.status.value = self._last_count or "prediction done"
+        errors = self._prediction_errors
+        if errors:
+            self.status.value = f"prediction failed for {len(errors)} image(s): {errors[0]}"
+        else:
+            self.status.value = self._last_count or "prediction done"
         self.signals.prediction_finished.emit()
 
 
@@ -218,7 +235,11 @@ def _label_store(folder: Path, shape: tuple):
 
     import zarr
 
-    folder.mkdir(parents=True, exist_ok=True)
-    path = tempfile.mkdtemp(prefix="prediction-", suffix=".zarr", dir=folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = tempfile.mkdtemp(prefix="prediction-", suffix=".zarr", dir=folder)
+    except OSError as exc:
+        raise UserInputError(f"cannot keep the prediction of a large image in {folder} ({exc.strerror or exc}); set "
+                             "NAPARI_UNET_AUTOSAVE to a folder you can write, or predict with the CLI") from None
     chunks = (1,) * (len(shape) - 2) + tuple(min(1024, n) for n in shape[-2:])
     return zarr.open_array(path, mode="w", shape=shape, chunks=chunks, dtype=np.uint8)

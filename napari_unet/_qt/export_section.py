@@ -79,7 +79,11 @@ class ExportSection:
         return out
 
     def load_model(self, path=None):
-        """Load a model file; its class names appear in the widget."""
+        """Load a model file; its class names appear in the widget. Not while training (the round's end would
+        replace it)."""
+        if self.is_training:
+            notify("training is running; press Stop before loading a model", error=True)
+            return None
         path = path or ask_path("Load model", "", "napari-unet model (*.pt *.zip)", save=False,
                                 near=self.image_combo.value)
         if not path:
@@ -94,6 +98,7 @@ class ExportSection:
         self.class_names.value = ", ".join(model.config.class_names)
         self.use_3d.value = model.config.spatial_dims == 3
         model.summary.setdefault("source", Path(path).name)
+        self._model_files.append(str(path))  # never written over by a save or an export
         self.adopt_model(model, f"loaded {Path(path).name}")
         steps = model.summary.get("total_steps", "?")
         self.status.value = f"loaded {Path(path).name}: {model.config.n_classes} class(es), {steps} steps"
@@ -101,13 +106,11 @@ class ExportSection:
 
     def check_not_an_input(self, *outputs) -> None:
         """Refuse (UserInputError) outputs, (what, path) pairs, that would replace the file of an
-        open image or one another."""
-        from napari.layers import Image
-
+        open layer (image, labels, ...), a model file loaded in this session, or one another."""
         from ..engine import files
 
-        sources = [getattr(getattr(lay, "source", None), "path", None) for lay in self.viewer.layers
-                   if isinstance(lay, Image)]
+        sources = [getattr(getattr(lay, "source", None), "path", None) for lay in self.viewer.layers]
+        sources += self._model_files
         files.check_outputs(sources, outputs)
 
     def export_masks(self, path=None):

@@ -73,6 +73,8 @@ class ModelChoice:
             return None
         model = self.workspace.start_from(self.start_from.value)
         if model is not None:
+            if self._names() == ["object"]:  # the field's default: show the model's class names instead
+                self.class_names.value = ", ".join(model.config.class_names)
             self._show_history()
         return model
 
@@ -87,8 +89,12 @@ class ModelChoice:
         cfg, summary = model.config, model.summary
         rounds = summary.get("rounds", [])
         trained = f"{sum(r.get('annotated_pixels', 0) for r in rounds):,} annotated px" if rounds else "loaded"
-        source = summary.get("card", {}).get("name") or summary.get("source", "")
+        from .annotate_section import HINT_CLASSES, short
+
+        source = short(str(summary.get("card", {}).get("name") or summary.get("source", "")), 40)
+        names = ", ".join(short(n) for n in cfg.class_names[:HINT_CLASSES]) + \
+            (", ..." if cfg.n_classes > HINT_CLASSES else "")
         self.model_info.value = (f"{source + ' · ' if source else ''}{cfg.n_classes} class(es) "
-                                 f"({', '.join(cfg.class_names)}) · {summary.get('total_steps', 0)} steps · {trained}"
+                                 f"({names}) · {summary.get('total_steps', 0)} steps · {trained}"
                                  + (" · 3D" if cfg.spatial_dims == 3 else ""))
 

@@ -9,6 +9,8 @@ process (``trainer.process``); a QTimer drains its events on the GUI thread.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..errors import UserInputError
@@ -19,6 +21,7 @@ PREVIEW_EVERY_S = 2.0
 PREVIEW_MAX_SIDE = 768  # live previews of larger images cover the visible part, at most this square
 PREVIEW_MAX_SIDE_3D = 384  # 3D models preview a slab of 9 planes: a smaller window costs the same
 FIRST_PREVIEW_S = 0.5
+CLOSE_WAIT_S = 10.0  # closing the viewer mid-round: how long to wait for the round's model, to save it
 
 
 class TrainSection:
@@ -165,6 +168,8 @@ class TrainSection:
         except UserInputError as exc:
             notify(str(exc), error=True)
             return False
+        if not self._classes_confirmed(found):
+            return False
         from ..engine.model import modelfile
         from ..engine.model.config import UNetConfig
         from ..engine.training.config import TrainConfig
@@ -174,6 +179,10 @@ class TrainSection:
         if self.model is not None and self._continued_model() is None:
             self.keep_replaced_model(image, len(self._spatial()))
         init = modelfile.model_to_dict(self.model) if self._continued_model() is not None else None
+        if init is not None:  # the Classes field names the classes of a model that continues too
+            n = init["config"]["n_classes"]
+            names = self._names()
+            init["config"]["class_names"] = (names + init["config"]["class_names"][len(names):])[:n]
         unet = UNetConfig(class_names=self._names(), channel_axis=found.layout, spatial_dims=len(self._spatial()),
                           voxel_size=voxel_size(image, axes))
         config = TrainConfig(time_budget=float(self.time_budget.value), steps=None, preview_every=PREVIEW_EVERY_S,
@@ -194,6 +203,23 @@ class TrainSection:
         self.train_button.enabled, self.stop_button.enabled = False, True
         self._timer.start()
         return True
+
+    def _classes_confirmed(self, found) -> bool:
+        """A new network gets a class per label value painted: when the labels go far beyond the classes
+        named (a stroke of 255 would make 254), the user is asked first; False when they say no."""
+        from . import notify as notifications
+
+        top = max(int(np.max(a)) for a in found.annotations) - 1
+        named = len(self._names())
+        if self._continued_model() is not None or top <= named:
+            return True
+        question = (f"Label {top + 1} is painted, but Classes names {named} class(es) (labels 2-{named + 1}). Train a "
+                    f"network of {top} classes (labels 2-{top + 1})? No: nothing is trained; name the classes in "
+                    f"Classes, or erase label {top + 1}.")
+        if notifications.ask(question):
+            return True
+        self.status.value = f"not trained: label {top + 1} is beyond the classes named"
+        return False
 
     def stop(self):
         """Stop training at the next step; the model trained so far is kept."""
@@ -401,7 +427,38 @@ class TrainSection:
             self.status.value = status
         self.signals.training_finished.emit()
 
-    def close_trainer(self) -> None:
+    def close_trainer(self, wait_for_model: float = CLOSE_WAIT_S) -> None:
+        """End the trainer (the viewer closes). A round in progress is stopped first and its model, as far as
+        it got, autosaved beside the image (or in the cache) within ``wait_for_model`` seconds, so closing
+        the viewer mid-round loses nothing the round learned. A Predict in progress is told to quit."""
         self._timer.stop()
-        if self._trainer is not None:
-            self._trainer.close()
+        worker, self._predict_worker = getattr(self, "_predict_worker", None), None
+        if worker is not None:
+            with contextlib.suppress(RuntimeError, TypeError):
+                worker.quit()
+        if self._trainer is None:
+            return
+        if self.is_training:
+            self._save_the_round_on_close(wait_for_model)
+        self._trainer.close()
+
+    def _save_the_round_on_close(self, wait: float) -> None:
+        """Stop the round and autosave the model it sends (see ``close_trainer``)."""
+        import time
+
+        from ..engine.model import modelfile
+        from ..trainer import protocol
+
+        self._trainer.stop()
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            for event in self._trainer.poll():
+                model = getattr(event, "model", None)
+                if isinstance(event, (protocol.TrainingFinished, protocol.TrainingFailed)):
+                    if model is not None:
+                        with contextlib.suppress(Exception):  # closing: the layers may be gone already
+                            self.autosave(self._training_pairs_snapshot, model=modelfile.model_from_dict(model))
+                    return
+            if self._trainer.ended():
+                return
+            time.sleep(0.05)

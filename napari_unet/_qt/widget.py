@@ -70,6 +70,8 @@ class UNetWidget(AnnotateSection, TrainSection, ReviewSection, ApplySection, Exp
         self._empty_preview_layer = None  # made at Train for the previews; removed if none came
         self._preview_plane: tuple = ()  # stack indices of the plane previewed during training
         self._predict_worker = None
+        self._prediction_errors: list[str] = []
+        self._model_files: list[str] = []  # model files loaded in this session (outputs never replace them)
         self._styled: set[str] = set()  # annotation layers given the annotation colours
         self._updating_history = False
         self._offered = None  # (image layer, autosave folder, identity) offered by Restore autosave
@@ -257,9 +259,15 @@ class UNetWidget(AnnotateSection, TrainSection, ReviewSection, ApplySection, Exp
         self._pick_annotation_layer()
 
     def _axes(self, layer) -> str:
-        """Axes of ``layer``: the Axes field for the current image, guessed for others."""
+        """Axes of ``layer``: the Axes field for the current image, guessed for others. The widget works on
+        the plane napari shows, the last two axes (channels aside): they must be Y and X, in that order."""
         if layer is self.image_combo.value and self.axes_edit.value.strip():
-            return ax.check_axes(self.axes_edit.value.strip(), np.shape(image_array(layer)))
+            axes = ax.check_axes(self.axes_edit.value.strip(), np.shape(image_array(layer)))
+            if ax.labels_axes(axes)[-2:] != "YX":
+                raise UserInputError(f"Axes {axes}: the widget works on the plane napari shows, whose last two axes "
+                                     "must be Y and X (e.g. ZYX, TZYX, YXC, CYX); for this image type them in that "
+                                     "order, or predict with napari-unet predict --axes")
+            return axes
         return layer_axes(layer, self._model_channels())
 
     def _model_channels(self) -> int | None:

@@ -98,6 +98,10 @@ def conversion_for(image_chw, config=None, percentiles=None) -> Conversion:
     a network of ``config`` (a UNetConfig: its channels, percentiles and inversion; None: scaling by
     ``percentiles`` alone, default 1st and 99.8th)."""
     sample = _subsample(image_chw)
+    finite = float(np.isfinite(sample).mean()) if sample.size else 1.0
+    if finite == 0.0:
+        raise UserInputError("the image holds no numbers: all its pixels are NaN or infinite; check the file or the "
+                             "layer")
     grey = config is not None and wants_grey(sample.shape[0], config.in_channels)
     sample = _mix(sample, grey)
     value_range = _ranges(sample, percentiles or getattr(config, "norm_percentiles", (1.0, 99.8)))
@@ -108,7 +112,9 @@ def conversion_for(image_chw, config=None, percentiles=None) -> Conversion:
         invert = bool(edges[counts.argmax()] + 0.5 / _MODE_BINS > BRIGHT_BACKGROUND)
     done = (["RGB converted to grey (luminance) for a grayscale model"] if grey else []) + \
         (["inverted (a bright background: objects made bright on dark, as the model learned them)"]
-         if invert else [])
+         if invert else []) + \
+        ([f"{100 * (1 - finite):.2g} % of the pixels are NaN or infinite: taken as the lowest intensity"]
+         if finite < 1.0 else [])
     return Conversion(value_range, grey, invert, "; ".join(done) or None)
 
 

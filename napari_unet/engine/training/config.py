@@ -94,6 +94,10 @@ class TrainConfig:
     continue_crf_weight: float | None = None
     continue_freeze_batchnorm: bool = False
     continue_balanced_classes: bool | None = None
+    continue_agree_weight: float | None = None
+    # weight, in the cross-entropy, of annotated pixels whose annotation the starting model already predicts
+    # (an accepted prediction confirms more than it teaches), against 1 for corrections; models that continue
+    agree_weight: float = 1.0
     split_weight: float = 1.0  # of the split output's loss (where painted objects teach it) against the classes'
     # patches are centred on one stroke (connected annotations) at a time, picked uniformly, so one
     # large correction cannot outweigh the rest (benchmarks/corrections.py); False: any annotated pixel
@@ -125,6 +129,8 @@ class TrainConfig:
             out["crf_weight"] = self.continue_crf_weight
         if self.balanced_classes is None and self.continue_balanced_classes is not None:
             out["balanced_classes"] = self.continue_balanced_classes
+        if self.continue_agree_weight is not None:
+            out["agree_weight"] = self.continue_agree_weight
         return out
 
     def __post_init__(self):

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 
-def sparse_cross_entropy(logits: torch.Tensor, annotations: torch.Tensor, balanced: bool = False) -> torch.Tensor:
+def sparse_cross_entropy(logits: torch.Tensor, annotations: torch.Tensor, balanced: bool = False,
+                         pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy on annotated pixels only.
 
     logits: (B, K, H, W); annotations: (B, H, W) in the label convention
@@ -26,13 +27,18 @@ def sparse_cross_entropy(logits: torch.Tensor, annotations: torch.Tensor, balanc
     balanced: each class present in the batch weighs the same, however many of its pixels are
     painted (a few whole objects hold thousands of pixels against a few hundred of background
     strokes); else every annotated pixel weighs the same.
+    pixel_weights: None, or (B, H, W) weights of the annotated pixels (e.g. less where the annotation
+    only confirms what the starting model predicts); the mean is over the weights.
     """
     target = annotations.long() - 1
-    if not balanced:
+    if not balanced and pixel_weights is None:
         return F.cross_entropy(logits.float(), target, ignore_index=-1)
     per_pixel = F.cross_entropy(logits.float(), target, ignore_index=-1, reduction="none")
+    weights = (target >= 0).float() if pixel_weights is None else pixel_weights.float() * (target >= 0)
+    if not balanced:
+        return (per_pixel * weights).sum() / weights.sum().clamp(min=1e-6)
     counts = torch.bincount(target[target >= 0], minlength=logits.shape[1]).float()
-    weights = torch.where(counts > 0, 1.0 / counts.clamp(min=1), counts)[target.clamp(min=0)] * (target >= 0)
+    weights = torch.where(counts > 0, 1.0 / counts.clamp(min=1), counts)[target.clamp(min=0)] * weights
     return (per_pixel * weights).sum() / (counts > 0).sum().clamp(min=1)
 
 
@@ -64,16 +70,23 @@ def gated_crf_loss(probs: torch.Tensor, image: torch.Tensor, radius: int = 3,
     return total / max(norm, 1e-12)
 
 
-def split_loss(logits: torch.Tensor, shifted_targets: torch.Tensor) -> torch.Tensor:
+def split_loss(logits: torch.Tensor, shifted_targets: torch.Tensor,
+               pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Binary cross-entropy of the split output where painted objects teach it.
 
     logits: (B, *spatial) the split output before its sigmoid; shifted_targets: (B, *spatial)
-    the targets of ``objects.split_targets`` plus 1 (0: unknown, ignored; 1..2: target 0..1).
+    the targets of ``painted.split_targets`` plus 1 (0: unknown, ignored; 1..2: target 0..1);
+    pixel_weights: None or (B, *spatial) weights (the mean is over them).
     """
     known = shifted_targets > 0
     if not bool(known.any()):
         return logits.sum() * 0.0  # keeps the graph (and gradient shapes) without teaching anything
-    return F.binary_cross_entropy_with_logits(logits.float()[known], shifted_targets[known] - 1.0)
+    if pixel_weights is None:
+        return F.binary_cross_entropy_with_logits(logits.float()[known], shifted_targets[known] - 1.0)
+    w = pixel_weights.float()[known]
+    per_pixel = F.binary_cross_entropy_with_logits(logits.float()[known], shifted_targets[known] - 1.0,
+                                                   reduction="none")
+    return (per_pixel * w).sum() / w.sum().clamp(min=1e-6)
 
 
 def prior_loss(logits: torch.Tensor, prior_logits: torch.Tensor, annotations: torch.Tensor, n_classes: int,

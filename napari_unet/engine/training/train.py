@@ -95,7 +95,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     cfg = model.config
     if held and cfg.spatial_dims == 3:
         raise UserInputError("checked regions (a validation score) work with 2D models only; leave them out for 3D")
-    prepared = [convert.prepare(im, cfg) for im in images]
+    conversions = [convert.conversion_for(im, cfg) for im in images]
+    prepared = [convert.normalize(im, c) for im, c in zip(images, conversions)]
     anns = [convention.check_annotations(a, im.shape[1:]) for a, im in zip(annotations, prepared)]
     dataset.check_training_set(anns, cfg.n_classes)
     objects_at_image_scale = objects
@@ -126,6 +127,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
 
     n_annotated = int(sum((a > 0).sum() for a in anns))
     yield Started(model, describe(device), n_annotated)
+    for notice in dict.fromkeys(c.notice for c in conversions if c.notice):
+        yield Notice(f"training images: {notice}")
     if scale != 1.0:
         yield Notice(f"objects of {image_diameter:.0f} px: trained at {scale:.2f}x, the size the model learned "
                      f"({cfg.diameter:.0f} px)")
@@ -301,6 +304,9 @@ def _shrink_after_out_of_memory(config: TrainConfig, device, opt):
                  f"{new.patch_size}x{new.patch_size} (was {config.batch_size} of {config.patch_size})")
 
 
+AGREE_SPLIT = 0.15  # the split output within this of its target agrees (``TrainConfig.agree_weight``)
+
+
 def _train_step(net, opt, sampler, gen, config: TrainConfig, device, n_classes: int, prior=None,
                 prior_split: bool = False) -> float:
     """One optimisation step; n_classes: the class outputs (n_outputs), before the split output.
@@ -322,15 +328,23 @@ def _train_step(net, opt, sampler, gen, config: TrainConfig, device, n_classes: 
     x = x.contiguous(memory_format=memory_format(device, x.ndim - 2))
     with autocast(device):
         logits = net(x)
-    loss = losses.sparse_cross_entropy(logits[:, :n_classes], ann, config.balanced_classes)
+    prior_logits, weights, split_weights = None, None, None
+    if prior is not None:
+        with torch.no_grad(), autocast(device):
+            prior_logits = prior(x)
+        if config.agree_weight != 1.0:  # what the starting model already predicts weighs less than a correction
+            agrees = (prior_logits[:, :n_classes].argmax(1) + 1 == ann) & (ann > 0)
+            weights = torch.where(agrees, config.agree_weight, 1.0)
+            if target is not None and prior_logits.shape[1] > n_classes:
+                close = (torch.sigmoid(prior_logits[:, n_classes].float()) - (target - 1)).abs() < AGREE_SPLIT
+                split_weights = torch.where(close, config.agree_weight, 1.0)
+    loss = losses.sparse_cross_entropy(logits[:, :n_classes], ann, config.balanced_classes, weights)
     if config.crf_weight > 0:
         probs = torch.softmax(logits[:, :n_classes].float(), dim=1)
         loss = loss + config.crf_weight * losses.gated_crf_loss(probs, x.float(), sigma_intensity=config.crf_sigma)
     if target is not None and logits.shape[1] > n_classes:
-        loss = loss + config.split_weight * losses.split_loss(logits[:, n_classes], target)
+        loss = loss + config.split_weight * losses.split_loss(logits[:, n_classes], target, split_weights)
     if prior is not None:
-        with torch.no_grad(), autocast(device):
-            prior_logits = prior(x)
         loss = loss + config.prior_weight * losses.prior_loss(logits, prior_logits, ann, n_classes, target,
                                                               prior_split)
     opt.zero_grad(set_to_none=True)
