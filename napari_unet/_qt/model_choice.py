@@ -63,15 +63,19 @@ class ModelChoice:
     def _start_choices(self, _widget=None):
         from ..engine.model.bundled import DEFAULT_MODEL, bundled_names
 
-        names = sorted(bundled_names(), key=lambda name: name != DEFAULT_MODEL)  # the default first: preselected
-        return [(f"{name} (bundled)", name) for name in names] + [("scratch (new network)", "")]
+        names = sorted(bundled_names(), key=lambda name: name != DEFAULT_MODEL)
+        return ([("auto: what agrees with your strokes", "auto")] + [(f"{name} (bundled)", name) for name in names]
+                + [("scratch (new network)", "")])
 
     def adopt_starting_model(self):
         """With no active model, load the bundled model chosen in Start from (Predict needs no strokes,
         the first Train fine-tunes it); returns it, or None for scratch."""
+        from ..engine.model.bundled import DEFAULT_MODEL
+
         if self.use_3d.value:
             return None
-        model = self.workspace.start_from(self.start_from.value)
+        name = self.start_from.value
+        model = self.workspace.start_from(DEFAULT_MODEL if name == "auto" else name)  # no strokes yet: the default
         if model is not None:
             if self._names() == ["object"]:  # the field's default: show the model's class names instead
                 self.class_names.value = ", ".join(model.config.class_names)
@@ -83,8 +87,12 @@ class ModelChoice:
         model = self.model
         if model is None:
             start = self.start_from.value
-            self.model_info.value = (f"none: Predict uses {start} (bundled), Train fine-tunes it" if start
-                                     else "none: Train starts a new one")
+            if start == "auto":
+                self.model_info.value = ("none: Predict uses nuclei (bundled); Train starts from the bundled model "
+                                         "that agrees with your strokes, else a new network")
+            else:
+                self.model_info.value = (f"none: Predict uses {start} (bundled), Train fine-tunes it" if start
+                                         else "none: Train starts a new one")
             return
         cfg, summary = model.config, model.summary
         rounds = summary.get("rounds", [])

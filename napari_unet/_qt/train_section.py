@@ -21,6 +21,7 @@ PREVIEW_EVERY_S = 2.0
 PREVIEW_MAX_SIDE = 768  # live previews of larger images cover the visible part, at most this square
 PREVIEW_MAX_SIDE_3D = 384  # 3D models preview a slab of 9 planes: a smaller window costs the same
 FIRST_PREVIEW_S = 0.5
+AUTO_START = "auto"  # Start from: the bundled model that agrees with the strokes, else a new network
 CLOSE_WAIT_S = 10.0  # closing the viewer mid-round: how long to wait for the round's model, to save it
 
 
@@ -106,8 +107,12 @@ class TrainSection:
 
     def _training_data_from_start(self, pairs):
         """The training data; with no model yet, the bundled starting model is adopted, unless it
-        does not fit these images (channels, classes): then a new network is trained, as said."""
+        does not fit these images (channels, classes): then a new network is trained, as said. With
+        Start from *auto*, the bundled model that agrees with the strokes, else a new network
+        (``training.start``), and the status says which and why."""
         found = self._training_data(pairs)
+        if self._auto_start():
+            return found  # the trainer chooses, away from the viewer's thread
         adopted = self.adopt_starting_model()
         if adopted is None:
             return found
@@ -122,6 +127,10 @@ class TrainSection:
                    f"{adopted.config.n_classes} class(es)) does not fit these images ({channels} channel(s), "
                    f"{classes} class(es)); training a new network")
         return found
+
+    def _auto_start(self) -> bool:
+        """Whether this Train lets the trainer choose the start by the strokes (Start from *auto*, no model)."""
+        return self.model is None and self.start_from.value == AUTO_START and not self.use_3d.value
 
     def _checked(self, pairs, found):
         """Checked-region masks, one per training plane (only single 2D images have them)."""
@@ -189,7 +198,7 @@ class TrainSection:
                              first_preview=FIRST_PREVIEW_S)
         self._job = TrainJob(found.images, found.annotations, config, init, unet, preview,
                              self.output_mode.value == "instances", found.objects, self._checked(pairs, found),
-                             found.axes, diameter)
+                             found.axes, diameter, AUTO_START if self._auto_start() else "")
         self._ensure_trainer().train(self._job)
         self._training_layer = image
         self._add_preview_layer(image, axes)

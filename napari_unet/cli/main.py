@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=positive_int, metavar="N", help="stop after N optimisation steps")
     t.add_argument("--init", metavar="MODEL",
                    help="fine-tune this model (a .pt file, a package napari-unet exported, or a bundled "
-                        "model's name, e.g. nuclei; see `napari-unet models`) instead of starting fresh")
+                        "model's name, e.g. nuclei; see `napari-unet models`) instead of starting fresh; auto: "
+                        "the bundled model whose prediction agrees with your strokes, else a new network")
     t.add_argument("--diameter", type=diameter, default="auto", metavar="PX|auto|none",
                    help="the objects' diameter in the images (px, twice the largest distance to their edge): a model "
                         "that knows its own (the bundled ones) trains on the images rescaled to it; a new model "

@@ -37,13 +37,21 @@ def run(args) -> int:
     files.check_outputs([*args.images, *args.labels, *(args.objects or []), *(args.validation or []), args.init],
                         [("--out", out)])
     files.check_writable_folder(out)
-    init = modelfile.load_model(args.init) if args.init else None
+    init = modelfile.load_model(args.init) if args.init and args.init != "auto" else None
     three_d = args.three_d or bool(init and init.config.spatial_dims == 3)
     if args.voxel_size and not three_d:
         raise UserInputError("--voxel-size is for 3D models; add --3d")
     if init is not None and args.three_d and init.config.spatial_dims != 3:
         raise UserInputError("--init is a 2D model; leave out --3d to fine-tune it, or train a new 3D model")
     found = training_set(args, "ZYX" if three_d else "YX", init)
+    if args.init == "auto":  # the bundled model that agrees with the strokes, else a new network
+        from ..engine.training.start import choose_start
+
+        if three_d:
+            raise UserInputError("--init auto chooses among the 2D bundled models; leave out --3d or give a model")
+        choice = choose_start(found.images, found.annotations, found.objects)
+        log(choice.reason)
+        init = modelfile.load_model(choice.name) if choice.name else None
     config = train.TrainConfig(steps=args.steps, time_budget=time_budget(args), device=args.device, seed=args.seed,
                                batch_size=args.batch_size, patch_size=args.patch_size, patch_depth=args.patch_depth,
                                threads=args.threads)

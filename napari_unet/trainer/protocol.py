@@ -58,6 +58,8 @@ class TrainJob:
     checked: list | None = None  # per image None or a (H, W) bool mask of checked regions (held out, scored)
     axes: str | None = None  # the layout of ``images`` (``train.fit``): "CYX" for the planes of ``dataset.training_set``
     diameter: object = "auto"  # the objects' diameter (px), "auto" or None (``train.fit``)
+    start: str = ""  # "auto": without init_model, start from the bundled model that agrees with the strokes
+    # (``training.start``), else a new network; the child says which (a Notice)
 
 
 @dataclass

@@ -81,7 +81,7 @@ def test_checked_regions_are_held_out_and_scored_next_to_the_loss(make_napari_vi
 def test_predict_with_no_strokes_uses_the_bundled_model_and_new_model_can_start_from_scratch(viewer_widget, qtbot):
     viewer, w = viewer_widget
     viewer.open_sample("napari-unet", "nuclei")
-    assert w.start_from.value == "nuclei" and "nuclei (bundled)" in w.model_info.value
+    assert w.start_from.value == "auto" and "Predict uses nuclei (bundled)" in w.model_info.value
     with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
         w.predict()
     assert dice(viewer.layers["nuclei prediction"].data, io.read_image(sample_paths()["mask"])) > 0.85
@@ -103,7 +103,22 @@ def test_the_first_train_fine_tunes_the_bundled_model(viewer_widget, qtbot):
     viewer, w = viewer_widget
     viewer.open_sample("napari-unet", "nuclei_scribbles")
     w.time_budget.value = 5
+    w.start_from.value = "nuclei"
     with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
         assert w.train()
     assert w._job.init_model is not None and w._job.init_model["summary"]["card"]["name"] == "nuclei"
     assert [entry.note for entry in w.workspace.history][:1] == ["bundled nuclei"]
+
+
+def test_auto_starts_from_the_bundled_model_that_agrees_with_the_strokes(viewer_widget, qtbot, monkeypatch):
+    notes = []
+    monkeypatch.setattr("napari_unet._qt.train_section.notify", lambda m, error=False: notes.append(m))
+    viewer, w = viewer_widget
+    viewer.open_sample("napari-unet", "nuclei_scribbles")
+    w.time_budget.value = 5
+    assert w.start_from.value == "auto"
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        assert w.train()
+    assert w._job.init_model is None and w._job.start == "auto"  # chosen in the trainer, not the viewer
+    assert any(n.startswith("started from nuclei") for n in notes), notes
+    assert w.model.summary["card"]["name"] == "nuclei"

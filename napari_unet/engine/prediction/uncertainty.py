@@ -6,24 +6,24 @@ class is certain, 1 where the two likeliest tie. It was chosen by measurement ov
 the probabilities, estimates from flipped predictions and the change since an earlier checkpoint
 (``benchmarks/suggestions.py``): it ranks erroneous pixels as well as the entropy and nearly as well
 as the flips, and the boxes of the flips and of the checkpoints gained less when the user corrected
-in them (benchmarks/README.md, "Corrections drawn more often, estimates from flipped predictions,
+in them (benchmarks/reports/12-regions-to-check.md, "Corrections drawn more often, estimates from flipped predictions,
 boxes on odd objects" and "An earlier checkpoint, and 50 BBBC039 fields"); it costs nothing on top
 of a prediction (so every live preview has it) and means the same for any number of classes.
 
 Regions are ranked by the mean margin in a box, and spread over the image: each box is first
 looked for away from the earlier ones and off the structures they look at (``spread``). On 8
 Usiigaci ``train/`` fields the plain ranking put several boxes on one scratch or one crowded
-cluster, and its dabs taught the model less than those of spread boxes (benchmarks/README.md,
+cluster, and its dabs taught the model less than those of spread boxes (benchmarks/reports/12-regions-to-check.md,
 "Boxes spread over the image"). Leaving out the few pixels either side of each outline
 (``region_uncertainty``) reached more of the largest errors on Usiigaci ``train/``, but the
 retraining protocol could not tell the two apart there, and on BBBC039 nuclei, whose errors sit on
-the outlines, it lost (benchmarks/README.md, "Outlines left out of the ranking"); it stays a
+the outlines, it lost (benchmarks/reports/12-regions-to-check.md, "Outlines left out of the ranking"); it stays a
 compared estimate.
 
 A box is about one object in size (``region_side``: 32 px on objects under 48 px across, such as
 nuclei at 20x, else 64 px), from the size of the objects the prediction shows: a dab in the
 largest error of a nucleus-sized box aims better than one in a box of several nuclei, while on
-large cells a 32-px box holds only a sliver of an outline (benchmarks/README.md, "Smaller boxes"
+large cells a 32-px box holds only a sliver of an outline (benchmarks/reports/12-regions-to-check.md, "Smaller boxes"
 and "Boxes of about one object").
 """
 
@@ -45,7 +45,7 @@ SMALL_OBJECT_DIAMETER = 48
 REGION_SPREAD = 1 / 3  # boxes first kept this share of the image's shorter side apart
 # a box whose mean uncertainty is below this (about 20 undecided pixels of a 64-px box) is not worth a
 # look. At 0.02, 300-step BBBC039 models offered 2.2 boxes of 5 on average, while the boxes between
-# 0.005 and 0.02 still held errors of up to 280 px (benchmarks/README.md, "A lower floor for a box").
+# 0.005 and 0.02 still held errors of up to 280 px (benchmarks/reports/12-regions-to-check.md, "A lower floor for a box").
 MIN_REGION_SCORE = 0.005
 # px either side of a predicted outline that region_uncertainty leaves out (a compared estimate)
 OUTLINE_BAND = 3
@@ -155,7 +155,7 @@ def region_side(labels: np.ndarray, instances: bool = True) -> int:
     On 49 BBBC039 nuclei fields the user's dabs in 32-px boxes taught the model more than in 64-px
     ones (Dice +0.0041, standard error 0.0015) and more than in random boxes of their size, where
     64-px boxes were level with random ones; on Usiigaci's large cells 32-px boxes lost to 64-px
-    ones, since the largest error inside 32 px of a cell's outline is a sliver (benchmarks/README.md,
+    ones, since the largest error inside 32 px of a cell's outline is a sliver (benchmarks/reports/12-regions-to-check.md,
     "Smaller boxes" and "Boxes of about one object")."""
     diameter = object_diameter(labels, instances)
     return SMALL_REGION_SIDE if diameter < SMALL_OBJECT_DIAMETER else DEFAULT_REGION_SIDE
@@ -172,7 +172,7 @@ def suggest_regions(uncertainty: np.ndarray, n: int = DEFAULT_REGIONS, side: int
     (where the box mean stays at least half of theirs, connected to them). Five boxes are then not
     five looks at one scratch along the edge or one crowded cluster, which is what the margin alone
     picks on phase-contrast cells, and where the user's dabs taught the model least
-    (benchmarks/README.md, "Boxes spread over the image"). When no such place is left the rest
+    (benchmarks/reports/12-regions-to-check.md, "Boxes spread over the image"). When no such place is left the rest
     only do not overlap. 0: the plain ranking, boxes only kept from overlapping.
     """
     from scipy import ndimage as ndi

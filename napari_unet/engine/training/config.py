@@ -47,7 +47,7 @@ class TrainConfig:
     # at 1e-2, 49 % at 3e-3 and none at 1e-3); at 1e-2 a fresh optimizer sometimes knocked a trained
     # model over (8 Usiigaci train fields, 5 suggested dabs, 150 steps, 52 seeds per rate: Dice
     # +0.011, 4 runs below -0.05, worst -0.171; at 5e-3: +0.023, worst -0.050; dab pixels right
-    # 0.46 -> 0.43, 0.43 -> 0.37 in retrain.py --arms suggested; benchmarks/README.md, "A calmer
+    # 0.46 -> 0.43, 0.43 -> 0.37 in retrain.py --arms suggested; benchmarks/reports/12-regions-to-check.md, "A calmer
     # continued run")
     continue_learning_rate: float | None = 5e-3
     # fine-tuning a bundled generalist: weight of the loss that keeps its prediction where nothing is
