@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-ARMS = ("objects", "accept")
+ARMS = ("objects", "accept", "view")
 PAINTABLE_FRACTION = 0.25  # of the median true object's area: smaller pieces are not painted
 FALSE_COVER = 0.05  # a predicted object with less of its pixels on true objects covers no object
 
@@ -104,27 +104,48 @@ def false_objects(pred, truth, n=3) -> list[int]:
     return [int(i) for _, i in sorted(false, reverse=True)[:n]]
 
 
-def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="worst", doubt=None, seed=0):
-    """One round of a simulated user: returns new (annotations, objects, painted ids)."""
+def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="worst", doubt=None, seed=0,
+            accept_as="objects"):
+    """One round of a simulated user: returns new (annotations, objects, painted ids). accept_as: what the
+    accept arm makes of the predicted objects it takes: painted objects (each teaching the split) or
+    class annotations alone."""
     from napari_unet.engine.training.painted import add_objects
 
     pick = picked(pred, truth, painted_ids, pick_rule, doubt, seed)
     erased = false_objects(pred, truth)
     annotations = annotations.copy()
     truth_objects = np.isin(truth, pick)
-    if arm == "accept":
+    area = np.ones(pred.shape, bool) if arm == "accept" else view_around(truth, pick) if arm == "view" else None
+    if area is not None:
         overlap = np.bincount(pred[np.isin(truth, list(painted_ids) + pick)], minlength=int(pred.max()) + 1)
         sizes = np.bincount(pred.ravel(), minlength=int(pred.max()) + 1)
-        kept = [i for i in np.unique(pred[pred > 0]) if i not in erased and overlap[i] < 0.5 * sizes[i]]
-        objects, _ = add_objects(objects, pred, kept)
+        inside = np.bincount(pred[area], minlength=int(pred.max()) + 1)
+        kept = [i for i in np.unique(pred[pred > 0]) if i not in erased and overlap[i] < 0.5 * sizes[i]
+                and inside[i] > 0.5 * sizes[i]]
+        if accept_as == "objects":
+            objects, _ = add_objects(objects, pred, kept)
+        else:
+            annotations[np.isin(pred, kept) & (objects == 0)] = 2
     for i in pick:
         objects = np.where(truth == i, objects.max() + 1, objects)
     annotations[np.isin(pred, erased) & (objects == 0)] = 1
-    if arm == "accept":
-        annotations[objects == 0] = 1
+    if area is not None:
+        annotations[area & (objects == 0) & (annotations == 0)] = 1
     annotations[truth_objects] = 0  # what is under a painted object is that object (no background under it)
     annotations[(objects > 0) & (annotations == 1)] = 0
     return annotations, objects.astype(np.int32), set(painted_ids) | set(pick)
+
+
+def view_around(truth, pick, objects_across: float = 4.0) -> np.ndarray:
+    """What a user looks at when correcting the ``pick`` objects: a square of about ``objects_across``
+    median object diameters around each (what *Accept the view* takes)."""
+    areas = np.bincount(truth.ravel())[1:]
+    side = int(objects_across * np.sqrt(4 * np.median(areas[areas > 0]) / np.pi))
+    area = np.zeros(truth.shape, bool)
+    for i in pick:
+        cy, cx = np.argwhere(truth == i).mean(0).astype(int)
+        area[max(cy - side // 2, 0):cy + side // 2, max(cx - side // 2, 0):cx + side // 2] = True
+    return area
 
 
 def cli(*args) -> None:
@@ -178,7 +199,7 @@ def run_field(path: Path, index: int, work: Path, arm: str, args) -> dict:
     painted_ids: set = set()
     for r in range(1, args.rounds + 1):
         annotations, objects, painted_ids = correct(pred, truth, annotations, objects, painted_ids, arm, args.pick,
-                                                    doubt, seed=index + 100 * r)
+                                                    doubt, seed=index + 100 * r, accept_as=args.accept_as)
         io.write_mask(work / "l.tif", annotations)
         io.write_mask(work / "o.tif", objects)
         new = work / f"r{r}.pt"
@@ -305,6 +326,9 @@ def main(argv=None) -> None:
     ap.add_argument("--ceiling-steps", type=int)
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     ap.add_argument("--guard", action="store_true", help="train with --keep-better")
+    ap.add_argument("--accept-as", default="objects", choices=["objects", "classes"],
+                    help="what accepting the rest makes of the predicted objects: painted objects (the widget's "
+                         "Accept) or class annotations alone")
     ap.add_argument("--pick", default="worst", choices=["worst", "doubt", "random"],
                     help="which objects the user corrects: the 5 worst matched, under the 5 most doubtful, or random")
     ap.add_argument("--forest", action="store_true", help="also the forest on each round's annotations")

@@ -32,7 +32,7 @@ import torch
 from ...errors import UserInputError
 from .. import convert, layout
 from ..model.device import autocast, is_out_of_memory, memory_format
-from ..model.unet import SegmentationModel
+from ..model.unet import SegmentationModel, fuse_batchnorm
 
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 64
@@ -166,8 +166,8 @@ def _iter_tiles(model, x: np.ndarray, tile_size, overlap, batch_size, scale: flo
     acc = np.zeros((model.config.n_outputs + model.config.n_split_outputs, *spatial), np.float32)
     weight = np.zeros(spatial, np.float32)
     was_training = net.training
-    net.to(memory_format=memory_format(device, model.config.spatial_dims))
     net.eval()
+    net = fuse_batchnorm(net).to(memory_format=memory_format(device, model.config.spatial_dims))
     try:
         i = 0
         while i < len(origins):
@@ -189,7 +189,7 @@ def _iter_tiles(model, x: np.ndarray, tile_size, overlap, batch_size, scale: flo
             i += len(batch_origins)
             yield TileProgress(i, len(origins))
     finally:
-        net.train(was_training)
+        model.net.train(was_training)
     acc /= weight
     return acc
 
