@@ -38,6 +38,7 @@ from .export_section import ExportSection
 from .layers import DERIVED_IMAGES, camera, image_array, layer_axes
 from .model_choice import ModelChoice
 from .notify import notify
+from .previews import LivePreviews
 from .review_section import ReviewSection
 from .train_section import TrainSection
 
@@ -54,8 +55,8 @@ class _Signals(QObject):
     validation_updated = Signal()
 
 
-class UNetWidget(AnnotateSection, TrainSection, ReviewSection, ApplySection, ExportSection, ModelChoice,
-                 AutosaveActions, Container):
+class UNetWidget(AnnotateSection, TrainSection, LivePreviews, ReviewSection, ApplySection, ExportSection,
+                 ModelChoice, AutosaveActions, Container):
     """U-Net training and prediction for the layers of one viewer."""
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer"):

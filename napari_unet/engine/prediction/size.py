@@ -94,11 +94,11 @@ def estimate_diameter(model, chw) -> float:
         maps = predict.predict_maps(model, crop, "CYX", scale=scale)
         found = diameter_of_foreground(maps.probabilities.argmax(0) > 0)
         if not math.isfinite(found):
+            from ...instances import instance_labels
             from ..model.unet import learned_split
-            from .pipeline import labels_from_probabilities
 
             split = maps.split if learned_split(model) else None
-            labels, _ = labels_from_probabilities(maps.probabilities, True, split=split, head=model.config.split_head)
+            labels = instance_labels(maps.probabilities, learned=split, head=model.config.split_head).labels
             found = diameter_of_labels(labels)
         if not math.isfinite(found):
             return estimate

@@ -26,16 +26,8 @@ def random_affine(x: torch.Tensor, ann: torch.Tensor, gen: torch.Generator, p: f
     volumes: (B, A, D, H, W)).
     """
     b = x.shape[0]
-    rnd = torch.rand(b, 5, generator=gen, device="cpu")
-    apply = rnd[:, 0] < p
-    angle = (rnd[:, 1] * 2 - 1) * math.radians(max_degrees)
-    s = scale[0] + rnd[:, 2] * (scale[1] - scale[0])
-    shear = (rnd[:, 3] * 2 - 1) * max_shear
-    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
     theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin + shear
-    theta[:, 1, 0], theta[:, 1, 1] = sin, cos
-    theta[~apply] = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    theta[:, :, :2] = affine_matrices(b, gen, p, max_degrees, scale, max_shear)
     theta = theta.to(x.device, x.dtype)
     x_shape, ann_shape = x.shape, ann.shape
     x = x.reshape(b, -1, *x_shape[-2:])  # fold depth into channels: one 2D transform per sample
@@ -44,6 +36,24 @@ def random_affine(x: torch.Tensor, ann: torch.Tensor, gen: torch.Generator, p: f
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     ann = F.grid_sample(ann, grid, mode="nearest", padding_mode="zeros", align_corners=False)
     return x.reshape(x_shape), ann.reshape(ann_shape)
+
+
+def affine_matrices(b: int, gen: torch.Generator, p: float = 0.5, max_degrees: float = 20.0, scale=(0.85, 1.2),
+                    max_shear: float = 0.1) -> torch.Tensor:
+    """(b, 2, 2) float32 on the CPU: per sample, with probability ``p``, a rotation (uniform within
+    ``max_degrees``), a zoom (``scale``: > 1 zooms in) and a shear; else the identity. They map an output
+    coordinate (x, y) to where it is read from, as ``affine_grid``'s theta does."""
+    rnd = torch.rand(b, 5, generator=gen, device="cpu")
+    apply = rnd[:, 0] < p
+    angle = (rnd[:, 1] * 2 - 1) * math.radians(max_degrees)
+    s = scale[0] + rnd[:, 2] * (scale[1] - scale[0])
+    shear = (rnd[:, 3] * 2 - 1) * max_shear
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    m = torch.zeros(b, 2, 2)
+    m[:, 0, 0], m[:, 0, 1] = cos, -sin + shear
+    m[:, 1, 0], m[:, 1, 1] = sin, cos
+    m[~apply] = torch.eye(2)
+    return m
 
 
 def random_intensity(x: torch.Tensor, gen: torch.Generator, p: float = 0.5, scale=(0.9, 1.1),

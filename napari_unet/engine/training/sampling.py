@@ -118,3 +118,84 @@ def _random_flips(img: np.ndarray, ann: np.ndarray, rng, target=None):
         img, arrays = img[..., ::-1, :, :], [a[::-1] for a in arrays]
     arrays = [np.ascontiguousarray(a) for a in arrays]
     return np.ascontiguousarray(img), arrays[0], (arrays[1] if target is not None else None)
+
+
+class DeviceSampler(PatchSampler):
+    """The patches of ``PatchSampler`` (2D), cut, turned, flipped and warped on the training device in one
+    pass: the images, annotations and split targets live there as tensors, the host only draws where
+    each patch lies (the same choice of image, class, stroke and pixel) and how it is turned, and one
+    ``grid_sample`` per image reads all of its patches through their combined transform. So nothing is
+    cropped, copied or flipped per patch in numpy, the same code runs on the CPU, CUDA and MPS, and a
+    patch warped near its edge reads the image around it rather than a mirror of itself.
+
+    affine: the keyword arguments of ``augment.affine_matrices`` (None: turns and flips only).
+    """
+
+    def __init__(self, images, annotations, patch_size, rng, device, gen, targets=None, by_stroke: bool = True,
+                 affine: dict | None = None):
+        import torch
+
+        super().__init__(images, annotations, patch_size, rng, targets, by_stroke)
+        self.device, self.gen, self.affine = device, gen, affine
+        self._images = [torch.from_numpy(np.ascontiguousarray(im, np.float32))[None].to(device) for im in images]
+        maps = []
+        for i, ann in enumerate(annotations):
+            layers = [np.asarray(ann, np.float32)]
+            if self.shifted_targets is not None:
+                target = self.shifted_targets[i]
+                layers.append(np.zeros(ann.shape, np.float32) if target is None else target)
+            maps.append(torch.from_numpy(np.stack(layers))[None].to(device))
+        self._labels = maps
+
+    def sample(self, batch_size: int):
+        """Images (B, C, P, P), annotations (B, P, P) and shifted split targets (B, P, P) or None, as torch
+        tensors on the device, geometric augmentation done."""
+        import torch
+        import torch.nn.functional as F
+
+        from .augment import affine_matrices
+
+        p = int(self.patch_shape[-1])
+        picks, centres, turns = [], [], []
+        for _ in range(batch_size):
+            i = self.usable[self.rng.integers(len(self.usable))]
+            per_class = self.coords[i]
+            strokes = per_class[self.rng.integers(len(per_class))]
+            pts = strokes[self.rng.integers(len(strokes))]
+            centre = pts[self.rng.integers(len(pts))] + self.rng.integers(-(p // 4), p // 4 + 1, size=2)
+            picks.append(i)
+            centres.append(centre - p // 2 + (p - 1) / 2)  # the crop's centre, as PatchSampler cuts it
+            turns.append((int(self.rng.integers(4)), int(self.rng.integers(2))))
+        warp = affine_matrices(batch_size, self.gen, **self.affine) if self.affine else \
+            torch.eye(2).expand(batch_size, 2, 2)
+        xs, labels = [None] * batch_size, [None] * batch_size
+        for i in sorted(set(picks)):
+            rows = [b for b, j in enumerate(picks) if j == i]
+            grid = self._grid([centres[b] for b in rows], [turns[b] for b in rows], warp[rows], p, i)
+            image = self._images[i].expand(len(rows), -1, -1, -1)
+            x = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+            lab = F.grid_sample(self._labels[i].expand(len(rows), -1, -1, -1), grid, mode="nearest",
+                                padding_mode="zeros", align_corners=False)
+            for k, b in enumerate(rows):
+                xs[b], labels[b] = x[k], lab[k]
+        x, lab = torch.stack(xs), torch.stack(labels)
+        return x, lab[:, 0], (lab[:, 1] if lab.shape[1] > 1 else None)
+
+    def _grid(self, centres, turns, warp, p: int, index: int):
+        """(n, p, p, 2) sampling grid in image ``index``'s normalised coordinates: output pixel q (centred)
+        reads the image at centre + turn(flip(warp q))."""
+        import torch
+
+        h, w = self._images[index].shape[-2:]
+        offsets = torch.arange(p, dtype=torch.float32) - (p - 1) / 2
+        qy, qx = torch.meshgrid(offsets, offsets, indexing="ij")
+        q = torch.stack([qx, qy], -1).reshape(-1, 2)  # (x, y), as affine_grid orders them
+        grids = []
+        for (cy, cx), (k, flip), m in zip(centres, turns, warp):
+            angle = k * np.pi / 2
+            turn = torch.tensor([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], dtype=torch.float32)
+            if flip:
+                turn = turn @ torch.tensor([[-1.0, 0.0], [0.0, 1.0]])
+            xy = q @ (turn @ m.float()).T + torch.tensor([cx, cy], dtype=torch.float32)
+            grids.append(torch.stack([(2 * xy[:, 0] + 1) / w - 1, (2 * xy[:, 1] + 1) / h - 1], -1))
+        return torch.stack(grids).reshape(len(centres), p, p, 2).to(self._images[index].device)

@@ -30,7 +30,6 @@ from ...errors import UserInputError
 from .. import convention, convert, layout
 from ..model.config import UNetConfig
 from ..model.device import (
-    autocast,
     configure_cpu_threads,
     cpu_bf16,
     describe,
@@ -40,10 +39,11 @@ from ..model.device import (
 )
 from ..model.unet import SegmentationModel, learned_split
 from ..prediction.pipeline import preview_maps
-from . import augment, dataset, guard, losses, painted, rounds, sampling, validation
+from . import dataset, guard, painted, rounds, validation
 from .config import TrainConfig
 from .events import Finished, Notice, Preview, Started, Step, Validation
 from .optim import AdamW
+from .step import patch_shape, recalibrate_batchnorm, sampler_for, train_mode, train_step
 
 
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
@@ -115,7 +115,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     config = _with_device_defaults(config, device, model, prepared)
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    sampler = sampling.PatchSampler(prepared, anns, patch_shape(config, cfg), rng, targets, config.sample_by_stroke)
+    sampler = sampler_for(config, cfg, prepared, anns, targets, rng, gen, device)
     net = model.net.to(device, memory_format=memory_format(device, cfg.spatial_dims))
     opt = AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     # the starting network, frozen: what unpainted pixels keep (losses.prior_loss)
@@ -135,14 +135,14 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     start = clock()
     step, losses, next_preview, tag = 0, [], config.first_preview, preview_tag
     next_validation = config.first_preview
-    _train_mode(net, config.freeze_batchnorm)
+    train_mode(net, config.freeze_batchnorm)
     try:
         while not _done(step, clock() - start, config):
             lr = _learning_rate(step, clock() - start, config)
             for group in opt.param_groups:
                 group["lr"] = lr
             try:
-                loss = _train_step(net, opt, sampler, gen, config, device, cfg.n_outputs, prior, prior_split)
+                loss = train_step(net, opt, sampler, gen, config, device, cfg.n_outputs, prior, prior_split)
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -162,7 +162,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                 if not config.freeze_batchnorm:
                     recalibrate_batchnorm(net, sampler, device, n_batches=2)  # half the final one: previews are transient
                 maps = preview_maps(model, preview_image, preview_window, scale=scale)
-                _train_mode(net, config.freeze_batchnorm)
+                train_mode(net, config.freeze_batchnorm)
                 cost = clock() - t0
                 yield Preview(step, elapsed, maps.probabilities, preview_window, tag,
                               maps.split if show_split else None)
@@ -173,7 +173,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                 if not config.freeze_batchnorm:
                     recalibrate_batchnorm(net, sampler, device, n_batches=2)
                 yield _validation_event(model, images, held, step, elapsed, scale)
-                _train_mode(net, config.freeze_batchnorm)
+                train_mode(net, config.freeze_batchnorm)
                 next_validation = clock() - start + max(config.preview_every, 2 * (clock() - t0))
     finally:
         try:
@@ -214,12 +214,6 @@ def _checked_objects(objects, annotations) -> list:
     return [None if o is None else painted.check_objects(o, np.shape(a)) for o, a in zip(objects, annotations)]
 
 
-
-def patch_shape(config: TrainConfig, cfg: UNetConfig) -> tuple[int, ...]:
-    """Training patch shape: (P, P) for planes, (depth, P, P) for volumes."""
-    if cfg.spatial_dims == 2:
-        return (config.patch_size,) * 2
-    return (config.patch_depth, config.patch_size, config.patch_size)
 
 
 def train(images, annotations, config: TrainConfig = None, **kwargs) -> SegmentationModel:
@@ -270,6 +264,8 @@ def _with_device_defaults(config: TrainConfig, device, model, images) -> TrainCo
     return replace(config, batch_size=config.batch_size or (8 if gpu else 2), patch_size=patch, patch_depth=depth)
 
 
+
+
 def _done(step: int, elapsed: float, config: TrainConfig) -> bool:
     if config.steps is not None and step >= config.steps:
         return True
@@ -304,92 +300,6 @@ def _shrink_after_out_of_memory(config: TrainConfig, device, opt):
                  f"{new.patch_size}x{new.patch_size} (was {config.batch_size} of {config.patch_size})")
 
 
-AGREE_SPLIT = 0.15  # the split output within this of its target agrees (``TrainConfig.agree_weight``)
 
-
-def _train_step(net, opt, sampler, gen, config: TrainConfig, device, n_classes: int, prior=None,
-                prior_split: bool = False) -> float:
-    """One optimisation step; n_classes: the class outputs (n_outputs), before the split output.
-    prior: None or the frozen starting network (``losses.prior_loss``); prior_split: keep its split output too."""
-    # Sampling ahead in a thread does not speed up a GPU: the loop is bound by kernel launches
-    # (H100, 32 x 128^2: 41 steps/s with prefetching against 44 without; the network alone 121)
-    x_np, ann_np, target_np = sampler.sample(config.batch_size)
-    x = torch.from_numpy(x_np).to(device)
-    ann = torch.from_numpy(ann_np).to(device).float()
-    labels = ann if target_np is None else torch.stack([ann, torch.from_numpy(target_np).to(device)], 1)
-    wide = config.augment_strength == "wide"
-    if config.augment:
-        wide_scale = wide and "scale" not in config.augment_without
-        x, labels = augment.random_affine(x, labels, gen, scale=(0.6, 1.6) if wide_scale else (0.85, 1.2))
-    ann, target = (labels, None) if target_np is None else (labels[:, 0], labels[:, 1])
-    if config.augment and config.intensity_augment:
-        x = (augment.random_appearance(x, gen, without=config.augment_without) if wide
-             else augment.random_intensity(x, gen))
-    x = x.contiguous(memory_format=memory_format(device, x.ndim - 2))
-    with autocast(device):
-        logits = net(x)
-    prior_logits, weights, split_weights = None, None, None
-    if prior is not None:
-        with torch.no_grad(), autocast(device):
-            prior_logits = prior(x)
-        if config.agree_weight != 1.0:  # what the starting model already predicts weighs less than a correction
-            agrees = (prior_logits[:, :n_classes].argmax(1) + 1 == ann) & (ann > 0)
-            weights = torch.where(agrees, config.agree_weight, 1.0)
-            if target is not None and prior_logits.shape[1] > n_classes:
-                close = (torch.sigmoid(prior_logits[:, n_classes].float()) - (target - 1)).abs() < AGREE_SPLIT
-                split_weights = torch.where(close, config.agree_weight, 1.0)
-    loss = losses.sparse_cross_entropy(logits[:, :n_classes], ann, config.balanced_classes, weights)
-    if config.crf_weight > 0:
-        probs = torch.softmax(logits[:, :n_classes].float(), dim=1)
-        loss = loss + config.crf_weight * losses.gated_crf_loss(probs, x.float(), sigma_intensity=config.crf_sigma)
-    if target is not None and logits.shape[1] > n_classes:
-        loss = loss + config.split_weight * losses.split_loss(logits[:, n_classes], target, split_weights)
-    if prior is not None:
-        loss = loss + config.prior_weight * losses.prior_loss(logits, prior_logits, ann, n_classes, target,
-                                                              prior_split)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return float(loss.detach())  # a sync point, once per step, for the progress event
-
-
-def _train_mode(net, freeze_batchnorm: bool) -> None:
-    """The network in training mode; with ``freeze_batchnorm`` its batch-norm layers stay in eval mode
-    (their running statistics are used and kept, their scale and shift still learn)."""
-    net.train()
-    if freeze_batchnorm:
-        for m in net.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.eval()
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(net, sampler, device, n_batches: int = 4, batch_size: int = 4, size: int | None = None) -> None:
-    """Recompute batch-norm running statistics from random crops of the training images.
-
-    Running averages lag behind weights that change fast (high learning rate, few
-    steps), and patches centred on annotations over-represent objects; both make
-    eval-mode predictions drift. A few forward passes over uniformly placed crops
-    with cumulative averaging (momentum None) fix that for ~0.1 s.
-    """
-    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    was_training = net.training
-    net.train()
-    volumes = sampler.images[0].ndim == 4
-    size = size or (96 if volumes else 256)  # 3D: 24 x 96^2 voxels, like 2D's 256^2 in cost
-    batch_size = 2 if volumes else batch_size
-    for _ in range(n_batches):
-        x = torch.from_numpy(sampler.sample_uniform(batch_size, size)).to(device)
-        with autocast(device):
-            net(x.contiguous(memory_format=memory_format(device, x.ndim - 2)))
-    for m, momentum in zip(bns, saved):
-        m.momentum = momentum
-    net.train(was_training)
 
 

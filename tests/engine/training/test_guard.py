@@ -14,7 +14,7 @@ from napari_unet.engine.training import guard, train
 from napari_unet.workspace import Workspace
 from tests.conftest import make_blobs
 
-CONFIG = train.TrainConfig(steps=80, time_budget=None, batch_size=4, patch_size=32, seed=0, threads=1)
+CONFIG = train.TrainConfig(steps=150, time_budget=None, batch_size=4, patch_size=32, seed=0, threads=1)
 
 
 @pytest.fixture(scope="module")

@@ -24,3 +24,40 @@ def test_patch_sampler_patches_contain_annotations():
     assert x.shape == (16, 1, 32, 32) and y.shape == (16, 32, 32)
     assert all((p > 0).any() for p in y)
     assert {1, 2} <= set(np.unique(y).tolist())
+
+
+def test_patches_cut_on_the_device_have_the_statistics_of_patches_cut_on_the_host():
+    """The device sampler draws the same patches (image, class, stroke, pixel, jitter, turns, flips, warp)
+    as the host sampler followed by ``augment.random_affine``: the distributions of what a batch holds
+    match (Kolmogorov-Smirnov on per-patch intensity mean and spread, annotated and object shares)."""
+    import torch
+    from scipy import stats
+
+    from napari_unet.engine.training import augment
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:200, :240]
+    image = (np.sin(yy / 7.0) * np.cos(xx / 11.0) + 0.3 * rng.random((200, 240))).astype(np.float32)[None]
+    ann = np.zeros((200, 240), np.int16)
+    ann[20:40, 30:90], ann[120:126, 10:200], ann[150:190, 150:190] = 1, 1, 2
+    ann[60:64, 100:104] = 2
+
+    def stats_of(x, a):
+        x, a = np.asarray(x, np.float64), np.asarray(a)
+        return np.stack([x.mean((1, 2, 3)), x.std((1, 2, 3)), (a > 0).mean((1, 2)), (a == 2).mean((1, 2))], 1)
+
+    host = sampling.PatchSampler([image], [ann], (48, 48), np.random.default_rng(1))
+    device = sampling.DeviceSampler([image], [ann], (48, 48), np.random.default_rng(2), torch.device("cpu"),
+                                    torch.Generator().manual_seed(2), affine={"scale": (0.85, 1.2)})
+    gen = torch.Generator().manual_seed(1)
+    old, new = [], []
+    for _ in range(150):
+        x, a, _ = host.sample(4)
+        x, a = augment.random_affine(torch.from_numpy(x), torch.from_numpy(a).float(), gen)
+        old.append(stats_of(x, a))
+        x, a, _ = device.sample(4)
+        new.append(stats_of(x, a))
+    old, new = np.concatenate(old), np.concatenate(new)
+    for column in range(old.shape[1]):
+        assert stats.ks_2samp(old[:, column], new[:, column]).pvalue > 0.001, column
+    assert abs(old[:, 2].mean() - new[:, 2].mean()) < 0.03  # the annotated share of a patch

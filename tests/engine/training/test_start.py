@@ -1,7 +1,6 @@
 """The start of a first round, chosen by the strokes: a bundled model that agrees with them, else a new
 network."""
 
-import numpy as np
 
 from napari_unet.engine.training import start
 from tests.conftest import make_blobs, scribbles_from

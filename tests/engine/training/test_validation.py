@@ -22,13 +22,13 @@ def test_checked_pixels_never_reach_a_training_batch(blobs, monkeypatch):
     checked = np.zeros(mask.shape, bool)
     checked[16:48, 16:48] = True
     seen = []
-    real = sampling.PatchSampler
 
-    def spy(images, annotations, *args, **kwargs):
-        seen.extend(np.asarray(a) for a in annotations)
-        return real(images, annotations, *args, **kwargs)
+    class Spy(sampling.DeviceSampler):  # what the training batches are cut from
+        def __init__(self, images, annotations, *args, **kwargs):
+            seen.extend(np.asarray(a) for a in annotations)
+            super().__init__(images, annotations, *args, **kwargs)
 
-    monkeypatch.setattr(sampling, "PatchSampler", spy)
+    monkeypatch.setattr(sampling, "DeviceSampler", Spy)
     events = list(train.fit([image], [ann], train.TrainConfig(steps=4, time_budget=None), checked=[checked]))
     assert len(seen) == 1 and not seen[0][checked].any() and (seen[0][~checked] > 0).all()
     scores = [e for e in events if isinstance(e, train.Validation)]
