@@ -169,11 +169,14 @@ class ClassProbabilities(nn.Module):
 def fuse_batchnorm(net: nn.Module) -> nn.Module:
     """A copy of ``net`` for inference, each batch norm folded into the convolution before it (its scale and
     shift made the convolution's weight and bias): the same output in eval mode, without the batch-norm
-    passes, a sixth of a prediction's time on the CPU. Call it again after the weights change."""
+    passes, a sixth of a prediction's time on the CPU. Call it again after the weights change. Another
+    network (not a ``UNet``) comes back as it is."""
     import copy
 
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    if not isinstance(net, UNet):
+        return net
     fused = copy.deepcopy(net).eval()
     for block in fused.modules():
         if not isinstance(block, ConvBlock):

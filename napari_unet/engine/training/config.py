@@ -90,14 +90,25 @@ class TrainConfig:
     # fine-tune of a pretrained network usually does: a round's few patches centred on a few corrections
     # are no sample of the image; False: statistics from the batches, recalibrated at the end
     freeze_batchnorm: bool = False
-    # a model that continues (or is fine-tuned): these replace the fields above (None: as for a new model)
-    continue_crf_weight: float | None = None
-    continue_freeze_batchnorm: bool = False
+    # a model that continues (or is fine-tuned): these replace the fields above (None: as for a new model).
+    # Rounds of corrections from the bundled cells model on 4 Usiigaci train fields, 150 steps a round
+    # (benchmarks/rounds.py; benchmarks/reports/13-rounds.md): with the CRF term over every pixel (the
+    # bundled models never trained with it) and batch norm learning from each round's few patches, F1
+    # went 0.825 -> 0.807 -> 0.818 -> 0.906 -> 0.911 (corrections alone) and 0.825 -> 0.714 (accepting the
+    # rest); without the term and with the statistics kept, 0.825 -> 0.841 -> 0.855 -> 0.901 -> 0.918 and
+    # (accepted objects as classes) 0.825 -> 0.842
+    continue_crf_weight: float | None = 0.0
+    continue_freeze_batchnorm: bool = True
     continue_balanced_classes: bool | None = None
     continue_agree_weight: float | None = None
     # weight, in the cross-entropy, of annotated pixels whose annotation the starting model already predicts
-    # (an accepted prediction confirms more than it teaches), against 1 for corrections; models that continue
+    # (an accepted prediction confirms more than it teaches), against 1 for corrections. Measured and not
+    # kept: at 0.1 the first rounds of corrections alone dipped (Usiigaci train, set1: F1 0.835 -> 0.787)
+    # and accepting the rest still declined (0.835 -> 0.815); benchmarks/reports/13-rounds.md
     agree_weight: float = 1.0
+    # planes: patches cut, turned and warped on the training device (``sampling.DeviceSampler``); False:
+    # cut and turned on the host, warped on the device (the earlier loop; benchmarks/loop.py compares them)
+    device_sampling: bool = True
     split_weight: float = 1.0  # of the split output's loss (where painted objects teach it) against the classes'
     # patches are centred on one stroke (connected annotations) at a time, picked uniformly, so one
     # large correction cannot outweigh the rest (benchmarks/corrections.py); False: any annotated pixel

@@ -24,7 +24,7 @@ def sampler_for(config: TrainConfig, cfg: UNetConfig, images, annotations, targe
     """Planes: patches cut and warped on the device, a batch at a time (``sampling.DeviceSampler``);
     volumes: cut and turned on the host (``sampling.PatchSampler``), warped on the device."""
     shape = patch_shape(config, cfg)
-    if cfg.spatial_dims == 3:
+    if cfg.spatial_dims == 3 or not config.device_sampling:
         return sampling.PatchSampler(images, annotations, shape, rng, targets, config.sample_by_stroke)
     affine = {"scale": affine_scale(config)} if config.augment else None
     return sampling.DeviceSampler(images, annotations, shape, rng, device, gen, targets, config.sample_by_stroke,

@@ -87,7 +87,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                    for a, o in zip(annotations, objects)]
     annotations, objects, held = validation.hold_out(annotations, checked, objects)
     torch.manual_seed(config.seed)  # before building the net: its initial weights are seeded too
-    new = model is None
+    # a model that has not trained yet counts as new (no diameter to keep, no earlier model to guard)
+    new = model is None or not (model.summary.get("total_steps") or model.summary.get("card"))
     images, model = _prepare_model(images, annotations, model, unet_config, axes)
     scale, image_diameter = dataset.training_scale(model, images, objects, diameter, new)
     # its peak learning rate and prior weight: a new model, a continued one or a generalist's
@@ -192,9 +193,15 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         yield final
     verdict = None
     if earlier is not None:
-        verdict = guard.compare(earlier, model, images, annotations, objects_at_image_scale, scale)
-        model.summary["rounds"][-1]["verdict"] = {"current": verdict.current, "candidate": verdict.candidate,
-                                                  "what": verdict.what, "kept": verdict.keep_candidate}
+        try:
+            verdict = guard.compare(earlier, model, images, annotations, objects_at_image_scale, scale)
+        except Exception as exc:  # noqa: BLE001 - the guard never costs the round its model
+            if not (is_out_of_memory(exc) or isinstance(exc, UserInputError)):
+                raise
+            yield Notice(f"the new model could not be compared with the earlier one ({exc}); it is made current")
+        else:
+            model.summary["rounds"][-1]["verdict"] = {"current": verdict.current, "candidate": verdict.candidate,
+                                                      "what": verdict.what, "kept": verdict.keep_candidate}
     yield Finished(model, model.summary, verdict, earlier)
 
 
