@@ -1,9 +1,12 @@
-"""The bundled nuclei model (issue #24): useful before the first stroke, and a better start.
+"""The bundled models (issues #24, #45): useful before the first stroke, and a better start.
 
 1. No strokes: foreground Dice and instance F1 (IoU 0.5) of each model on BBBC039 ``val/`` as it is,
    and on the same fields made to look like other microscopes and stains (what a generalist meets):
    inverted (dark nuclei on a bright background, as in brightfield), gamma 0.5, blurred (sigma 2 px)
-   with noise, half and 1.5x the pixel size.
+   with noise, half, 1.5x and twice the pixel size, and the grey field saved as RGB.
+2. ``--kinds``: the same on DSB2018 ``val/`` as the files are (RGB), by kind (fluorescence, stained,
+   grey brightfield: told apart by the image's colour and the masks' polarity), and on Usiigaci ``val/``
+   (each model where it applies), with the diameter estimated (``predict --diameter auto``) and not.
 2. Fine-tuning (``--finetune``): with the scribbles of ``scribbles.py`` (seeded per field), 10 s of
    training from the bundled model against 30 s from scratch, in the same run (wall-clock budgets:
    run it on an otherwise idle machine).
@@ -32,9 +35,10 @@ def looks(image, mask):
     lo, hi = np.percentile(x, (0.5, 99.9))
     x = np.clip((x - lo) / (hi - lo), 0, 1)
     rng = np.random.default_rng(0)
-    as16 = lambda v: (np.clip(v, 0, 1) * 60000).astype(np.uint16)  # noqa: E731
+    as16 = lambda v: (np.clip(v, 0, 1) * 60000).astype(np.uint16)
     small = rescale(x, 0.5, order=1, anti_aliasing=True)
     large = rescale(x, 1.5, order=1)
+    double = rescale(x, 2.0, order=1)
     return {
         "as is": (image, mask),
         "inverted": (as16(1 - x), mask),
@@ -42,6 +46,8 @@ def looks(image, mask):
         "blur 2 + noise": (as16(ndi.gaussian_filter(x, 2) + rng.normal(0, 0.05, x.shape)), mask),
         "half the pixels": (as16(small), ndi.zoom(mask, 0.5, order=0)),
         "1.5x the pixels": (as16(large), ndi.zoom(mask, 1.5, order=0)),
+        "2x the pixels": (as16(double), ndi.zoom(mask, 2.0, order=0)),
+        "as RGB": ((np.repeat(x[..., None], 3, -1) * 255).astype(np.uint8), mask),
     }
 
 
@@ -60,7 +66,7 @@ def no_strokes(models: dict, split: Path) -> None:
     for _, image, mask in fields(split):
         for condition, (img, truth) in looks(image, mask).items():
             for name, model in models.items():
-                labels = pipeline.predict_image(model, img, "YX", instances=True).labels
+                labels = pipeline.predict_image(model, img, instances=True).labels
                 scores.setdefault((name, condition), []).append((dice(labels, truth), instance_f1(labels, truth)))
     conditions = list(dict.fromkeys(c for _, c in scores))
     print(f"\nno strokes, {split}: mean Dice / F1 over {len(scores[next(iter(scores))])} fields")
@@ -68,6 +74,46 @@ def no_strokes(models: dict, split: Path) -> None:
     for name in models:
         cells = [np.mean(scores[(name, c)], axis=0) for c in conditions]
         print(f"| {name} | " + " | ".join(f"{d:.3f} / {f:.3f}" for d, f in cells) + " |")
+
+
+def kind_of(image, mask) -> str:
+    """fluorescence, stained (colour, bright background) or brightfield (grey, bright background)."""
+    grey = image.ndim == 2 or (np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2]))
+    luminance = image if image.ndim == 2 else image[..., :3].astype(float).mean(-1)
+    bright_background = luminance[mask == 0].mean() > luminance[mask > 0].mean()
+    return "fluorescence" if not bright_background else ("brightfield" if grey else "stained")
+
+
+def kinds(models: dict, limit=None) -> None:
+    """No strokes on DSB2018 val by kind and on Usiigaci val: each model, the diameter estimated and not."""
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.prediction.metrics import dice, instance_f1
+
+    scores = {}
+    sets = [("dsb2018", DATA / "dsb2018" / "val"), ("usiigaci", DATA / "usiigaci" / "val")]
+    for data, split in sets:
+        for i, (_, image, mask) in enumerate(fields(split)):
+            if limit and i >= limit:
+                break
+            kind = f"DSB2018 {kind_of(image, mask)}" if data == "dsb2018" else "Usiigaci"
+            for name, model in models.items():
+                for diameter in ("auto", None):
+                    found = pipeline.predict_image(model, image, instances=True, diameter=diameter)
+                    scores.setdefault((name, kind, diameter), []).append((dice(found.labels, mask),
+                                                                         instance_f1(found.labels, mask)))
+    groups = list(dict.fromkeys(k for _, k, _ in scores))
+    print("\nno strokes, the files as they are: mean Dice / F1 (images); diameter estimated | as it is")
+    print("| model | " + " | ".join(groups) + " |\n|---|" + "---|" * len(groups))
+    for name in models:
+        cells = []
+        for kind in groups:
+            auto, plain = scores.get((name, kind, "auto"), []), scores.get((name, kind, None), [])
+            if not auto:
+                cells.append("")
+                continue
+            (da, fa), (dp, fp) = np.mean(auto, 0), np.mean(plain, 0)
+            cells.append(f"{da:.3f} / {fa:.3f} \\| {dp:.3f} / {fp:.3f} ({len(auto)})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def finetune(split: Path, start_budget: float, scratch_budget: float) -> None:
@@ -106,10 +152,14 @@ def main(argv=None) -> None:
     ap.add_argument("--data", default=str(DATA / "bbbc039" / "val"))
     ap.add_argument("--models", nargs="+", default=["nuclei"], help="model files or bundled names to compare")
     ap.add_argument("--finetune", action="store_true", help="also: 10 s from the bundled model vs 30 s from scratch")
+    ap.add_argument("--kinds", action="store_true", help="also: DSB2018 val by kind and Usiigaci val")
+    ap.add_argument("--limit", type=int, help="with --kinds: the first N images of each set")
     ap.add_argument("--budgets", type=float, nargs=2, default=[10.0, 30.0], metavar=("FINETUNE", "SCRATCH"))
     args = ap.parse_args(argv)
     models = {Path(m).stem if m.endswith(".pt") else m: modelfile.load_model(m) for m in args.models}
     no_strokes(models, Path(args.data))
+    if args.kinds:
+        kinds(models, args.limit)
     if args.finetune:
         finetune(Path(args.data), *args.budgets)
 
