@@ -159,8 +159,12 @@ def _write_suggestions(regions, stack_axes: str, args) -> None:
 
 
 def _write_classes(out: Path, classes, names) -> None:
+    """The class of each object, as CSV beside the masks (written whole or not at all)."""
+    from ..engine.files import atomic_path
+
     rows = [f"{i + 1},{c},{names[c - 1]}" for i, c in enumerate(classes)]
-    classes_path(out).write_text("id,class,name\n" + "\n".join(rows) + "\n")
+    with atomic_path(classes_path(out)) as tmp:
+        tmp.write_text("id,class,name\n" + "\n".join(rows) + "\n")
 
 
 def _predict_on_cluster(model, image, axes, out: Path, args) -> None:
