@@ -326,9 +326,9 @@ def main(argv=None) -> None:
     ap.add_argument("--ceiling-steps", type=int)
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     ap.add_argument("--guard", action="store_true", help="train with --keep-better")
-    ap.add_argument("--accept-as", default="objects", choices=["objects", "classes"],
+    ap.add_argument("--accept-as", default="classes", choices=["objects", "classes"],
                     help="what accepting the rest makes of the predicted objects: painted objects (the widget's "
-                         "Accept) or class annotations alone")
+                         "Accept before #44) or class annotations alone (what the widget does now)")
     ap.add_argument("--pick", default="worst", choices=["worst", "doubt", "random"],
                     help="which objects the user corrects: the 5 worst matched, under the 5 most doubtful, or random")
     ap.add_argument("--forest", action="store_true", help="also the forest on each round's annotations")

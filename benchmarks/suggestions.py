@@ -9,7 +9,7 @@ it was:
   * suggested: the 5 suggested boxes;
   * random:    5 boxes of the same sizes at random places (seeded), a new draw for each retraining
                (``--repeats``): the baseline is the gain of random boxes on average, and one draw per
-               field decided too much on 4 Usiigaci fields (benchmarks/README.md, "A lower floor for a
+               field decided too much on 4 Usiigaci fields (benchmarks/reports/12-regions-to-check.md, "A lower floor for a
                box, and random boxes drawn anew");
   * oracle:    one dab in each of the 5 largest true error regions of the image;
   * none:      no dab, the same retraining (a control: what the extra steps alone change; left out
@@ -20,17 +20,17 @@ large as a few dabs' effect on a 1-Mpx field. It prints the gain in foreground D
 The boxes are the product's (about one object: 32 px on objects under 48 px across, else 64 px;
 ranked by the mean margin, spread over the image), or ``--side N``;
 ``--compare-spread`` adds an arm with the plain ranking's boxes (only kept from overlapping), ``--compare-side N``
-adds an arm with the suggested boxes of side N (benchmarks/README.md: boxes that grew with the
+adds an arm with the suggested boxes of side N (benchmarks/reports/12-regions-to-check.md: boxes that grew with the
 objects did not help), ``--compare-outlines`` one with the boxes ranked by the margin away from the
 outlines (``uncertainty.region_uncertainty``; tried in the product and backed out), ``--compare-flips`` two with
-the boxes ranked by estimates from flipped predictions (``flip_maps``; benchmarks/README.md, "Corrections
+the boxes ranked by estimates from flipped predictions (``flip_maps``; benchmarks/reports/12-regions-to-check.md, "Corrections
 drawn more often, estimates from flipped predictions, boxes on odd objects"), ``--compare-checkpoint STEP``
 one with the boxes ranked by how much the prediction changed since an earlier step of the same run
-(``checkpoint_disagreement``; benchmarks/README.md, "An earlier checkpoint, and 50 BBBC039 fields"),
+(``checkpoint_disagreement``; benchmarks/reports/12-regions-to-check.md, "An earlier checkpoint, and 50 BBBC039 fields"),
 ``--compare-cover`` one with the boxes on the commonest kinds of doubt (``commonest_doubt_boxes``;
-benchmarks/README.md, "Boxes on the commonest kinds of doubt"), ``--compare-unexplored`` two with the
+benchmarks/reports/12-regions-to-check.md, "Boxes on the commonest kinds of doubt"), ``--compare-unexplored`` two with the
 boxes on predicted foreground far from the annotations (``unexplored_foreground``), alone and in
-turn with the margin's (benchmarks/README.md, "Predicted foreground far from the annotations").
+turn with the margin's (benchmarks/reports/12-regions-to-check.md, "Predicted foreground far from the annotations").
 Instead of the protocol, ``--estimates`` compares the uncertainty estimates (margin, entropy,
 flip disagreement, and the margin away from outlines) by how well
 each ranks erroneous pixels (ROC AUC), how much of the error their top-5 boxes hold, and how much of
@@ -43,7 +43,7 @@ the 5 largest error regions (the oracle's) their dabs reach.
 Each field's row is printed as a line of JSON; a run split over processes (``--skip``, ``--limit``)
 is summarized with ``--summarize LOG LOG``. ``--seed-offset N`` moves every seed of a field (its
 scribbles, first model, boxes and retrainings): the same images with other first models, which more
-``--repeats`` on the same models do not give (benchmarks/README.md, "Other first models").
+``--repeats`` on the same models do not give (benchmarks/reports/12-regions-to-check.md, "Other first models").
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ def unexplored_foreground(probabilities, scribbles, side):
     probability times the distance (px) to the nearest annotated pixel over 3 box sides, capped at 1;
     (Y, X) float32 in [0, 1]. Aimed at the sure false foreground that the margin misses (91 % of a
     300-step Usiigaci model's wrong pixels): its boxes' dabs land in errors about three times as
-    large as the margin's, yet teach no more (benchmarks/README.md, "Predicted foreground far from
+    large as the margin's, yet teach no more (benchmarks/reports/12-regions-to-check.md, "Predicted foreground far from
     the annotations")."""
     from scipy import ndimage as ndi
 
@@ -308,7 +308,7 @@ def run_field(i, path, args):
     true_fg = truth > 0
     if not true_fg.any():  # nothing to paint an object on (one BBBC039 field is empty): no protocol
         return None
-    seed = i + args.seed_offset  # offset 0: the seeds of all the runs in benchmarks/README.md
+    seed = i + args.seed_offset  # offset 0: the seeds of all the runs in benchmarks/reports/12-regions-to-check.md
     scribbles = simulate_scribbles(truth, seed=seed)
     config = train.TrainConfig(steps=args.steps, time_budget=None, seed=seed)
     model, earlier = train_with_snapshot(image, scribbles, config, args.compare_checkpoint)

@@ -24,6 +24,7 @@ def card(name: str) -> dict:
     info.setdefault("name", name)
     info["classes"] = list(cfg.class_names)
     info["channels"] = cfg.in_channels
+    info["diameter"] = None if cfg.diameter is None else f"{cfg.diameter:.0f} px"
     info["file"] = str(MODELS_DIR / f"{name}.pt")
     info["size_mb"] = round((MODELS_DIR / f"{name}.pt").stat().st_size / 1e6, 1)
     return info
@@ -33,8 +34,8 @@ def describe(name: str) -> str:
     """The card as a few readable lines (``napari-unet models``)."""
     info = card(name)
     lines = [f"{info['name']}: {info.get('description', '')}".rstrip(": ")]
-    for key in ("classes", "channels", "data", "licence", "augment", "steps", "minutes", "command", "figures",
-                "file", "size_mb"):
+    for key in ("classes", "channels", "diameter", "data", "licence", "augment", "steps", "minutes", "command",
+                "finished", "note", "figures", "file", "size_mb"):
         if info.get(key) is not None:
             value = info[key]
             if isinstance(value, dict):

@@ -13,8 +13,8 @@ the median over the objects. For instance masks each object is measured to its o
 the wrong size, so it is measured on its foreground (``diameter_of_foreground``): each connected part
 that is about one or two objects (its area at most ``MAX_BLOB_AREA`` times its inscribed disc's: a
 doublet still gives a nucleus's width, a nucleus cut in pieces is still whole there) gives its largest
-distance to the background; confluent clusters say nothing about their objects and are left out.
-On a disc of radius r both give 2r (within a pixel).
+distance to the background, the median weighted by the parts' areas; confluent clusters say nothing
+about their objects and are left out. On a disc of radius r both give 2r (within a pixel).
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ import numpy as np
 MIN_OBJECT_PIXELS = 12  # smaller specks are not objects to size (a 4-px-wide blob at least)
 MAX_BLOB_AREA = 2.5  # a foreground part larger than this many of its inscribed discs is a cluster
 RESCALE_TOLERANCE = 1.25  # within this factor of the model's diameter an image is not rescaled
-MIN_SCALE, MAX_SCALE = 0.25, 4.0  # rescaling beyond these is refused as a wrong estimate
+# ... when the diameter is the model's own estimate: a wide-augmented model has seen its objects at
+# 0.6-1.6x, while a first prediction that cuts objects in pieces (or fuses specks of a stain) can be off
+# by 1.3-1.5x; rescaling by such an estimate cost more than it gained (benchmarks/reports/14-generalist.md)
+ESTIMATE_TOLERANCE = 1.5
+MIN_SCALE, MAX_SCALE = 0.25, 4.0  # rescaling is clipped to these
 
 
 def diameter_of_labels(labels) -> float:
@@ -60,16 +64,25 @@ def diameter_of_foreground(mask) -> float:
     sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
     peaks = np.asarray(ndi.maximum(distance, parts, np.arange(1, n + 1)), float)
     single = (sizes >= MIN_OBJECT_PIXELS) & (sizes <= MAX_BLOB_AREA * np.pi * np.maximum(peaks, 0.5) ** 2)
-    return float(2 * np.median(peaks[single])) if single.any() else float("nan")
+    return float(2 * weighted_median(peaks[single], sizes[single])) if single.any() else float("nan")
 
 
-def scale_for(model_diameter, image_diameter) -> float:
+def weighted_median(values, weights) -> float:
+    """The value below and above which half the weight lies. Weighted by area, a prediction's many small
+    specks (the texture of a stain read as foreground) do not outvote its few real objects."""
+    order = np.argsort(values)
+    cumulative = np.cumsum(np.asarray(weights, float)[order])
+    return float(np.asarray(values)[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def scale_for(model_diameter, image_diameter, tolerance=RESCALE_TOLERANCE) -> float:
     """How much to rescale an image for the network: ``model_diameter / image_diameter``, 1.0 when either
-    is unknown or they agree within ``RESCALE_TOLERANCE``, clipped to ``MIN_SCALE``..``MAX_SCALE``."""
+    is unknown or they agree within ``tolerance`` (``ESTIMATE_TOLERANCE`` for an estimated diameter),
+    clipped to ``MIN_SCALE``..``MAX_SCALE``."""
     if model_diameter is None or image_diameter is None or not (math.isfinite(image_diameter) and image_diameter > 0):
         return 1.0
     scale = float(model_diameter) / float(image_diameter)
-    if 1 / RESCALE_TOLERANCE <= scale <= RESCALE_TOLERANCE:
+    if 1 / tolerance <= scale <= tolerance:
         return 1.0
     return float(np.clip(scale, MIN_SCALE, MAX_SCALE))
 
@@ -81,9 +94,13 @@ def estimate_diameter(model, chw) -> float:
     """The diameter (px) of the objects in ``chw`` (one plane, channels first), from the model's own
     prediction of its centre crop (``ESTIMATE_SIDE``): at the image's scale first, then, when that is
     off the model's diameter by more than ``RESCALE_TOLERANCE``, once more at the scale it suggests (objects
-    twice the trained size come out in pieces, but their foreground, which is measured, is whole).
-    Where the foreground is all clusters (confluent tissue) the predicted objects are measured instead.
+    twice the trained size come out in pieces, but their foreground, which is measured, is whole), which
+    must confirm it: objects that, seen at that scale, are still off the model's size by more than the
+    tolerance make the estimate nan (not rescaled).
+    A model that learned to split touching objects (whole cells), and any model where the foreground is all
+    clusters (confluent tissue), measures the predicted objects instead.
     nan when no object is found."""
+    from ..model.unet import learned_split
     from . import predict
 
     h, w = chw.shape[-2:]
@@ -92,18 +109,23 @@ def estimate_diameter(model, chw) -> float:
     estimate, scale = float("nan"), 1.0
     for _ in range(2):
         maps = predict.predict_maps(model, crop, "CYX", scale=scale)
-        found = diameter_of_foreground(maps.probabilities.argmax(0) > 0)
+        learned = learned_split(model)
+        # a model that learned to split touching objects measures its objects; the others their foreground
+        found = float("nan") if learned else diameter_of_foreground(maps.probabilities.argmax(0) > 0)
         if not math.isfinite(found):
             from ...instances import instance_labels
-            from ..model.unet import learned_split
 
-            split = maps.split if learned_split(model) else None
+            split = maps.split if learned else None
             labels = instance_labels(maps.probabilities, learned=split, head=model.config.split_head).labels
             found = diameter_of_labels(labels)
         if not math.isfinite(found):
             return estimate
+        next_scale = scale_for(model.config.diameter, found)
+        if scale != 1.0 and not 1 / RESCALE_TOLERANCE <= next_scale / scale <= RESCALE_TOLERANCE:
+            # seen at the size it suggested, the objects are still not the model's size: the first
+            # prediction was wrong about them (cells cut in pieces, a stain's texture), not about their size
+            return float("nan")
         estimate = found
-        next_scale = scale_for(model.config.diameter, estimate)
         if next_scale == scale or next_scale == 1.0:
             return estimate
         scale = next_scale

@@ -149,7 +149,9 @@ def training_scale(model, images, objects, diameter="auto", new: bool = False) -
             diameter = float(np.median(found))
         elif not new and model.config.diameter is not None and model.config.spatial_dims == 2:
             estimate = size.estimate_diameter(model, images[0])
-            diameter = estimate if np.isfinite(estimate) else None
+            if not np.isfinite(estimate):
+                return 1.0, None
+            return size.scale_for(model.config.diameter, estimate, size.ESTIMATE_TOLERANCE), estimate
     elif diameter is not None and not (isinstance(diameter, (int, float)) and np.isfinite(diameter) and diameter > 0):
         raise UserInputError(f"diameter {diameter!r}: give a number of pixels or auto")
     if new:

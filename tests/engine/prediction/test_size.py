@@ -52,6 +52,18 @@ def test_scale_for_leaves_close_sizes_alone_and_clips_far_ones():
     assert size.scale_for(20, 22) == 1.0 and size.scale_for(None, 40) == 1.0 and size.scale_for(20, float("nan")) == 1.0
     assert size.scale_for(20, 40) == pytest.approx(0.5) and size.scale_for(20, 10) == pytest.approx(2.0)
     assert size.scale_for(20, 1000) == size.MIN_SCALE
+    # an estimated diameter must be further off before the image is rescaled
+    assert size.scale_for(20, 14) == pytest.approx(20 / 14) and size.scale_for(20, 14, size.ESTIMATE_TOLERANCE) == 1.0
+    assert size.scale_for(20, 10, size.ESTIMATE_TOLERANCE) == pytest.approx(2.0)
+
+
+def test_many_small_specks_do_not_outvote_a_few_real_objects():
+    objects = discs(12, shape=(200, 200)) > 0  # 25 discs 24 px across
+    specks = np.zeros((50, 50), bool)
+    specks[::6, ::6] = True
+    specks = np.repeat(np.repeat(specks, 4, 0), 4, 1)  # 81 specks of 4x4 px: a stain's texture read as foreground
+    mask = np.concatenate([objects, specks], axis=1)
+    assert size.diameter_of_foreground(mask) == pytest.approx(24, rel=0.15)
 
 
 def _scene(radius, blob_radius, shape, seed):
