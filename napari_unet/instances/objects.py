@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .memory import release_freed_memory
+from .semantic import semantic_labels  # noqa: F401 - re-exported: callers import it from here too
 from .split import SplitParams, reach_of
 from .windows import walk_windows
 
@@ -28,12 +29,6 @@ class Instances:
 
     labels: np.ndarray
     classes: np.ndarray
-
-
-def semantic_labels(probabilities: np.ndarray) -> np.ndarray:
-    """(K, H, W) probabilities -> (H, W) uint8 (uint16 past 255 classes): 0 = background."""
-    dtype = np.uint8 if probabilities.shape[0] <= 256 else np.uint16
-    return probabilities.argmax(0).astype(dtype)
 
 
 def instance_labels(probabilities: np.ndarray, *, min_size: int = 30, h: float = 1.0,

@@ -242,7 +242,7 @@ def _iter_block(model, chw, block, conversion, halo, tile_size, batch_size, scal
     ey0, ey1, ex0, ex1 = _block_with_halo(chw.shape, block, halo)
     sub = convert.normalize(chw[..., ey0:ey1, ex0:ex1], conversion)
     maps = yield from _iter_tiles(model, sub, tile_size, halo, batch_size, scale)
-    from ...instances import semantic_labels  # (scikit-image loads only when prediction starts)
+    from ...instances.semantic import semantic_labels  # numpy only: scikit-image is for instances
 
     inner = maps[..., y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
     k = model.config.n_outputs
