@@ -10,11 +10,13 @@
 
     python benchmarks/loop.py                       # rates, ~1 min
     python benchmarks/loop.py --quality --limit 4   # + quality and time to Dice 0.95 on 4 val fields
+    python benchmarks/loop.py --quality --seeds 3   # 3 training seeds per field: is a difference noise?
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -72,13 +74,13 @@ def quality(args) -> None:
 
     paths = sorted(p for p in (DATA / "val").glob("*.tif") if not p.stem.endswith("_masks"))[: args.limit]
     rows = {True: [], False: []}
-    for i, path in enumerate(paths):
+    for (i, path), run in itertools.product(enumerate(paths), range(args.seeds)):
         image = io.read_image(path)
         truth = io.read_image(path.with_name(path.stem + "_masks.tif"))
         scribbles = simulate_scribbles(truth, seed=i)
         for device_sampling in (True, False):
-            cfg = train.TrainConfig(steps=args.steps, time_budget=None, seed=i, device_sampling=device_sampling,
-                                    threads=args.threads)
+            cfg = train.TrainConfig(steps=args.steps, time_budget=None, seed=i + 100 * run,
+                                    device_sampling=device_sampling, threads=args.threads)
             reached, start, model = None, None, None
             for event in train.fit([image], [scribbles], cfg):
                 if isinstance(event, train.Started):
@@ -96,7 +98,7 @@ def quality(args) -> None:
             rows[device_sampling].append((dice(labels, truth), instance_f1(labels, truth), reached))
             print(path.stem, "device" if device_sampling else "host", [round(v, 3) if v else v for v in rows[device_sampling][-1]],
                   file=sys.stderr, flush=True)
-    print(f"\nbbbc039/val, {len(paths)} fields, {args.steps} steps from scribbles (fp32 or bf16 as this CPU runs)")
+    print(f"\nbbbc039/val, {len(paths)} fields x {args.seeds} seed(s), {args.steps} steps from scribbles (fp32 or bf16 as this CPU runs)")
     print("| sampling | Dice | F1 | seconds to Dice %.2f (fields that got there) |\n|---|---|---|---|" % args.target)
     for device_sampling, rs in rows.items():
         times = [r[2] for r in rs if r[2] is not None]
@@ -124,6 +126,7 @@ def main(argv=None) -> None:
     ap.add_argument("--every", type=int, default=25)
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--limit", type=int, default=8)
+    ap.add_argument("--seeds", type=int, default=1, help="training seeds per field (the scribbles stay)")
     args = ap.parse_args(argv)
     rates(args)
     if args.quality:
