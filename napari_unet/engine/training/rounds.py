@@ -17,6 +17,9 @@ def round_warning(model) -> str | None:
     steps, seconds = rounds[-1].get("steps", 0), rounds[-1].get("seconds", 0.0)
     if steps >= MIN_USEFUL_STEPS or seconds < 5:
         return None
+    if model.config.spatial_dims == 3:  # a 3D step is many times a 2D one: slow, not necessarily busy
+        return (f"only {steps} training steps in {seconds:.0f} s: the 3D U-Net trains slowly on this computer; "
+                "raise the time budget, or train again to continue from this model")
     return (f"only {steps} training steps in {seconds:.0f} s: the computer is busy with other programs; close "
             "them, or train again to continue from this model")
 
