@@ -53,11 +53,7 @@ class PatchSampler:
         shape = np.array(self.patch_shape)
         xs, ys, ts = [], [], []
         for _ in range(batch_size):
-            i = self.usable[self.rng.integers(len(self.usable))]
-            per_class = self.coords[i]
-            strokes = per_class[self.rng.integers(len(per_class))]
-            pts = strokes[self.rng.integers(len(strokes))]
-            centre = pts[self.rng.integers(len(pts))]
+            i, centre = self._stroke_point()
             jitter = self.rng.integers(-(shape // 4), shape // 4 + 1)
             starts = centre + jitter - shape // 2
             img = crop_padded(self.images[i], starts, shape, "reflect")
@@ -73,6 +69,15 @@ class PatchSampler:
             ts.append(target)
         targets = None if self.shifted_targets is None else np.stack(ts)
         return np.stack(xs).astype(np.float32, copy=False), np.stack(ys), targets
+
+    def _stroke_point(self):
+        """(image index, an annotated pixel's coordinates): an image, then a class, a stroke of that class
+        and a pixel of that stroke, each at random (so that a few strokes weigh as much as a large one)."""
+        i = self.usable[self.rng.integers(len(self.usable))]
+        per_class = self.coords[i]
+        strokes = per_class[self.rng.integers(len(per_class))]
+        pts = strokes[self.rng.integers(len(strokes))]
+        return i, pts[self.rng.integers(len(pts))]
 
     def sample_uniform(self, batch_size: int, size: int) -> np.ndarray:
         """Crops (B, C, *spatial) float32 at uniformly random places: what prediction sees.
@@ -158,11 +163,8 @@ class DeviceSampler(PatchSampler):
         p = int(self.patch_shape[-1])
         picks, centres, turns = [], [], []
         for _ in range(batch_size):
-            i = self.usable[self.rng.integers(len(self.usable))]
-            per_class = self.coords[i]
-            strokes = per_class[self.rng.integers(len(per_class))]
-            pts = strokes[self.rng.integers(len(strokes))]
-            centre = pts[self.rng.integers(len(pts))] + self.rng.integers(-(p // 4), p // 4 + 1, size=2)
+            i, point = self._stroke_point()
+            centre = point + self.rng.integers(-(p // 4), p // 4 + 1, size=2)
             picks.append(i)
             centres.append(centre - p // 2 + (p - 1) / 2)  # the crop's centre, as PatchSampler cuts it
             turns.append((int(self.rng.integers(4)), int(self.rng.integers(2))))
