@@ -55,6 +55,7 @@ class TrainerProcess:
         self._paused_since = None
         self._frozen = False
         self._jobs_sent = 0
+        self._sent_to = set()  # the queues this process put something in (their feeder threads may hold it)
         # the child's parent-death signal fires when the thread that started it ends: only the
         # main thread lives as long as the process
         self.can_freeze = CAN_FREEZE and threading.current_thread() is threading.main_thread()
@@ -121,10 +122,12 @@ class TrainerProcess:
         self.resume()
         self.stop_flag.clear()
         self._jobs_sent += 1
+        self._sent_to.add("jobs")
         self.jobs.put(job)
 
     def set_preview(self, request: PreviewRequest) -> None:
         """Preview another image or window (e.g. the plane now on screen) during the current job."""
+        self._sent_to.add("previews")
         self.previews.put(request)
 
     def stop(self) -> None:
@@ -147,6 +150,7 @@ class TrainerProcess:
         if self.process.is_alive():
             self.stop_flag.set()
             try:
+                self._sent_to.add("jobs")
                 self.jobs.put(Quit())
             except (OSError, ValueError):
                 pass
@@ -156,12 +160,15 @@ class TrainerProcess:
                 self.process.join(timeout)
         self._reader.join(timeout)  # it ends at the end of the pipe, which the child held
         self.events.close()
-        for q in (self.jobs, self.previews):
+        for name, q in (("jobs", self.jobs), ("previews", self.previews)):
             # The child is gone, so what is still in a pipe would never be read, and the queue's
             # feeder thread would wait forever to finish writing it (a preview image sent as
             # training ended fills the pipe's buffer), and with it close() and the interpreter
-            # at exit. Read it here instead; never wait for the feeder thread.
-            _discard_unread(q)
+            # at exit. Read it here instead; never wait for the feeder thread. Only this process
+            # writes these queues: one it never wrote to holds nothing (and the wait for a last
+            # item, 0.2 s a queue, is spared: most viewers close without a Train).
+            if name in self._sent_to:
+                _discard_unread(q)
             q.cancel_join_thread()
             q.close()
 

@@ -12,8 +12,8 @@ from napari_unet._qt import notify as notifications
 from napari_unet.engine.disk import io
 from napari_unet.engine.model import modelfile
 from napari_unet.engine.model.config import UNetConfig
-from napari_unet.engine.training import train
 from napari_unet.sample_data import sample_paths
+from tests.qt.conftest import train_until_first_preview
 
 TIMEOUT_MS = 120_000
 FULL = OSError(28, "No space left on device")
@@ -27,14 +27,6 @@ def messages(monkeypatch):
                    "model_choice", "autosave", "widget"):
         monkeypatch.setattr(f"napari_unet._qt.{module}.notify", lambda m, error=False: shown.append((m, error)))
     return shown
-
-
-@pytest.fixture(scope="module")
-def small_model():
-    image, _ = _crop()
-    dense = np.where(io.read_image(sample_paths()["mask"])[:160, :200] > 0, 2, 1).astype(np.uint8)
-    config = train.TrainConfig(steps=10, time_budget=None, batch_size=2, patch_size=32, threads=1)
-    return train.train([image], [dense], config, unet_config=UNetConfig(depth=2, width=4, class_names=["nucleus"]))
 
 
 @pytest.fixture
@@ -208,10 +200,8 @@ def test_fine_tuning_a_bundled_model_takes_the_classes_field(make_napari_viewer,
     image, scrib = _crop()
     viewer.add_image(image, name="img")
     w.new_annotations().data = scrib
-    w.time_budget.value = 5
     w.class_names.value = "cell"
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        w.train()  # from the bundled nuclei model
+    train_until_first_preview(w, qtbot)  # from the bundled nuclei model
     assert w.model.summary.get("card") and w.model.config.class_names == ["cell"]
     w.close_trainer(wait_for_model=0)
 

@@ -4,6 +4,7 @@ an instance prediction (split a merged object), Use corrections, train again."""
 import numpy as np
 
 from tests.engine.training.test_painted import _pairs
+from tests.qt.conftest import train_until_first_preview
 
 TIMEOUT_MS = 180_000
 STEPS_TIMEOUT_MS = 600_000  # the whole test takes ~22 s on a quiet 2-core CPU; one shared with other jobs took > 180 s
@@ -43,9 +44,7 @@ def test_paint_objects_train_split_correct_retrain(make_napari_viewer, qtbot):
         n_before = len(np.unique(objects.data)) - 1
         assert w.use_corrections() > 0
         assert len(np.unique(objects.data)) - 1 >= n_before + 2  # both halves are painted objects now
-        with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-            w.time_budget.value = 5
-            assert w.train()  # continues from the current model
+        train_until_first_preview(w, qtbot, TIMEOUT_MS)  # continues from the current model
         assert w.model.summary["total_steps"] > 100
     finally:
         w.close_trainer()

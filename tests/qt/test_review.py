@@ -10,6 +10,7 @@ from napari_unet.engine.prediction import uncertainty as unc
 from napari_unet.engine.prediction.metrics import dice
 from napari_unet.sample_data import sample_paths
 from tests.conftest import make_blobs
+from tests.qt.conftest import train_until_first_preview
 
 TIMEOUT_MS = 120_000
 
@@ -102,10 +103,8 @@ def test_predict_with_no_strokes_uses_the_bundled_model_and_new_model_can_start_
 def test_the_first_train_fine_tunes_the_bundled_model(viewer_widget, qtbot):
     viewer, w = viewer_widget
     viewer.open_sample("napari-unet", "nuclei_scribbles")
-    w.time_budget.value = 5
     w.start_from.value = "nuclei"
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        assert w.train()
+    train_until_first_preview(w, qtbot)
     assert w._job.init_model is not None and w._job.init_model["summary"]["card"]["name"] == "nuclei"
     assert [entry.note for entry in w.workspace.history][:1] == ["bundled nuclei"]
 
@@ -115,10 +114,8 @@ def test_auto_starts_from_the_bundled_model_that_agrees_with_the_strokes(viewer_
     monkeypatch.setattr("napari_unet._qt.train_section.notify", lambda m, error=False: notes.append(m))
     viewer, w = viewer_widget
     viewer.open_sample("napari-unet", "nuclei_scribbles")
-    w.time_budget.value = 5
     assert w.start_from.value == "auto"
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        assert w.train()
+    train_until_first_preview(w, qtbot)
     assert w._job.init_model is None and w._job.start == "auto"  # chosen in the trainer, not the viewer
     assert any(n.startswith("started from nuclei") for n in notes), notes
     assert w.model.summary["card"]["name"] == "nuclei"

@@ -9,6 +9,7 @@ import pytest
 from napari_unet._qt.layers import camera
 from napari_unet.engine.disk import io
 from napari_unet.sample_data import sample_paths
+from tests.qt.conftest import train_until_first_preview
 
 TIMEOUT_MS = 120_000
 
@@ -78,13 +79,11 @@ def test_preview_follows_the_plane_on_screen(viewer_widget, qtbot):
         w.stop()
 
 
-def test_lazy_dask_image_is_predicted_into_zarr(viewer_widget, qtbot):
+def test_lazy_dask_image_is_predicted_into_zarr(viewer_widget, qtbot, small_model):
     import dask.array as da
     viewer, w = viewer_widget
-    _add_annotated_crop(viewer, w, "small")
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        w.train()
-    image = viewer.layers["small"].data
+    image = _nuclei_crop()[0]
+    w.adopt_model(small_model, "a small model")
     viewer.add_image(da.from_array(np.tile(image, (2, 2)), chunks=(100, 100)), name="lazy")
     w.image_combo.value = viewer.layers["lazy"]
     with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
@@ -101,8 +100,7 @@ def test_autosave_then_reopen_restores_annotations_and_model(viewer_widget, qtbo
     layer = viewer.open(path)[0]
     w.image_combo.value = layer
     w.new_annotations().data = scrib
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        w.train()
+    train_until_first_preview(w, qtbot)
     folder = tmp_path / "cells.tif.napari-unet"  # beside the image file
     assert (folder / "annotations.tif").exists() and (folder / "model.pt").exists()
     viewer.layers.clear()
@@ -117,8 +115,7 @@ def test_autosave_then_reopen_restores_annotations_and_model(viewer_widget, qtbo
 def test_in_memory_image_autosaves_to_the_cache(viewer_widget, qtbot, tmp_path):
     viewer, w = viewer_widget
     _add_annotated_crop(viewer, w, "mem")
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        w.train()
+    train_until_first_preview(w, qtbot)
     folders = list((tmp_path / "autosave").glob("mem-*"))  # its name and a hash of its identity
     assert len(folders) == 1 and (folders[0] / "annotations.tif").exists()
 
@@ -155,8 +152,10 @@ def test_training_process_crash_keeps_layers_and_recovers(viewer_widget, qtbot):
     assert "error" in w.status.value
     assert [layer.name for layer in viewer.layers] == names
     np.testing.assert_array_equal(viewer.layers["img annotations"].data, scrib)
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
         assert w.train()  # a fresh trainer process
+    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
+        w.stop()
     assert w.model is not None
 
 
@@ -197,8 +196,7 @@ def test_3d_unet_on_an_anisotropic_volume(viewer_widget, qtbot, tmp_path):
     assert all(pred[z].any() for z in range(12) if mask[z].any())
     # back to a 2D U-Net: the 3D model is kept on disk, not lost
     w.use_3d.value = False
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        assert w.train()
+    train_until_first_preview(w, qtbot)
     assert w.model.config.spatial_dims == 2
     assert (w.autosave_folder(viewer.layers["vol"]) / "model-3d.pt").exists()
 
@@ -206,7 +204,7 @@ def test_3d_unet_on_an_anisotropic_volume(viewer_widget, qtbot, tmp_path):
 def test_preview_of_a_large_image_goes_to_a_layer_made_at_train(viewer_widget, qtbot):
     """Images over 768 px preview the visible part only; its full-size layer exists from the click on."""
     viewer, w = viewer_widget
-    image, scrib = (np.tile(a, (6, 6)) for a in _nuclei_crop())  # 960 x 1200
+    image, scrib = (np.tile(a, (5, 5)) for a in _nuclei_crop())  # 800 x 1000
     viewer.add_image(image, name="big")
     ann = w.new_annotations()
     ann.data = scrib

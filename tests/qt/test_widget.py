@@ -9,6 +9,7 @@ from napari_unet._qt.layers import camera
 from napari_unet.engine.disk import io
 from napari_unet.engine.prediction.metrics import dice
 from napari_unet.sample_data import sample_paths
+from tests.qt.conftest import train_until_first_preview
 
 TIMEOUT_MS = 120_000
 
@@ -81,9 +82,7 @@ def test_train_preview_stop_correct_retrain_export(widget, qtbot, tmp_path):
     assert (objects > 0).sum() == rest and len(np.unique(objects)) == 2
 
     steps_before = w.model.summary["total_steps"]
-    w.time_budget.value = 5
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        assert w.train()
+    train_until_first_preview(w, qtbot)
     assert w.model.summary["total_steps"] > steps_before  # continued from the model
 
     out = w.export_masks(tmp_path / "nuclei_masks.tif")
@@ -132,11 +131,9 @@ def test_the_sample_with_scribbles_starts_the_trainer_the_widget_then_uses(make_
         w.close_trainer()
 
 
-def test_predict_all_open_images(widget, qtbot):
+def test_predict_all_open_images(widget, qtbot, small_model):
     viewer, w = widget
-    w.time_budget.value = 5
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        w.train()
+    w.adopt_model(small_model, "a small model")
     viewer.add_image(viewer.layers["nuclei"].data[:200, :300], name="crop")
     w.predict_target.value = "all open images"
     with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
@@ -164,11 +161,9 @@ def test_new_annotations_layer(widget):
     assert w.annotation_combo.value.name == layer.name
 
 
-def test_predict_folder_and_refuse_other_channels(widget, qtbot, tmp_path):
+def test_predict_folder_and_refuse_other_channels(widget, qtbot, tmp_path, small_model):
     viewer, w = widget
-    w.time_budget.value = 5
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        w.train()
+    w.adopt_model(small_model, "a small model")
     image = viewer.layers["nuclei"].data
     io.write_mask(tmp_path / "a.tif", image[:100, :120])
     w.predict_target.value = "folder"
@@ -182,8 +177,7 @@ def test_predict_folder_and_refuse_other_channels(widget, qtbot, tmp_path):
     w.image_combo.value = rgb
     ann = w.new_annotations()
     ann.data[5, 5], ann.data[20, 20] = 1, 2
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        assert w.train()
+    train_until_first_preview(w, qtbot)
     assert w.model.config.in_channels == 1 and "rgb prediction" in viewer.layers and "error" not in w.status.value
 
     # an image of two channels with a grayscale model: a message, the model and layers are kept
@@ -200,11 +194,11 @@ def test_predict_folder_and_refuse_other_channels(widget, qtbot, tmp_path):
     assert "two prediction" not in viewer.layers  # made at Train, removed when no preview came
 
 
-def test_file_faults_notify_and_keep_everything(widget, qtbot, tmp_path):
+def test_file_faults_notify_and_keep_everything(widget, qtbot, tmp_path, small_model):
     viewer, w = widget
-    w.time_budget.value = 5
-    with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
-        w.train()
+    w.adopt_model(small_model, "a small model")
+    with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
+        w.predict()
     model = w.model
     assert w.export_masks(tmp_path / "no" / "such" / "folder" / "m.tif") == []  # unwritable place
     bad = tmp_path / "bad.pt"
