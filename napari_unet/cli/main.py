@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--diameter", type=diameter, default="auto", metavar="PX|auto|none",
                    help="the objects' diameter in the images (px, twice the largest distance to their edge): a model "
                         "that knows its own (the bundled ones) trains on the images rescaled to it; a new model "
-                        "records it. auto (default): from --objects, else the --init model's prediction")
+                        "records it. auto (default): the --init model's prediction, as predict measures it (a new model: "
+                        "the painted --objects)")
     t.add_argument("--keep-better", action="store_true",
                    help="with --init: if this round's model does worse than the --init model on what you painted "
                         "(both scores are printed), write the --init model to --out instead")

@@ -89,7 +89,7 @@ def resolve_scale(model, image, found, diameter="auto") -> tuple[float, float | 
         diameter = size.estimate_diameter(model, ax.plane(image, found.axes, middle.index, found.spatial))
         if not np.isfinite(diameter):
             return 1.0, None
-        return size.scale_for(model.config.diameter, diameter, size.ESTIMATE_TOLERANCE), float(diameter)
+        return size.scale_for_estimate(model.config.diameter, diameter), float(diameter)
     return size.scale_for(model.config.diameter, diameter), float(diameter)
 
 

@@ -1,10 +1,10 @@
 """The right start for a first round, chosen by the user's own strokes.
 
-Before a first round, each bundled model predicts the training images, with their objects at its size
-(``prediction.size``), and is scored on what the user painted: the balanced accuracy of its classes on
-the painted pixels (background and objects each weigh half, however many of each were painted). The
-best bundled model is the start when it agrees with the strokes (``AGREEMENT``); else a new network
-is, since a generalist that disagrees with the strokes has to be talked out of what it knows, at a
+Before a first round, each bundled model predicts the painted part of the training images, with their
+objects at its size (``prediction.size``), and is scored on what the user painted: the balanced
+accuracy of its classes on the painted pixels (background and objects each weigh half, however many
+of each were painted). The best bundled model is the start when it agrees with the strokes
+(``AGREEMENT``); else a new network is, since a generalist that disagrees with the strokes has to be talked out of what it knows, at a
 fine-tuning rate too small for that (three rounds from ``nuclei`` on H&E tiles read as grey reached
 F1 0.49 where a new network reached 0.75 in 30 s on the colour tiles; issue #44).
 """
@@ -17,6 +17,7 @@ import numpy as np
 
 AGREEMENT = 0.85  # balanced accuracy on the strokes a bundled model needs to be the start
 MAX_PLANES = 4  # training planes scored
+CONTEXT = 96  # px, at the network's scale, predicted around the strokes (more than its tiles' overlap, 64)
 
 
 @dataclass
@@ -30,17 +31,30 @@ class StartChoice:
 
 
 def stroke_agreement(model, images, annotations, objects=None) -> float:
-    """Balanced accuracy of ``model``'s classes on the painted pixels of ``images`` (channels first)."""
-    from ..prediction import pipeline, size
+    """Balanced accuracy of ``model``'s classes on the painted pixels of ``images`` (channels first).
+
+    Only the painted part of each image is predicted (``painted_window``), with the whole image's
+    conversion and object size: a user who painted one corner of a 2048^2 field waits for that corner
+    twice (two candidates), not for the field."""
+    from ...instances import semantic_labels
+    from .. import convert
+    from ..prediction import pipeline, stacks
 
     right = {}
     for image, ann, obj in list(zip(images, annotations, objects or [None] * len(images)))[:MAX_PLANES]:
         ann = np.asarray(ann)
         if obj is not None and np.any(obj):
             ann = np.where(np.asarray(obj) > 0, np.maximum(ann, 2), ann)
-        painted = size.diameter_of_labels(obj) if obj is not None and np.any(obj) else float("nan")
-        diameter = painted if np.isfinite(painted) else "auto"
-        labels = np.asarray(pipeline.predict_image(model, image, "CYX", diameter=diameter).labels)
+        if not np.any(ann):
+            continue
+        # at the scale the round would train it (``dataset.training_scale``: the model's own estimate)
+        scale, _ = pipeline.resolve_scale(model, image, stacks.layout_of_image(image, "CYX", model), "auto")
+        window = painted_window(ann, CONTEXT / scale)
+        maps = pipeline.preview_maps(model, image, window, conversion=convert.conversion_for(image, model.config),
+                                     scale=scale)
+        labels = semantic_labels(maps.probabilities)
+        y0, y1, x0, x1 = window
+        ann = ann[y0:y1, x0:x1]
         for value in np.unique(ann[ann > 0]):
             hit = labels[ann == value] == value - 1
             got = right.setdefault(int(value), [0, 0])
@@ -48,6 +62,15 @@ def stroke_agreement(model, images, annotations, objects=None) -> float:
             got[1] += int(hit.size)
     rates = [hit / total for hit, total in right.values() if total]
     return float(np.mean(rates)) if rates else float("nan")
+
+
+def painted_window(annotations: np.ndarray, margin: float) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the bounding box of the painted (non-zero) pixels of ``annotations`` (Y, X), grown
+    by ``margin`` px on each side (the context the network sees around them), within the image."""
+    ys, xs = np.nonzero(annotations)
+    m = int(np.ceil(margin))
+    h, w = annotations.shape
+    return max(int(ys.min()) - m, 0), min(int(ys.max()) + m + 1, h), max(int(xs.min()) - m, 0), min(int(xs.max()) + m + 1, w)
 
 
 def choose_start(images, annotations, objects=None, candidates=None) -> StartChoice:

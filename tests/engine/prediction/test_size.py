@@ -52,9 +52,23 @@ def test_scale_for_leaves_close_sizes_alone_and_clips_far_ones():
     assert size.scale_for(20, 22) == 1.0 and size.scale_for(None, 40) == 1.0 and size.scale_for(20, float("nan")) == 1.0
     assert size.scale_for(20, 40) == pytest.approx(0.5) and size.scale_for(20, 10) == pytest.approx(2.0)
     assert size.scale_for(20, 1000) == size.MIN_SCALE
-    # an estimated diameter must be further off before the image is rescaled
-    assert size.scale_for(20, 14) == pytest.approx(20 / 14) and size.scale_for(20, 14, size.ESTIMATE_TOLERANCE) == 1.0
-    assert size.scale_for(20, 10, size.ESTIMATE_TOLERANCE) == pytest.approx(2.0)
+    assert size.scale_for(20, 14) == pytest.approx(20 / 14)
+
+
+def test_an_estimate_rescales_further_off_and_never_jumps():
+    """An estimated diameter must be further off before the image is rescaled, and the scale follows it
+    without a step: two rounds' estimates a hair apart give scales a hair apart."""
+    est = size.scale_for_estimate
+    assert est(20, 20 / size.RESCALE_TOLERANCE) == 1.0 and est(20, 18) == 1.0 and est(None, 14) == 1.0
+    assert 1.0 < est(20, 14.5) < 20 / 14.5  # between the two tolerances: part of the way
+    assert est(20, 20 / size.ESTIMATE_TOLERANCE) == pytest.approx(size.ESTIMATE_TOLERANCE)
+    assert est(20, 10) == pytest.approx(2.0) and est(20, 80) == pytest.approx(0.25) and est(20, 1000) == size.MIN_SCALE
+    ratios = np.linspace(0.2, 5, 2001)
+    for direction in (1, -1):
+        scales = np.array([est(20, 20 / r ** direction) for r in ratios])
+        # no jump at a tolerance: in log scale the scale never moves more than 3.3x what the estimate moves
+        assert np.all(np.abs(np.diff(np.log(scales))) <= 3.3 * np.diff(np.log(ratios)))
+        assert np.all(np.diff(scales) * direction >= 0)  # and monotone
 
 
 def test_many_small_specks_do_not_outvote_a_few_real_objects():

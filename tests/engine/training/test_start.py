@@ -1,6 +1,7 @@
 """The start of a first round, chosen by the strokes: a bundled model that agrees with them, else a new
 network."""
 
+import numpy as np
 
 from napari_unet.engine.training import start
 from tests.conftest import make_blobs, scribbles_from
@@ -19,3 +20,22 @@ def test_strokes_no_bundled_model_agrees_with_start_a_new_network():
     choice = start.choose_start([image[None]], [contrary])
     assert choice.name == "" and all(v < start.AGREEMENT for v in choice.scores.values())
     assert "new network" in choice.reason
+
+
+def test_only_the_painted_corner_is_predicted_and_it_scores_as_the_whole_image(monkeypatch):
+    from napari_unet.engine.model import modelfile
+    from napari_unet.engine.prediction import pipeline, predict
+
+    image, mask = make_blobs((896, 896), n=230, radius=9, seed=4)
+    strokes = np.zeros(mask.shape, np.uint8)
+    strokes[40:140, 60:180] = scribbles_from(mask, every=5)[40:140, 60:180]  # one corner painted
+    model = modelfile.load_model("nuclei")
+    whole = pipeline.predict_image(model, image[None], "CYX").labels  # what the score was taken from before
+    expected = np.mean([(whole[strokes == v] == v - 1).mean() for v in (1, 2)])
+    seen, real = [], predict.iter_predict
+    monkeypatch.setattr(predict, "iter_predict", lambda m, chw, **kw: seen.append(np.shape(chw)) or real(m, chw, **kw))
+    assert abs(start.stroke_agreement(model, [image[None]], [strokes]) - expected) < 0.01
+    assert max(h * w for _, h, w in seen) <= 768 * 768 < image.size  # the size estimate's crop, then the corner
+    y0, y1, x0, x1 = start.painted_window(strokes, start.CONTEXT)
+    assert (y0, x0) == (0, 0) and (y1, x1) == (135 + start.CONTEXT + 1, 175 + start.CONTEXT + 1)
+    assert (1, y1, x1) in seen
