@@ -138,7 +138,7 @@ def training_scale(model, images, objects, diameter="auto", new: bool = False) -
     measures the first image by its own prediction (``size.estimate_diameter``). The painted objects do
     not: they are the user's corrections, not a sample of the image's sizes (the five worst-predicted
     nuclei of a DSB2018 field were its thinnest, 4 px against a median of 9: trained at 4x and predicted
-    at 1x, the field fell round after round, F1 0.33 -> 0.23; trained as predicted, 0.33 -> 0.40).
+    at 1x, the field fell round after round, F1 0.33 -> 0.23; trained as predicted, 0.33 -> 0.42).
     A ``new`` model is never rescaled for: it records the diameter of what it learns from (the painted
     objects, or the number given) as its own.
     """

@@ -4,9 +4,10 @@ Before a first round, each bundled model predicts the painted part of the traini
 objects at its size (``prediction.size``), and is scored on what the user painted: the balanced
 accuracy of its classes on the painted pixels (background and objects each weigh half, however many
 of each were painted). The best bundled model is the start when it agrees with the strokes
-(``AGREEMENT``); else a new network is, since a generalist that disagrees with the strokes has to be talked out of what it knows, at a
-fine-tuning rate too small for that (three rounds from ``nuclei`` on H&E tiles read as grey reached
-F1 0.49 where a new network reached 0.75 in 30 s on the colour tiles; issue #44).
+(``AGREEMENT``); else a new network is, since a generalist that disagrees with the strokes has to be
+talked out of what it knows, at a fine-tuning rate too small for that (three rounds from ``nuclei`` on
+H&E tiles read as grey reached F1 0.49 where a new network reached 0.75 in 30 s on the colour tiles;
+issue #44).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def painted_window(annotations: np.ndarray, margin: float) -> tuple[int, int, in
     ys, xs = np.nonzero(annotations)
     m = int(np.ceil(margin))
     h, w = annotations.shape
-    return max(int(ys.min()) - m, 0), min(int(ys.max()) + m + 1, h), max(int(xs.min()) - m, 0), min(int(xs.max()) + m + 1, w)
+    return (max(int(ys.min()) - m, 0), min(int(ys.max()) + m + 1, h),
+            max(int(xs.min()) - m, 0), min(int(xs.max()) + m + 1, w))
 
 
 def choose_start(images, annotations, objects=None, candidates=None) -> StartChoice:
