@@ -69,7 +69,7 @@ def first_preview(args):
     w.time_budget.value = 5
     rows = []
     for i in range(1 + args.warm):
-        w.model = None  # each run starts from scratch, as the first Train of a session does
+        w.new_model()  # each run starts afresh (Start from: auto), as the first Train of a session does
         start = time.perf_counter()
         w.train()
         _wait(w.signals.preview_updated)
@@ -83,7 +83,7 @@ def first_preview(args):
         viewer.layers.remove("nuclei prediction")  # as in a new session: no prediction layer yet
         w._ensure_trainer()
         _idle(delay)
-        w.model = None
+        w.new_model()
         start = time.perf_counter()
         w.train()
         _wait(w.signals.preview_updated)
