@@ -29,15 +29,12 @@ def _tiled(array: np.ndarray, side: int) -> np.ndarray:
 def whole_image_agreement(model, images, annotations) -> float:
     """The baseline: the score as it was computed before, from the whole image's prediction."""
     from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.training import start
 
     right = {}
     for image, ann in zip(images, annotations):
-        labels = np.asarray(pipeline.predict_image(model, image, "CYX", diameter="auto").labels)
-        for value in np.unique(ann[ann > 0]):
-            hit = labels[ann == value] == value - 1
-            got = right.setdefault(int(value), [0, 0])
-            got[0], got[1] = got[0] + int(hit.sum()), got[1] + int(hit.size)
-    return float(np.mean([h / t for h, t in right.values()]))
+        start.tally_strokes(right, np.asarray(pipeline.predict_image(model, image, "CYX", diameter="auto").labels), ann)
+    return start.balanced_accuracy(right)
 
 
 def main() -> None:

@@ -55,12 +55,22 @@ def stroke_agreement(model, images, annotations, objects=None) -> float:
                                      scale=scale)
         labels = semantic_labels(maps.probabilities)
         y0, y1, x0, x1 = window
-        ann = ann[y0:y1, x0:x1]
-        for value in np.unique(ann[ann > 0]):
-            hit = labels[ann == value] == value - 1
-            got = right.setdefault(int(value), [0, 0])
-            got[0] += int(hit.sum())
-            got[1] += int(hit.size)
+        tally_strokes(right, labels, ann[y0:y1, x0:x1])
+    return balanced_accuracy(right)
+
+
+def tally_strokes(right: dict, labels: np.ndarray, annotations: np.ndarray) -> None:
+    """Add to ``right`` ({painted label: [pixels the class labels got right, pixels painted]}) the painted
+    pixels of ``annotations`` (label 1 background, k class k - 1) against class ``labels`` of the same shape."""
+    for value in np.unique(annotations[annotations > 0]):
+        hit = labels[annotations == value] == value - 1
+        got = right.setdefault(int(value), [0, 0])
+        got[0] += int(hit.sum())
+        got[1] += int(hit.size)
+
+
+def balanced_accuracy(right: dict) -> float:
+    """The mean over the painted labels of ``tally_strokes``' share right; nan when nothing was painted."""
     rates = [hit / total for hit, total in right.values() if total]
     return float(np.mean(rates)) if rates else float("nan")
 
