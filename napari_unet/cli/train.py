@@ -44,6 +44,7 @@ def run(args) -> int:
     if init is not None and args.three_d and init.config.spatial_dims != 3:
         raise UserInputError("--init is a 2D model; leave out --3d to fine-tune it, or train a new 3D model")
     found = training_set(args, "ZYX" if three_d else "YX", init)
+    diameter = args.diameter
     if args.init == "auto":  # the bundled model that agrees with the strokes, else a new network
         from ..engine.training.start import choose_start
 
@@ -51,7 +52,9 @@ def run(args) -> int:
             raise UserInputError("--init auto chooses among the 2D bundled models; leave out --3d or give a model")
         choice = choose_start(found.images, found.annotations, found.objects)
         log(choice.reason)
-        init = modelfile.load_model(choice.name) if choice.name else None
+        init = choice.model
+        if diameter == "auto" and choice.diameter is not None:
+            diameter = choice.diameter  # the chosen model's own estimate, not measured a second time
     config = train.TrainConfig(steps=args.steps, time_budget=time_budget(args), device=args.device, seed=args.seed,
                                batch_size=args.batch_size, patch_size=args.patch_size, patch_depth=args.patch_depth,
                                threads=args.threads)
@@ -65,7 +68,7 @@ def run(args) -> int:
         with _sigterm_as_interrupt():
             model = progress.run(train.fit(found.images, found.annotations, config, model=init, unet_config=unet,
                                            objects=found.objects, checked=checked_masks(args, found), axes=found.axes,
-                                           diameter=args.diameter))
+                                           diameter=diameter))
     except KeyboardInterrupt:
         if progress.model is None:
             raise

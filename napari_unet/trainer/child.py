@@ -207,12 +207,15 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
     current = job.preview or protocol.PreviewRequest(None)
     try:
         init_model = modelfile.model_from_dict(job.init_model) if job.init_model else None
+        diameter = job.diameter
         if init_model is None and job.start == "auto":
-            init_model = _chosen_start(job, events)
+            init_model, measured = _chosen_start(job, events)
+            if diameter == "auto" and measured is not None:
+                diameter = measured  # the chosen model's own estimate, not measured a second time
         gen = train.fit(job.images, job.annotations, job.config, model=init_model, unet_config=job.unet_config,
                         objects=job.objects, checked=job.checked, preview_image=current.image, preview_window=current.window,
                         preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock, axes=job.axes,
-                        diameter=job.diameter)
+                        diameter=diameter)
         verdict = None
         for event in gen:
             if isinstance(event, train.Started):
@@ -251,22 +254,22 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
 
 
 def _chosen_start(job, events):
-    """The bundled model that agrees with the job's strokes (its class names from the job), or None (a new
-    network); the choice and why go to the viewer as a Notice."""
-    from ..engine.model import modelfile
+    """(model, diameter): the bundled model that agrees with the job's strokes (its class names from the
+    job), or None (a new network), and the first image's diameter as it estimated it (``size.Estimated``)
+    or None; the choice and why go to the viewer as a Notice."""
     from ..engine.training import train
     from ..engine.training.start import choose_start
 
     choice = choose_start(job.images, job.annotations, job.objects)
     events.put(train.Notice(choice.reason))
     if not choice.name:
-        return None
-    model = modelfile.load_model(choice.name)
+        return None, None
+    model = choice.model
     model.summary.setdefault("source", f"{choice.name} (bundled)")
     names = list(job.unet_config.class_names) if job.unet_config is not None else []
     if names and names != ["object"]:
         model.config.class_names = (names + model.config.class_names[len(names):])[:model.config.n_classes]
-    return model
+    return model, choice.diameter
 
 
 def _send_preview(events, probs, want_instances: bool, step: int, elapsed: float, request, split=None,

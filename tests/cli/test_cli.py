@@ -56,6 +56,21 @@ def test_fine_tune_with_init(files):
     assert [r["prior_weight"] for r in rounds] == [0.0, TrainConfig().continue_prior_weight, 0.7]
 
 
+def test_init_auto_starts_from_the_model_that_agrees_and_trains_at_its_estimate(files, capsys, monkeypatch):
+    from napari_unet.engine.prediction import size
+
+    tmp, img, lab, _ = files
+    estimates = []
+    real = size.estimate_diameter
+    monkeypatch.setattr(size, "estimate_diameter", lambda m, chw: estimates.append(m) or real(m, chw))
+    assert run("train", img, "--labels", lab, "--out", tmp / "a.pt", "--steps", 1, "--init", "auto") == 0
+    err = capsys.readouterr().err
+    assert "started from nuclei" in err, err
+    assert modelfile.load_model(tmp / "a.pt").summary["card"]["name"] == "nuclei"
+    # the start choice measured the image with nuclei; the round took that figure instead of measuring again
+    assert [m.summary["card"]["name"] for m in estimates].count("nuclei") == 1
+
+
 @pytest.mark.parametrize("args,message", [
     (["train", "{img}", "--labels", "{img}", "{lab}", "--out", "{tmp}/m.pt"], "give one per image"),
     (["train", "{tmp}/missing.tif", "--labels", "{lab}", "--out", "{tmp}/m.pt"], "does not exist"),

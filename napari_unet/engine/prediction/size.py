@@ -101,6 +101,13 @@ def scale_for_estimate(model_diameter, estimate) -> float:
     return float(math.exp(math.copysign(beyond * weight, math.log(ratio))))
 
 
+class Estimated(float):
+    """A diameter (px) that ``estimate_diameter`` measured on an image, not one the user gave: rescaled
+    for as an estimate (``scale_for_estimate``); nan when the model found nothing to measure. Lets a
+    caller that already measured the image with the same model (the start choice) hand the figure on
+    instead of predicting again (0.4 s on a 520 x 696 field)."""
+
+
 ESTIMATE_SIDE = 768  # px: the centre crop a diameter is estimated on (2048^2: a seventh of the image)
 
 

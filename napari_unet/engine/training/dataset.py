@@ -133,7 +133,8 @@ def training_scale(model, images, objects, diameter="auto", new: bool = False) -
     """(scale, diameter): how much to rescale the training ``images`` (channels first) so that their objects
     come at ``model``'s diameter, and the objects' diameter in them (px; None: not known).
 
-    diameter: a number of pixels, "auto" or None (never rescaled). "auto" follows Predict's rule, so that
+    diameter: a number of pixels, "auto", None (never rescaled) or a ``size.Estimated`` (the first image's
+    "auto" estimate, measured already by this model). "auto" follows Predict's rule, so that
     a model is trained at the scale it will then predict the same image at: a model that knows its size
     measures the first image by its own prediction (``size.estimate_diameter``). The painted objects do
     not: they are the user's corrections, not a sample of the image's sizes (the five worst-predicted
@@ -145,6 +146,13 @@ def training_scale(model, images, objects, diameter="auto", new: bool = False) -
     from ..prediction import size
 
     painted = [o for o in (objects or []) if o is not None and o.any()]
+    if isinstance(diameter, size.Estimated):  # the first image, measured already by this model
+        if new:  # a new network measures the painted objects instead
+            diameter = "auto"
+        elif model.config.diameter is None or model.config.spatial_dims != 2 or not np.isfinite(diameter):
+            return 1.0, None
+        else:
+            return size.scale_for_estimate(model.config.diameter, diameter), float(diameter)
     if diameter == "auto":
         diameter = None
         if not new and model.config.diameter is not None and model.config.spatial_dims == 2:

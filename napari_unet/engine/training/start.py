@@ -24,11 +24,16 @@ CONTEXT = 96  # px, at the network's scale, predicted around the strokes (more t
 @dataclass
 class StartChoice:
     """name: the bundled model to start from, or "" for a new network; scores: each candidate's
-    balanced accuracy on the strokes; reason: one line for the status."""
+    balanced accuracy on the strokes; reason: one line for the status; model: the chosen model, loaded
+    (None for a new network); diameter: the first image's objects as that model estimated them
+    (``size.Estimated``, for ``fit``'s diameter, so the round does not measure them again), or None when
+    it was not measured (the first image unpainted, or a model that does not know its size)."""
 
     name: str
     scores: dict = field(default_factory=dict)
     reason: str = ""
+    model: object = None
+    diameter: float | None = None
 
 
 def stroke_agreement(model, images, annotations, objects=None) -> float:
@@ -37,26 +42,35 @@ def stroke_agreement(model, images, annotations, objects=None) -> float:
     Only the painted part of each image is predicted (``painted_window``), with the whole image's
     conversion and object size: a user who painted one corner of a 2048^2 field waits for that corner
     twice (two candidates), not for the field."""
+    return _agreement(model, images, annotations, objects)[0]
+
+
+def _agreement(model, images, annotations, objects=None) -> tuple[float, float | None]:
+    """(``stroke_agreement``, the first image's diameter as ``model`` estimated it: ``size.Estimated``, or
+    None when not measured)."""
     from ...instances import semantic_labels
     from .. import convert
-    from ..prediction import pipeline, stacks
+    from ..prediction import pipeline, size, stacks
 
-    right = {}
-    for image, ann, obj in list(zip(images, annotations, objects or [None] * len(images)))[:MAX_PLANES]:
+    right, first_diameter = {}, None
+    planes = list(zip(images, annotations, objects or [None] * len(images)))[:MAX_PLANES]
+    for k, (image, ann, obj) in enumerate(planes):
         ann = np.asarray(ann)
         if obj is not None and np.any(obj):
             ann = np.where(np.asarray(obj) > 0, np.maximum(ann, 2), ann)
         if not np.any(ann):
             continue
         # at the scale the round would train it (``dataset.training_scale``: the model's own estimate)
-        scale, _ = pipeline.resolve_scale(model, image, stacks.layout_of_image(image, "CYX", model), "auto")
+        scale, diameter = pipeline.resolve_scale(model, image, stacks.layout_of_image(image, "CYX", model), "auto")
+        if k == 0 and model.config.diameter is not None and model.config.spatial_dims == 2:
+            first_diameter = size.Estimated(diameter if diameter is not None else float("nan"))
         window = painted_window(ann, CONTEXT / scale)
         maps = pipeline.preview_maps(model, image, window, conversion=convert.conversion_for(image, model.config),
                                      scale=scale)
         labels = semantic_labels(maps.probabilities)
         y0, y1, x0, x1 = window
         tally_strokes(right, labels, ann[y0:y1, x0:x1])
-    return balanced_accuracy(right)
+    return balanced_accuracy(right), first_diameter
 
 
 def tally_strokes(right: dict, labels: np.ndarray, annotations: np.ndarray) -> None:
@@ -93,7 +107,7 @@ def choose_start(images, annotations, objects=None, candidates=None) -> StartCho
     from ..model import bundled, modelfile
 
     channels = np.shape(images[0])[0]
-    scores = {}
+    scores, models, diameters = {}, {}, {}
     for name in candidates if candidates is not None else bundled.bundled_names():
         model = modelfile.load_model(name)
         if model.config.in_channels != channels and not wants_grey(channels, model.config.in_channels):
@@ -101,13 +115,17 @@ def choose_start(images, annotations, objects=None, candidates=None) -> StartCho
         top = max(int(np.max(a)) for a in annotations) - 1
         if top > model.config.n_classes:
             continue
-        scores[name] = round(stroke_agreement(model, images, annotations, objects), 3)
+        score, diameters[name] = _agreement(model, images, annotations, objects)
+        scores[name], models[name] = round(score, 3), model
+        if scores[name] == 1.0:  # no later candidate can score higher (a tie goes to the first)
+            break
     scored = {k: v for k, v in scores.items() if np.isfinite(v)}
     if not scored:
         return StartChoice("", scores, "a new network: no bundled model fits these images")
     best = max(scored, key=scored.get)
     listed = ", ".join(f"{k} {v:.2f}" for k, v in sorted(scored.items(), key=lambda kv: -kv[1]))
     if scored[best] >= AGREEMENT:
-        return StartChoice(best, scores, f"started from {best}: it agrees with your strokes ({listed})")
+        return StartChoice(best, scores, f"started from {best}: it agrees with your strokes ({listed})",
+                           models[best], diameters[best])
     return StartChoice("", scores, f"started a new network: no bundled model agrees with your strokes "
                                    f"({listed}, below {AGREEMENT})")

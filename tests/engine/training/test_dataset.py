@@ -41,3 +41,23 @@ def test_a_model_that_knows_its_size_trains_at_the_scale_predict_sees_the_image(
     new.config.diameter = None
     assert dataset.training_scale(new, [image], [thin], "auto", new=True) == (1.0, 4.0)  # a new network records it
     assert new.config.diameter == 4.0
+
+
+def test_an_estimate_handed_on_is_rescaled_for_as_an_estimate_without_predicting(monkeypatch):
+    from napari_unet.engine.model import modelfile
+    from napari_unet.engine.prediction import size
+
+    model = modelfile.load_model("nuclei")
+    image = np.zeros((1, 64, 64), np.float32)
+    monkeypatch.setattr(size, "estimate_diameter", lambda *a: pytest.fail("measured again"))
+    half = model.config.diameter / 2
+    assert dataset.training_scale(model, [image], [None], size.Estimated(half)) == \
+        (pytest.approx(size.scale_for_estimate(model.config.diameter, half)), half)
+    assert dataset.training_scale(model, [image], [None], size.Estimated(float("nan"))) == (1.0, None)
+    ramp = model.config.diameter / 1.4  # between the two tolerances: part of the way, as Predict does
+    assert 1.0 < dataset.training_scale(model, [image], [None], size.Estimated(ramp))[0] < 1.4
+    painted = np.zeros((64, 64), np.int32)
+    painted[10:20, 10:20] = 1
+    new = modelfile.load_model("nuclei")
+    new.config.diameter = None
+    assert dataset.training_scale(new, [image], [painted], size.Estimated(half), new=True) == (1.0, 10.0)

@@ -39,3 +39,26 @@ def test_only_the_painted_corner_is_predicted_and_it_scores_as_the_whole_image(m
     y0, y1, x0, x1 = start.painted_window(strokes, start.CONTEXT)
     assert (y0, x0) == (0, 0) and (y1, x1) == (135 + start.CONTEXT + 1, 175 + start.CONTEXT + 1)
     assert (1, y1, x1) in seen
+
+
+def test_the_chosen_model_and_its_estimate_are_handed_on_so_the_round_does_not_measure_again(monkeypatch):
+    from napari_unet.engine.prediction import size
+    from napari_unet.engine.training import dataset
+
+    image, mask = make_blobs((128, 128), n=10, radius=9, seed=3)
+    choice = start.choose_start([image[None]], [scribbles_from(mask, every=5)])
+    assert choice.model is not None and choice.model.config.diameter is not None
+    assert isinstance(choice.diameter, size.Estimated)
+    measured = dataset.training_scale(choice.model, [image[None]], [None], "auto")
+    calls = []
+    monkeypatch.setattr(size, "estimate_diameter", lambda *a: calls.append(a) or float("nan"))
+    assert dataset.training_scale(choice.model, [image[None]], [None], choice.diameter) == measured
+    assert not calls
+
+
+def test_a_candidate_in_full_agreement_ends_the_search(monkeypatch):
+    tried = []
+    monkeypatch.setattr(start, "_agreement", lambda model, *a: tried.append(model) or (1.0, None))
+    image, mask = make_blobs((64, 64), n=3, radius=9, seed=3)
+    choice = start.choose_start([image[None]], [scribbles_from(mask, every=5)], candidates=["nuclei", "cells"])
+    assert choice.name == "nuclei" and list(choice.scores) == ["nuclei"] and len(tried) == 1
