@@ -1,7 +1,8 @@
 """The loop as a user runs it (issue #44): rounds of corrections and Train, on held-out fields.
 
-For each field of a split, from a start (a bundled model, or ``scratch``: a new network trained on the
-scribbles of ``scribbles.py`` as round 0), ``--rounds`` rounds, each:
+For each field of a split, from a start (a bundled model, ``scratch``: a new network trained on the
+scribbles of ``scribbles.py`` as round 0, or ``auto``: the same round 0 from the start the widget's
+Start "auto" chooses by those scribbles), ``--rounds`` rounds, each:
   * the 5 true objects worst matched by the current prediction (lowest best IoU; an object of at least
     a quarter of the median size: a user paints cells, not specks) are painted whole as objects;
   * up to 3 predicted objects that cover no true object (under 5 % of their pixels) are erased:
@@ -20,6 +21,7 @@ writes ``--out`` (JSON lines) and a PNG of the curves (``--png``).
     python benchmarks/rounds.py --data ../shared/data/usiigaci --split val --start cells
     python benchmarks/rounds.py --data ../shared/data/bbbc039 --split val --start nuclei
     python benchmarks/rounds.py --data ../shared/data/dsb2018 --split val --start nuclei --limit 16
+    python benchmarks/rounds.py --data ../shared/data/dsb2018 --split val --start nuclei --kind stained --forest
     python benchmarks/rounds.py --data ../shared/data/usiigaci --split val --start scratch
     python benchmarks/rounds.py ... --steps 150        # step counts instead of seconds (repeatable)
 """
@@ -185,10 +187,11 @@ def run_field(path: Path, index: int, work: Path, arm: str, args) -> dict:
     annotations = np.zeros(truth.shape, np.uint8)
     objects = np.zeros(truth.shape, np.int32)
     model = work / "r0.pt"
-    if args.start == "scratch":  # round 0: a new network on a minute of scribbles
+    if args.start in ("scratch", "auto"):  # round 0: a round on scribbles, from a new network or the chosen start
         annotations = simulate_scribbles(truth, seed=index)
         io.write_mask(work / "l.tif", annotations)
-        cli("train", image_path, "--labels", work / "l.tif", "--out", model, *train_args(args), "--seed", index)
+        init = ["--init", "auto"] if args.start == "auto" else []
+        cli("train", image_path, "--labels", work / "l.tif", *init, "--out", model, *train_args(args), "--seed", index)
     else:
         model = args.start
     pred, doubt = predict(model, image_path, work)
@@ -237,7 +240,7 @@ def ceiling(path: Path, index: int, work: Path, args) -> dict:
     truth = io.read_image(path.with_name(path.stem + "_masks.tif")).astype(np.int64)
     io.write_mask(work / "l.tif", np.where(truth > 0, 0, 1).astype(np.uint8))
     io.write_mask(work / "o.tif", truth.astype(np.int32))
-    start = [] if args.start == "scratch" else ["--init", args.start]
+    start = [] if args.start == "scratch" else ["--init", args.start]  # auto: chosen on the whole truth
     budget = ["--steps", args.ceiling_steps] if args.ceiling_steps else ["--time-budget", args.ceiling]
     cli("train", path, "--labels", work / "l.tif", "--objects", work / "o.tif", *start, "--out", work / "c.pt",
         *budget, "--seed", index)
@@ -255,7 +258,8 @@ def summarize(rows, rounds) -> None:
             values = [[v for v in r[metric]] for r in group]
             if any(v is None for row in values for v in row[1:]):
                 continue
-            means = np.nanmean(np.array([[np.nan if v is None else v for v in row] for row in values], float), 0)
+            table = np.array([[np.nan if v is None else v for v in row] for row in values], float)
+            means = [np.nanmean(c) if np.isfinite(c).any() else np.nan for c in table.T]  # the forest has no round 0
             print(f"| {arm} | {metric} | " + " | ".join("" if np.isnan(m) else f"{m:.3f}" for m in means) + " |")
         drops = [min(np.diff(r["f1"])) for r in group]
         kept = sum(sum(r["kept"]) for r in group)
@@ -299,6 +303,15 @@ def plot(rows, rounds, png: Path) -> None:
     print(f"wrote {png}")
 
 
+def field_kind(path: Path) -> str:
+    """The kind of a field (``bundled.kind_of``), from its image and masks."""
+    from bundled import kind_of
+
+    from napari_unet.engine.disk import io
+
+    return kind_of(io.read_image(path), io.read_image(path.with_name(path.stem + "_masks.tif")))
+
+
 def apply_variant(pairs) -> None:
     """Set TrainConfig fields (FIELD=VALUE, Python literals) on every config a continuing round trains with."""
     import ast
@@ -318,7 +331,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(HERE.parents[1] / "shared" / "data" / "usiigaci"))
     ap.add_argument("--split", default="val")
-    ap.add_argument("--start", default="cells", help="a bundled model's name, a model file, or scratch")
+    ap.add_argument("--start", default="cells",
+                    help="a bundled model's name, a model file, scratch (round 0: a new network on scribbles) or auto "
+                         "(round 0: on scribbles, from the bundled model that agrees with them, else a new network)")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--budget", type=float, default=15.0, help="seconds per round")
     ap.add_argument("--steps", type=int, help="steps per round instead of seconds")
@@ -335,6 +350,9 @@ def main(argv=None) -> None:
     ap.add_argument("--variant", nargs="*", default=[], metavar="FIELD=VALUE",
                     help="TrainConfig fields for every round of a model that continues (e.g. continue_crf_weight=0), "
                          "to compare recipes")
+    ap.add_argument("--kind", choices=["fluorescence", "stained", "brightfield"],
+                    help="only the fields of this kind (``bundled.kind_of``: DSB2018's H&E-like tiles are the nearest "
+                         "to the issue's unseen kinds that this data holds)")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--skip", type=int, default=0)
     ap.add_argument("--out", help="JSON lines of every row")
@@ -342,6 +360,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     apply_variant(args.variant)
     fields = sorted(p for p in Path(args.data, args.split).glob("*.tif") if not p.stem.endswith("_masks"))
+    if args.kind:
+        fields = [p for p in fields if field_kind(p) == args.kind]
     fields = fields[args.skip:][: args.limit] if args.limit else fields[args.skip:]
     rows = []
     start = time.perf_counter()
