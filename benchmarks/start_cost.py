@@ -49,7 +49,8 @@ def main() -> None:
     from napari_unet.sample_data import sample_paths
 
     image, scribbles = (io.read_image(sample_paths()[k]) for k in ("image", "scribbles"))
-    models = {name: modelfile.load_model(name) for name in bundled.bundled_names()}
+    names = sorted(bundled.bundled_names(), key=lambda name: name != bundled.DEFAULT_MODEL)  # choose_start's order
+    models = {name: modelfile.load_model(name) for name in names}
     print(f"{'image':>11s} {'strokes':>10s} {'way':>12s} {'seconds':>8s}  scores")
     for side in args.sides:
         big = _tiled(image, side)

@@ -101,14 +101,18 @@ def painted_window(annotations: np.ndarray, margin: float) -> tuple[int, int, in
 
 def choose_start(images, annotations, objects=None, candidates=None) -> StartChoice:
     """The start for a first round on ``images`` (channels first) and their annotations: the bundled
-    model (``candidates``: names; default all of them that fit the images' channels) that agrees best
-    with the strokes if it agrees enough, else a new network ("")."""
+    model (``candidates``: names, in order of preference; default all of them that fit the images'
+    channels, ``bundled.DEFAULT_MODEL`` first) that agrees best with the strokes if it agrees enough,
+    else a new network (""). A tie goes to the earlier candidate, so one that agrees fully (1.000) ends
+    the search."""
     from ..convert import wants_grey
     from ..model import bundled, modelfile
 
     channels = np.shape(images[0])[0]
     scores, models, diameters = {}, {}, {}
-    for name in candidates if candidates is not None else bundled.bundled_names():
+    if candidates is None:  # the default model first: it wins a tie, and one in full agreement ends the search
+        candidates = sorted(bundled.bundled_names(), key=lambda name: name != bundled.DEFAULT_MODEL)
+    for name in candidates:
         model = modelfile.load_model(name)
         if model.config.in_channels != channels and not wants_grey(channels, model.config.in_channels):
             continue

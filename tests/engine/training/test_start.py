@@ -60,5 +60,9 @@ def test_a_candidate_in_full_agreement_ends_the_search(monkeypatch):
     tried = []
     monkeypatch.setattr(start, "_agreement", lambda model, *a: tried.append(model) or (1.0, None))
     image, mask = make_blobs((64, 64), n=3, radius=9, seed=3)
-    choice = start.choose_start([image[None]], [scribbles_from(mask, every=5)], candidates=["nuclei", "cells"])
-    assert choice.name == "nuclei" and list(choice.scores) == ["nuclei"] and len(tried) == 1
+    choice = start.choose_start([image[None]], [scribbles_from(mask, every=5)], candidates=["cells", "nuclei"])
+    assert choice.name == "cells" and list(choice.scores) == ["cells"] and len(tried) == 1
+    from napari_unet.engine.model.bundled import DEFAULT_MODEL
+
+    choice = start.choose_start([image[None]], [scribbles_from(mask, every=5)])  # the default model first
+    assert choice.name == DEFAULT_MODEL and list(choice.scores) == [DEFAULT_MODEL] and len(tried) == 2
