@@ -134,3 +134,16 @@ def test_the_diameter_is_estimated_from_a_first_prediction():
         else:
             assert found.diameter == pytest.approx(size.diameter_of_labels(truth), rel=0.2)
             assert found.scale == pytest.approx(model.config.diameter / found.diameter) and found.notes
+
+
+def test_an_estimate_near_the_diameter_the_last_round_trained_at_settles_on_it(monkeypatch):
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(summary={"rounds": [{"image_diameter": None}, {"image_diameter": 14.6}]})
+    assert size.settled(model, 15.4) == 14.6 and size.settled(model, 13.0) == 14.6  # a wobble: the trained size
+    assert size.settled(model, 22.0) == 22.0  # objects of another size are measured as they are
+    assert np.isnan(size.settled(model, float("nan")))
+    assert size.settled(SimpleNamespace(summary={}), 15.4) == 15.4  # nothing trained yet: as measured
+    assert size.settled(SimpleNamespace(summary={"rounds": [{"image_diameter": None}]}), 15.4) == 15.4
+    monkeypatch.setattr(size, "measured_diameter", lambda m, chw: 15.4)
+    assert size.estimate_diameter(model, np.zeros((1, 8, 8), np.float32)) == 14.6  # what Train and Predict use
