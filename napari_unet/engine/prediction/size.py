@@ -30,6 +30,7 @@ RESCALE_TOLERANCE = 1.25  # within this factor of the model's diameter an image 
 # 0.6-1.6x, while a first prediction that cuts objects in pieces (or fuses specks of a stain) can be off
 # by 1.3-1.5x; rescaling by such an estimate cost more than it gained (benchmarks/reports/14-generalist.md)
 ESTIMATE_TOLERANCE = 1.5
+SETTLE_TOLERANCE = 1.2  # an estimate within this factor of the diameter a model last trained at is that diameter
 MIN_SCALE, MAX_SCALE = 0.25, 4.0  # rescaling is clipped to these
 
 
@@ -109,9 +110,6 @@ class Estimated(float):
 
 
 ESTIMATE_SIDE = 768  # px: the centre crop a diameter is estimated on (2048^2: a seventh of the image)
-
-
-SETTLE_TOLERANCE = 1.2  # an estimate within this factor of the diameter a model last trained at is that diameter
 
 
 def estimate_diameter(model, chw) -> float:
