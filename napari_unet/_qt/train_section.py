@@ -307,7 +307,8 @@ class TrainSection:
         """End the trainer (the viewer closes). A round in progress is stopped first and its model, as far as
         it got, autosaved beside the image (or in the cache) within ``wait_for_model`` seconds, so closing
         the viewer mid-round loses nothing the round learned. A Predict in progress is told to quit."""
-        self._timer.stop()
+        with contextlib.suppress(RuntimeError):  # Qt may have deleted the timer already (an exit after an error)
+            self._timer.stop()
         worker, self._predict_worker = getattr(self, "_predict_worker", None), None
         if worker is not None:
             with contextlib.suppress(RuntimeError, TypeError):
