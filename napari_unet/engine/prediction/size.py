@@ -113,9 +113,20 @@ ESTIMATE_SIDE = 768  # px: the centre crop a diameter is estimated on (2048^2: a
 
 
 def estimate_diameter(model, chw) -> float:
-    """The diameter (px) of the objects in ``chw`` (one plane, channels first) as ``model`` sees them
-    (``measured_diameter``), settled on the diameter its last round trained at when within
-    ``SETTLE_TOLERANCE`` of it (``settled``)."""
+    """The diameter (px) of the objects in ``chw`` (one plane, channels first) as ``model`` sees them.
+
+    A model that has trained on an image at a scale first looks at ``chw`` at that scale: where the objects
+    come out at the size they were trained at (within ``SETTLE_TOLERANCE``), the image is one like those
+    it trained on and gets their diameter. Else it is measured (``measured_diameter``) and ``settled``.
+    Why the look: a model fine-tuned at 0.61x on a DSB2018 field of 36-px nuclei, seen at its own scale,
+    cut them in pieces and measured the pieces (27 px, within the tolerance of its 22 px), so the field
+    was predicted as it is: F1 0.971 -> 0.667 after a round that had improved every nucleus it painted."""
+    rounds = (getattr(model, "summary", None) or {}).get("rounds") or []
+    trained, trained_scale = (rounds[-1].get("image_diameter"), rounds[-1].get("scale")) if rounds else (None, None)
+    if trained is not None and trained_scale not in (None, 1.0) and math.isfinite(trained):
+        found = _look(model, _centre(chw), trained_scale)
+        if math.isfinite(found) and 1 / SETTLE_TOLERANCE <= found / trained <= SETTLE_TOLERANCE:
+            return float(trained)
     return settled(model, measured_diameter(model, chw))
 
 
@@ -144,24 +155,10 @@ def measured_diameter(model, chw) -> float:
     A model that learned to split touching objects (whole cells), and any model where the foreground is all
     clusters (confluent tissue), measures the predicted objects instead.
     nan when no object is found."""
-    from ..model.unet import learned_split
-    from . import predict
-
-    h, w = chw.shape[-2:]
-    y0, x0 = max(0, (h - ESTIMATE_SIDE) // 2), max(0, (w - ESTIMATE_SIDE) // 2)
-    crop = np.asarray(chw[..., y0:y0 + ESTIMATE_SIDE, x0:x0 + ESTIMATE_SIDE])
+    crop = _centre(chw)
     estimate, scale = float("nan"), 1.0
     for _ in range(2):
-        maps = predict.predict_maps(model, crop, "CYX", scale=scale)
-        learned = learned_split(model)
-        # a model that learned to split touching objects measures its objects; the others their foreground
-        found = float("nan") if learned else diameter_of_foreground(maps.probabilities.argmax(0) > 0)
-        if not math.isfinite(found):
-            from ...instances import instance_labels
-
-            split = maps.split if learned else None
-            labels = instance_labels(maps.probabilities, learned=split, head=model.config.split_head).labels
-            found = diameter_of_labels(labels)
+        found = _look(model, crop, scale)
         if not math.isfinite(found):
             return estimate
         next_scale = scale_for(model.config.diameter, found)
@@ -174,3 +171,30 @@ def measured_diameter(model, chw) -> float:
             return estimate
         scale = next_scale
     return estimate
+
+
+def _centre(chw) -> np.ndarray:
+    """The centre crop (``ESTIMATE_SIDE``) of ``chw`` (channels first) a diameter is measured on."""
+    h, w = chw.shape[-2:]
+    y0, x0 = max(0, (h - ESTIMATE_SIDE) // 2), max(0, (w - ESTIMATE_SIDE) // 2)
+    return np.asarray(chw[..., y0:y0 + ESTIMATE_SIDE, x0:x0 + ESTIMATE_SIDE])
+
+
+def _look(model, crop, scale: float) -> float:
+    """The diameter (px of ``crop``) of the objects ``model`` predicts in ``crop`` seen at ``scale``: of
+    their foreground, or, for a model that learned to split touching objects (or a foreground all of
+    clusters), of its objects; nan when none is found."""
+    from ..model.unet import learned_split
+    from . import predict
+
+    maps = predict.predict_maps(model, crop, "CYX", scale=scale)
+    learned = learned_split(model)
+    # a model that learned to split touching objects measures its objects; the others their foreground
+    found = float("nan") if learned else diameter_of_foreground(maps.probabilities.argmax(0) > 0)
+    if not math.isfinite(found):
+        from ...instances import instance_labels
+
+        split = maps.split if learned else None
+        labels = instance_labels(maps.probabilities, learned=split, head=model.config.split_head).labels
+        found = diameter_of_labels(labels)
+    return found

@@ -147,3 +147,18 @@ def test_an_estimate_near_the_diameter_the_last_round_trained_at_settles_on_it(m
     assert size.settled(SimpleNamespace(summary={"rounds": [{"image_diameter": None}]}), 15.4) == 15.4
     monkeypatch.setattr(size, "measured_diameter", lambda m, chw: 15.4)
     assert size.estimate_diameter(model, np.zeros((1, 8, 8), np.float32)) == 14.6  # what Train and Predict use
+
+
+def test_a_model_first_looks_at_the_scale_it_trained_at(monkeypatch):
+    """At its own scale a model fine-tuned at 0.61x cut 36-px nuclei in pieces and measured the pieces."""
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(summary={"rounds": [{"image_diameter": 36.0, "scale": 0.61}]},
+                            config=SimpleNamespace(diameter=22.0))
+    looks = []
+    monkeypatch.setattr(size, "_look", lambda m, crop, scale: looks.append(scale) or {0.61: 35.0}.get(scale, 27.0))
+    monkeypatch.setattr(size, "measured_diameter", lambda m, chw: 27.0)  # the pieces
+    image = np.zeros((1, 8, 8), np.float32)
+    assert size.estimate_diameter(model, image) == 36.0 and looks == [0.61]
+    monkeypatch.setattr(size, "_look", lambda m, crop, scale: 18.0)  # another image: objects of another size
+    assert size.estimate_diameter(model, image) == 27.0  # measured as it is
