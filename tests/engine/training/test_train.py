@@ -173,6 +173,8 @@ def test_a_round_of_too_few_steps_says_so():
     assert "busy with other programs" in rounds.round_warning(model)
     model.summary = {"rounds": [{"steps": 300, "seconds": 15.0}]}
     assert rounds.round_warning(model) is None
+    model.summary = {"rounds": [{"steps": 30, "seconds": 5.2}]}  # the shortest budget on a quiet fp32 CPU
+    assert rounds.round_warning(model) is None
     volume = SegmentationModel.new(UNetConfig(depth=1, width=4, spatial_dims=3))
     volume.summary = {"rounds": [{"steps": 26, "seconds": 17.0}]}  # a quiet 2-core CPU's 3D round
     assert "3D U-Net trains slowly" in rounds.round_warning(volume) and "busy" not in rounds.round_warning(volume)
