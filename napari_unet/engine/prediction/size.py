@@ -121,9 +121,8 @@ def estimate_diameter(model, chw) -> float:
     Why the look: a model fine-tuned at 0.61x on a DSB2018 field of 36-px nuclei, seen at its own scale,
     cut them in pieces and measured the pieces (27 px, within the tolerance of its 22 px), so the field
     was predicted as it is: F1 0.971 -> 0.667 after a round that had improved every nucleus it painted."""
-    rounds = (getattr(model, "summary", None) or {}).get("rounds") or []
-    trained, trained_scale = (rounds[-1].get("image_diameter"), rounds[-1].get("scale")) if rounds else (None, None)
-    if trained is not None and trained_scale not in (None, 1.0) and math.isfinite(trained):
+    trained, trained_scale = _last_trained(model)
+    if trained is not None and trained_scale not in (None, 1.0):
         found = _look(model, _centre(chw), trained_scale)
         if math.isfinite(found) and 1 / SETTLE_TOLERANCE <= found / trained <= SETTLE_TOLERANCE:
             return float(trained)
@@ -138,11 +137,20 @@ def settled(model, estimate: float) -> float:
     0.839, 0.968). Settled, the images a model was trained on are predicted, and trained on again, at
     the scale it learned them at, however its estimate wobbles; an image whose objects are really
     another size is still measured as it is."""
-    rounds = (getattr(model, "summary", None) or {}).get("rounds") or []
-    trained = rounds[-1].get("image_diameter") if rounds else None
-    if trained is None or not math.isfinite(estimate) or not math.isfinite(trained):
+    trained, _ = _last_trained(model)
+    if trained is None or not math.isfinite(estimate):
         return estimate
     return float(trained) if 1 / SETTLE_TOLERANCE <= estimate / trained <= SETTLE_TOLERANCE else estimate
+
+
+def _last_trained(model) -> tuple[float | None, float | None]:
+    """(image diameter, scale) the last round of ``model`` trained at (``rounds.record``); (None, None)
+    when it has not trained or recorded no finite diameter."""
+    rounds = (getattr(model, "summary", None) or {}).get("rounds") or []
+    diameter = rounds[-1].get("image_diameter") if rounds else None
+    if diameter is None or not math.isfinite(diameter):
+        return None, None
+    return float(diameter), rounds[-1].get("scale")
 
 
 def measured_diameter(model, chw) -> float:

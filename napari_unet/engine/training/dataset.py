@@ -146,20 +146,14 @@ def training_scale(model, images, objects, diameter="auto", new: bool = False) -
     from ..prediction import size
 
     painted = [o for o in (objects or []) if o is not None and o.any()]
-    if isinstance(diameter, size.Estimated):  # the first image, measured already by this model
-        if new:  # a new network measures the painted objects instead
-            diameter = "auto"
-        elif model.config.diameter is None or model.config.spatial_dims != 2 or not np.isfinite(diameter):
-            return 1.0, None
-        else:
-            return size.scale_for_estimate(model.config.diameter, diameter), float(diameter)
-    if diameter == "auto":
-        diameter = None
+    if isinstance(diameter, size.Estimated) or diameter == "auto":
+        # an Estimated is the first image measured already by this model: "auto" without measuring again
+        measured, diameter = (diameter if isinstance(diameter, size.Estimated) else None), None
         if not new and model.config.diameter is not None and model.config.spatial_dims == 2:
-            estimate = size.estimate_diameter(model, images[0])
+            estimate = measured if measured is not None else size.estimate_diameter(model, images[0])
             if not np.isfinite(estimate):
                 return 1.0, None
-            return size.scale_for_estimate(model.config.diameter, estimate), estimate
+            return size.scale_for_estimate(model.config.diameter, estimate), float(estimate)
         found = [d for d in (size.diameter_of_labels(o) for o in painted) if np.isfinite(d)]
         if found:
             diameter = float(np.median(found))
