@@ -213,7 +213,7 @@ def run_field(path: Path, index: int, work: Path, arm: str, args) -> dict:
     row["dice"], row["f1"] = [[v] for v in scores(pred, truth)]
     row["counts"] = [match_counts(pred, truth)]
     row["doubt_top10_wrong"], row["all_wrong"] = doubt_precision(pred, truth, doubt)
-    row["forest_f1"], row["kept"], row["steps"] = [None], [], []
+    row["forest_f1"], row["kept"], row["steps"], row["split_rule"] = [None], [], [], []
     painted_ids: set = set()
     for r in range(1, args.rounds + 1):
         annotations, objects, painted_ids = correct(pred, truth, annotations, objects, painted_ids, arm, args.pick,
@@ -229,6 +229,8 @@ def run_field(path: Path, index: int, work: Path, arm: str, args) -> dict:
         trained = modelfile.load_model(new)
         row["kept"].append(bool(trained.summary.get("kept_earlier")))
         row["steps"].append(trained.summary.get("rounds", [{}])[-1].get("steps"))
+        row["split_rule"].append(trained.summary.get("split_rule", "learned" if trained.summary.get("object_pixels")
+                                                      else "distance"))
         model = new
         pred, doubt = predict(model, image_path, work)
         d, f = scores(pred, truth)
@@ -295,7 +297,8 @@ def summarize(rows, rounds) -> None:
               f"F1 {np.mean([r['f1'][0] for r in ceil]):.3f} ({len(ceil)} fields)")
     print("\nper field (F1 by round):")
     for r in rows:
-        print(f"  {r['arm']:8s} {r['field']:30s} " + " ".join(f"{v:.3f}" for v in r["f1"]))
+        rules = " ".join(rule[0] for rule in r.get("split_rule", []))  # l: learned split, d: distance rule
+        print(f"  {r['arm']:8s} {r['field']:30s} " + " ".join(f"{v:.3f}" for v in r["f1"]) + (f"  split {rules}" if rules else ""))
 
 
 def plot(rows, rounds, png: Path) -> None:

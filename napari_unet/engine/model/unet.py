@@ -220,5 +220,7 @@ class SegmentationModel:
 
 
 def learned_split(model: SegmentationModel) -> bool:
-    """Whether ``model`` splits objects with its learned output: it has one, and painted objects taught it."""
-    return model.config.split_head != "none" and bool(model.summary.get("object_pixels", 0))
+    """Whether ``model`` splits objects with its learned output: it has one, painted objects taught it, and
+    it split them better than the distance rule at the end of its last round of them (``split_rule``)."""
+    return (model.config.split_head != "none" and bool(model.summary.get("object_pixels", 0))
+            and model.summary.get("split_rule", "learned") == "learned")

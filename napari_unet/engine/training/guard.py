@@ -51,7 +51,6 @@ def confirmed_score(model, images, annotations, objects, scale: float = 1.0) -> 
     whole objects (int ids) or None, per plane. scale: as the model was trained on them.
     """
     from ..model.unet import learned_split
-    from ..prediction.metrics import instance_f1
     from ..prediction.pipeline import labels_from_probabilities, preview_maps
 
     f1s, right, total = [], 0, 0
@@ -63,14 +62,22 @@ def confirmed_score(model, images, annotations, objects, scale: float = 1.0) -> 
         right += int(((labels > 0) == (np.asarray(ann) >= 2))[painted].sum())
         total += int(painted.sum())
         if obj is not None and obj.any():
-            inside = np.bincount(labels[painted].ravel(), minlength=int(labels.max()) + 1)
-            sizes = np.bincount(labels.ravel(), minlength=int(labels.max()) + 1)
-            keep = np.flatnonzero(inside > 0.5 * np.maximum(sizes, 1))
-            shown = np.where(np.isin(labels, keep[keep > 0]), labels, 0)
-            f1s.append(instance_f1(shown, obj))
+            f1s.append(painted_objects_f1(labels, painted, obj))
     if f1s:
         return float(np.mean(f1s)), "F1 on your confirmed objects"
     return (right / total if total else float("nan")), "agreement with your strokes"
+
+
+def painted_objects_f1(labels: np.ndarray, painted: np.ndarray, objects: np.ndarray) -> float:
+    """Instance F1 (IoU 0.5) of the painted ``objects`` against the predicted ``labels`` that lie mostly
+    inside the ``painted`` pixels (bool): what the user sees of their confirmed objects."""
+    from ..prediction.metrics import instance_f1
+
+    inside = np.bincount(labels[painted].ravel(), minlength=int(labels.max()) + 1)
+    sizes = np.bincount(labels.ravel(), minlength=int(labels.max()) + 1)
+    keep = np.flatnonzero(inside > 0.5 * np.maximum(sizes, 1))
+    shown = np.where(np.isin(labels, keep[keep > 0]), labels, 0)
+    return instance_f1(shown, objects)
 
 
 def compare(current, candidate, images, annotations, objects, scale: float = 1.0) -> Verdict:

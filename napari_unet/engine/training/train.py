@@ -39,7 +39,7 @@ from ..model.device import (
 )
 from ..model.unet import SegmentationModel, learned_split
 from ..prediction.pipeline import preview_maps
-from . import dataset, guard, painted, rounds, validation
+from . import dataset, guard, painted, rounds, split_rule, validation
 from .config import TrainConfig
 from .events import Finished, Notice, Preview, Started, Step, Validation
 from .optim import AdamW
@@ -186,6 +186,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         net.eval()
         rounds.record(model, config, step, clock() - start, losses, len(images), n_annotated, device, n_object_pixels,
                       scale=round(scale, 4), image_diameter=image_diameter)
+        if n_object_pixels and step:  # also when stopped early: the model is used as it is now
+            _choose_split_rule(model, images, annotations, objects_at_image_scale, scale)
     if held:
         final = _validation_event(model, images, held, step, clock() - start, scale)
         model.summary["validation"] = {"dice": round(final.dice, 4), "f1": round(final.f1, 4),
@@ -203,6 +205,20 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
             model.summary["rounds"][-1]["verdict"] = {"current": verdict.current, "candidate": verdict.candidate,
                                                       "what": verdict.what, "kept": verdict.keep_candidate}
     yield Finished(model, model.summary, verdict, earlier)
+
+
+def _choose_split_rule(model, images, annotations, objects, scale) -> None:
+    """Record in ``model``'s summary the rule that splits its painted objects better (``split_rule``)."""
+    try:
+        choice = split_rule.choose(model, images, annotations, objects, scale)
+    except Exception as exc:  # out of memory: the model keeps the rule it had
+        if not is_out_of_memory(exc):
+            raise
+        return
+    if choice is not None:
+        model.summary["split_rule"] = choice.rule
+        model.summary["rounds"][-1]["split_rule"] = {"rule": choice.rule, "learned": choice.learned,
+                                                     "distance": choice.distance}
 
 
 def _validation_event(model, images, held, step, elapsed, scale=1.0) -> Validation:

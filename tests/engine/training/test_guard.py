@@ -71,8 +71,9 @@ def test_the_cli_prints_both_scores_and_keeps_the_better_model(trained, tmp_path
     args = ["train", tmp_path / "i.tif", "--labels", tmp_path / "l.tif", "--objects", tmp_path / "o.tif", "--init",
             tmp_path / "m.pt", "--steps", "40", "--prior-weight", "0", "--batch-size", "4", "--patch-size", "32",
             "--threads", "1", "--out", tmp_path / "r.pt", "--keep-better"]
-    # a round hard enough to break the model
-    monkeypatch.setattr(train.TrainConfig, "for_model", lambda self, summary: replace(self, learning_rate=0.2))
+    original = train.TrainConfig.for_model  # as _damaged_round: a round hard enough to break the model
+    monkeypatch.setattr(train.TrainConfig, "for_model", lambda self, summary: original(
+        replace(self, continue_learning_rate=0.2, continue_prior_weight=0.0), summary))
     assert cli.main([str(a) for a in args]) == 0
     err = capsys.readouterr().err
     assert "F1 on your confirmed objects" in err and "kept the earlier model" in err

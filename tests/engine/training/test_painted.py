@@ -98,3 +98,56 @@ def test_a_model_learns_a_split_the_distance_rule_cannot_make():
     learned = instance_labels(maps.probabilities, learned=maps.split).labels
     assert instance_f1(rule, truth) < 0.3  # one object per pair
     assert instance_f1(learned, truth) > 0.8  # the unpainted pairs split too
+
+
+
+def _touching_discs():
+    """(truth, probabilities): pairs of touching discs (the distance rule splits them at their waist)
+    and two-class probabilities that find every disc's pixels."""
+    from skimage.draw import disk
+
+    truth = np.zeros((64, 96), np.int32)
+    for n, (y, x) in enumerate([(16, 14), (16, 30), (46, 50), (46, 66)], start=1):
+        truth[disk((y, x), 9, shape=truth.shape)] = n
+    fg = (truth > 0).astype(np.float32)
+    return truth, np.stack([1 - fg, fg])
+
+
+def test_a_split_output_taught_too_little_to_seed_gives_way_to_the_distance_rule(monkeypatch):
+    from napari_unet.engine.model.unet import SegmentationModel
+    from napari_unet.engine.prediction import pipeline
+    from napari_unet.engine.training import split_rule
+
+    truth, probabilities = _touching_discs()
+    model = SegmentationModel.new(UNetConfig(depth=2, width=4))
+    centres = np.zeros(truth.shape, np.float32)  # a learned distance that never reaches the seed level
+    monkeypatch.setattr(pipeline, "preview_maps", lambda *a, **k: predict.PredictionDone(probabilities, centres))
+    ann = np.where(truth > 0, 2, 1)
+    found = split_rule.choose(model, [truth[None]], [ann], [truth])
+    assert found.rule == split_rule.DISTANCE and found.learned < 0.6 < found.distance
+    _, learned = painted._distance_to_own_edge(truth, None)  # a learned distance as taught: 1 at each centre
+    monkeypatch.setattr(pipeline, "preview_maps", lambda *a, **k: predict.PredictionDone(probabilities, learned / 9))
+    assert split_rule.choose(model, [truth[None]], [ann], [truth]).rule == split_rule.LEARNED  # (a tie at least)
+
+
+def test_a_round_of_objects_records_the_split_rule_it_chose():
+    image, truth = _pairs()
+    ann = np.where(truth > 0, 0, 1).astype(np.uint8)
+    objects = np.where(np.isin(truth, [1, 2]), truth, 0).astype(np.int32)
+    config = train.TrainConfig(steps=2, time_budget=None, batch_size=2, patch_size=48, seed=0, threads=1)
+    model = train.train([image], [ann], config, unet_config=UNetConfig(depth=2, width=4), objects=[objects])
+    choice = model.summary["rounds"][-1]["split_rule"]
+    assert model.summary["split_rule"] == choice["rule"]
+    assert learned_split(model) == (choice["learned"] >= choice["distance"])
+
+
+def test_painted_match_is_the_mean_best_iou_of_the_painted_objects():
+    from napari_unet.engine.training.split_rule import painted_match
+
+    objects = np.zeros((10, 10), np.int32)
+    objects[:5, :5], objects[5:, 5:] = 1, 2
+    labels = np.zeros((10, 10), np.int32)
+    labels[:5, :5] = 7  # object 1 exactly
+    labels[5:, :] = 3  # object 2 inside a region twice its size
+    assert painted_match(labels, objects) == pytest.approx((1.0 + 0.5) / 2)
+    assert painted_match(np.zeros_like(labels), objects) == 0.0
