@@ -215,7 +215,7 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
         gen = train.fit(job.images, job.annotations, job.config, model=init_model, unet_config=job.unet_config,
                         objects=job.objects, checked=job.checked, preview_image=current.image, preview_window=current.window,
                         preview_source=_latest(previews, current), preview_tag=current.tag, clock=clock, axes=job.axes,
-                        diameter=diameter)
+                        diameter=diameter, stop=stop_flag.is_set)  # a stopped round is still guarded
         verdict = None
         for event in gen:
             if isinstance(event, train.Started):
@@ -230,9 +230,6 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
                               protocol.PreviewRequest(None, event.window, event.tag), event.split,
                               model.config.split_head)
             hold_while_asked(hold, stop_flag, clock)
-            if stop_flag.is_set():
-                gen.close()  # leaves the model usable (eval mode, summary updated)
-                break
         _latest(previews, current)()  # the plane on screen now
         if current.image is not None and model is not None:  # the prediction of the final model
             rounds = model.summary.get("rounds", [{}])

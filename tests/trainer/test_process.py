@@ -269,6 +269,23 @@ def test_stop_and_close_work_on_a_paused_trainer(trainer):
     assert time.perf_counter() - start < 5 and not trainer.process.is_alive()
 
 
+def test_a_stopped_round_of_a_model_that_continues_is_still_guarded(trainer):
+    from napari_unet.engine.training.config import TrainConfig
+    from napari_unet.trainer.protocol import TrainJob
+
+    _tiny_job(trainer, budget=0.5)
+    first = _events_until(trainer, "TrainingFinished")[-1][0]
+    image = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    ann = np.zeros((40, 40), np.uint8)
+    ann[5, 5], ann[30, 30] = 1, 2
+    config = TrainConfig(steps=None, time_budget=600.0, batch_size=2, patch_size=32, preview_every=100.0)
+    trainer.train(TrainJob([image], [ann], config, first.model, None, None, instances=False))
+    _events_until(trainer, "Step")
+    trainer.stop()
+    finished = _events_until(trainer, "TrainingFinished")[-1][0]
+    assert finished.verdict is not None  # scored against the model it started from, as at the end of its budget
+
+
 EXIT_WHILE_PAUSED = textwrap.dedent('''
     import time
     from napari_unet.trainer.process import TrainerProcess

@@ -49,7 +49,7 @@ from .step import patch_shape, recalibrate_batchnorm, sampler_for, train_mode, t
 def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationModel = None,
         unet_config: UNetConfig = None, objects=None, checked=None, preview_image=None, preview_window=None,
         preview_source=None, preview_tag=None, clock=time.perf_counter, axes: str | None = None,
-        diameter="auto"):
+        diameter="auto", stop=None):
     """Train a U-Net on (image, annotation) pairs; yields Started, Step, Preview, Validation, Finished.
 
     images: list of raw images (H, W), (H, W, C) or (C, H, W), any numeric dtype; for
@@ -77,6 +77,9 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     diameter: the objects' diameter in the images (px), "auto" or None (``dataset.training_scale``): a
         model that knows its diameter trains on the images rescaled to it (as it predicts them); a new
         model records it (from the painted objects when "auto").
+    stop: None, or a callable asked before each step after the first; when it returns True, the round
+        ends as if its budget were spent: scored and guarded like any other (the widget's Stop).
+        Closing the generator instead ends it at once, with no score and no guard.
     """
     config = config or TrainConfig()
     images, annotations = list(images), list(annotations)
@@ -138,7 +141,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     next_validation = config.first_preview
     train_mode(net, config.freeze_batchnorm)
     try:
-        while not _done(step, clock() - start, config):
+        while not _done(step, clock() - start, config) and not (stop is not None and step and stop()):
             lr = _learning_rate(step, clock() - start, config)
             for group in opt.param_groups:
                 group["lr"] = lr
