@@ -231,6 +231,7 @@ def run_field(path: Path, index: int, work: Path, arm: str, args) -> dict:
         row["steps"].append(trained.summary.get("rounds", [{}])[-1].get("steps"))
         row["split_rule"].append(trained.summary.get("split_rule", "learned" if trained.summary.get("object_pixels")
                                                       else "distance"))
+        row.setdefault("split_scores", []).append(trained.summary.get("rounds", [{}])[-1].get("split_rule"))
         model = new
         pred, doubt = predict(model, image_path, work)
         d, f = scores(pred, truth)
