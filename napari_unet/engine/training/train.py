@@ -109,7 +109,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     targets = [None if o is None else painted.split_targets(o, a, cfg.split_head, spacing)
                for o, a in zip(objects, anns)]
     n_object_pixels = int(sum((o > 0).sum() for o in objects if o is not None))
-    show_split = learned_split(model) or (n_object_pixels > 0 and cfg.split_head != "none")
+    splits_now = learned_split(model)  # before this round (``split_rule.choose``)
+    show_split = splits_now or (n_object_pixels > 0 and cfg.split_head != "none")
     if config.balanced_classes is None:
         config = replace(config, balanced_classes=n_object_pixels > 0)
 
@@ -190,7 +191,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         rounds.record(model, config, step, clock() - start, losses, len(images), n_annotated, device, n_object_pixels,
                       scale=round(scale, 4), image_diameter=image_diameter)
         if n_object_pixels and step:  # also when stopped early: the model is used as it is now
-            _choose_split_rule(model, images, annotations, objects_at_image_scale, scale)
+            _choose_split_rule(model, images, annotations, objects_at_image_scale, scale, splits_now)
     if held:
         final = _validation_event(model, images, held, step, clock() - start, scale)
         model.summary["validation"] = {"dice": round(final.dice, 4), "f1": round(final.f1, 4),
@@ -210,10 +211,10 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     yield Finished(model, model.summary, verdict, earlier)
 
 
-def _choose_split_rule(model, images, annotations, objects, scale) -> None:
+def _choose_split_rule(model, images, annotations, objects, scale, splits_now) -> None:
     """Record in ``model``'s summary the rule that splits its painted objects better (``split_rule``)."""
     try:
-        choice = split_rule.choose(model, images, annotations, objects, scale)
+        choice = split_rule.choose(model, images, annotations, objects, scale, splits_now)
     except Exception as exc:  # out of memory: the model keeps the rule it had
         if not is_out_of_memory(exc):
             raise
