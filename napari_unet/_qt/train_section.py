@@ -266,8 +266,12 @@ class TrainSection:
         status = f"model ready: {steps} steps in total on {self.device_name}"
         if event.verdict is not None:
             status += f"; {event.verdict.message}"
+        from ..engine.training.rounds import round_warning, split_note
+
+        note = split_note(model)
+        if note:
+            status += f"; {note}"
         self._end_training(None, status)
-        from ..engine.training.rounds import round_warning
 
         warning = round_warning(model)
         if warning:

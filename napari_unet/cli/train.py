@@ -80,6 +80,9 @@ def run(args) -> int:
     warning = rounds.round_warning(model)
     if warning:
         log(f"napari-unet: warning: {warning}")
+    note = rounds.split_note(model)
+    if note:
+        log(note)
     verdict = progress.finished.verdict if progress.finished is not None else None
     if args.keep_better and verdict is not None and not verdict.keep_candidate:
         earlier = progress.finished.earlier

@@ -52,3 +52,15 @@ def record(model, config, steps, seconds, losses, n_images, n_annotated, device,
     model.summary["total_steps"] = sum(r["steps"] for r in rounds)
     # what taught the split output: the model splits with it from now on (objects.learned_split)
     model.summary["object_pixels"] = sum(r.get("object_pixels", 0) for r in rounds)
+
+
+def split_note(model) -> str | None:
+    """One line when the model's last round taught its split output objects but it still splits by the
+    distance rule (``split_rule``: the learned split did not match the painted objects clearly better),
+    else None: so a user who painted whole objects knows why touching ones may still come out merged."""
+    rounds = model.summary.get("rounds", [])
+    choice = rounds[-1].get("split_rule") if rounds else None
+    if not choice or choice["rule"] != "distance":
+        return None
+    return (f"touching objects are split by their shape: the split your objects teach matched them "
+            f"{choice['learned']:.2f} against {choice['distance']:.2f}; paint more whole objects where objects touch")

@@ -164,3 +164,16 @@ def test_painted_match_is_the_mean_best_iou_of_the_painted_objects():
     labels[5:, :] = 3  # object 2 inside a region twice its size
     assert painted_match(labels, objects) == pytest.approx((1.0 + 0.5) / 2)
     assert painted_match(np.zeros_like(labels), objects) == 0.0
+
+
+def test_a_round_that_keeps_the_distance_rule_says_why():
+    from napari_unet.engine.model.unet import SegmentationModel
+    from napari_unet.engine.training.rounds import split_note
+
+    model = SegmentationModel.new(UNetConfig(depth=2, width=4))
+    model.summary = {"object_pixels": 50, "split_rule": "distance",
+                     "rounds": [{"split_rule": {"rule": "distance", "learned": 0.31, "distance": 0.36}}]}
+    assert not learned_split(model)
+    assert "0.31 against 0.36" in split_note(model) and "paint more whole objects" in split_note(model)
+    model.summary["rounds"][-1]["split_rule"]["rule"] = "learned"
+    assert split_note(model) is None
