@@ -12,7 +12,8 @@ class PatchSampler:
     """Draws training patches centred on annotated pixels (2D planes or 3D volumes).
 
     Each patch: pick an image, then a class present in it (uniformly, so a few
-    object dabs weigh as much as long background strokes), then one stroke of that
+    object dabs weigh as much as long background strokes; a class's painted whole objects count
+    as a class of their own, see ``_class_groups``), then one stroke of that
     class (a connected part of its annotations, uniformly: one large correction, e.g. an
     erased 1500-px nucleus turned into background, weighs as much as one short stroke, not as
     much as all the other strokes together), then one pixel of it; the patch is centred near
@@ -35,11 +36,14 @@ class PatchSampler:
         targets = targets if targets is not None and any(t is not None for t in targets) else None
         self.shifted_targets = None if targets is None else \
             [None if t is None else (t + 1.0).astype(np.float32) for t in targets]
-        self.coords = []  # per image, per present label, per stroke: (N, ndim) pixel coordinates
-        for ann in annotations:
-            per_class = [_strokes(ann == v) if by_stroke else [np.argwhere(ann == v)]
-                         for v in np.unique(ann) if v != UNLABELED]
-            self.coords.append([c for c in per_class if c])
+        self.coords = []  # per image, per group (``_class_groups``), per stroke: (N, ndim) pixel coordinates
+        for i, ann in enumerate(annotations):
+            painted = None if targets is None or targets[i] is None else targets[i] > 0
+            groups = []
+            for v in np.unique(ann):
+                if v != UNLABELED:
+                    groups += _class_groups(ann == v, painted) if by_stroke else [[np.argwhere(ann == v)]]
+            self.coords.append([g for g in groups if g])
         self.usable = [i for i, c in enumerate(self.coords) if c]
 
     @property
@@ -92,6 +96,17 @@ class PatchSampler:
             starts = [self.rng.integers(max(n - c, 0) + 1) for n, c in zip(spatial, crop)]
             out.append(crop_padded(img, starts, crop, "reflect"))
         return np.stack(out).astype(np.float32, copy=False)
+
+
+def _class_groups(mask: np.ndarray, painted: np.ndarray | None) -> list[list[np.ndarray]]:
+    """The strokes of one class (``mask``), in the groups a patch picks from uniformly: its painted whole
+    objects (``painted``: where split targets are above 0), which alone teach the split output, apart
+    from its other annotations. Together, an accepted prediction's objects outnumbered the corrections:
+    on a Usiigaci field, 5 painted cells among 40 accepted parts drew 2.4 % of the patches (half of them
+    without the accepted prediction)."""
+    if painted is None or not (mask & painted).any():
+        return [_strokes(mask)]
+    return [_strokes(mask & ~painted), _strokes(mask & painted)]
 
 
 def _strokes(mask: np.ndarray) -> list[np.ndarray]:

@@ -61,3 +61,19 @@ def test_patches_cut_on_the_device_have_the_statistics_of_patches_cut_on_the_hos
     for column in range(old.shape[1]):
         assert stats.ks_2samp(old[:, column], new[:, column]).pvalue > 0.001, column
     assert abs(old[:, 2].mean() - new[:, 2].mean()) < 0.03  # the annotated share of a patch
+
+
+def test_painted_objects_draw_patches_as_a_class_of_their_own_among_an_accepted_prediction():
+    ann = np.ones((120, 120), np.uint8)
+    targets = np.zeros((120, 120), np.float32)
+    for y in range(5, 120, 12):
+        for x in range(5, 120, 12):
+            ann[y:y + 6, x:x + 6] = 2  # 100 accepted objects
+    ann[5:11, 5:11] = 2
+    targets[5:11, 5:11] = 0.5  # one of them painted whole (a split target above 0)
+    image = np.zeros((1, 120, 120), np.float32)
+    sampler = sampling.PatchSampler([image], [ann], 32, np.random.default_rng(0), [targets])
+    on_painted = np.mean([targets[tuple(sampler._stroke_point()[1])] > 0 for _ in range(3000)])
+    assert 0.28 < on_painted < 0.39  # background, accepted objects, painted objects: a third each
+    alone = sampling.PatchSampler([image], [ann], 32, np.random.default_rng(0))  # no split targets: one class
+    assert np.mean([targets[tuple(alone._stroke_point()[1])] > 0 for _ in range(3000)]) < 0.02
