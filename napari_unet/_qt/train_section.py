@@ -330,7 +330,7 @@ class TrainSection:
         from ..engine.model import modelfile
         from ..trainer import protocol
 
-        self._trainer.stop()
+        self._trainer.stop(now=True)  # the model as it is: no time to score it
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             for event in self._trainer.poll():

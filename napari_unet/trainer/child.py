@@ -23,12 +23,14 @@ class _Sender:
         self.connection.send(event)
 
 
-def serve(jobs, events_out, stop_flag, previews=None, paused_seconds=None, freezable=False, hold=None) -> None:
+def serve(jobs, events_out, stop_flag, previews=None, paused_seconds=None, freezable=False, hold=None,
+          quit_flag=None) -> None:
     """Child main loop: run jobs until "quit".
 
     paused_seconds: shared double, the seconds the parent kept this process frozen (SIGSTOP).
     freezable: the parent may freeze this process (then it must die with the parent, frozen or not).
     hold: shared byte the parent sets to ask for a pause where it cannot freeze (checked between steps).
+    quit_flag: set with stop_flag when the round must end at once, unscored (the viewer closes).
     """
     events = _Sender(events_out)
     if freezable:
@@ -47,7 +49,7 @@ def serve(jobs, events_out, stop_flag, previews=None, paused_seconds=None, freez
         if isinstance(job, protocol.Quit):
             return
         if isinstance(job, protocol.TrainJob):
-            _run_training(job, events, stop_flag, previews, _Clock(paused_seconds), hold)
+            _run_training(job, events, stop_flag, previews, _Clock(paused_seconds), hold, quit_flag)
             _latest(previews, None)()  # preview changes that came too late for this job must not leak into the next
 
 
@@ -192,8 +194,9 @@ def _latest(previews, current):
     return source
 
 
-def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) -> None:
-    """Run one ``protocol.TrainJob``, sending its events; never raises."""
+def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None, quit_flag=None) -> None:
+    """Run one ``protocol.TrainJob``, sending its events; never raises. Stop (``stop_flag``) ends the round
+    as its budget would, scored and guarded; ``quit_flag`` ends it at once (the viewer closes)."""
     from napari_unet.errors import UserInputError
 
     from ..engine.model import modelfile
@@ -230,6 +233,9 @@ def _run_training(job, events, stop_flag, previews=None, clock=None, hold=None) 
                               protocol.PreviewRequest(None, event.window, event.tag), event.split,
                               model.config.split_head)
             hold_while_asked(hold, stop_flag, clock)
+            if quit_flag is not None and quit_flag.is_set():
+                gen.close()  # leaves the model usable (eval mode, summary updated), unscored
+                break
         _latest(previews, current)()  # the plane on screen now
         if current.image is not None and model is not None:  # the prediction of the final model
             rounds = model.summary.get("rounds", [{}])

@@ -48,6 +48,7 @@ class TrainerProcess:
         self.previews = ctx.Queue()
         self.events, events_out = ctx.Pipe(duplex=False)
         self.stop_flag = ctx.Event()
+        self.quit_flag = ctx.Event()  # with stop_flag: end the round at once, unscored (the viewer closes)
         # seconds the child was frozen, for its training clock; no lock: the child reads it
         # and could be frozen while holding one
         self.paused_seconds = ctx.RawValue("d", 0.0)
@@ -61,7 +62,7 @@ class TrainerProcess:
         self.can_freeze = CAN_FREEZE and threading.current_thread() is threading.main_thread()
         self.process = ctx.Process(target=trainer_child.serve,
                                    args=(self.jobs, events_out, self.stop_flag, self.previews, self.paused_seconds,
-                                         self.can_freeze, self.hold),
+                                         self.can_freeze, self.hold, self.quit_flag),
                                    daemon=True, name="napari-unet-trainer")
         with _main_module_hidden():
             self.process.start()
@@ -121,6 +122,7 @@ class TrainerProcess:
         """Queue a training job; its events come back through ``poll``."""
         self.resume()
         self.stop_flag.clear()
+        self.quit_flag.clear()
         self._jobs_sent += 1
         self._sent_to.add("jobs")
         self.jobs.put(job)
@@ -130,9 +132,12 @@ class TrainerProcess:
         self._sent_to.add("previews")
         self.previews.put(request)
 
-    def stop(self) -> None:
-        """Ask the running job to stop at its next step; it still sends the model."""
+    def stop(self, now: bool = False) -> None:
+        """Ask the running job to stop at its next step; it still sends the model, scored and guarded
+        as at the end of its budget, or (``now``: the viewer closes) at once, as it is."""
         self.resume()
+        if now:
+            self.quit_flag.set()
         self.stop_flag.set()
 
     def poll(self, max_events: int = 100) -> list:
@@ -148,6 +153,7 @@ class TrainerProcess:
             self.process.terminate()
             self.process.join(timeout)
         if self.process.is_alive():
+            self.quit_flag.set()
             self.stop_flag.set()
             try:
                 self._sent_to.add("jobs")

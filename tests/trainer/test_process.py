@@ -284,6 +284,11 @@ def test_a_stopped_round_of_a_model_that_continues_is_still_guarded(trainer):
     trainer.stop()
     finished = _events_until(trainer, "TrainingFinished")[-1][0]
     assert finished.verdict is not None  # scored against the model it started from, as at the end of its budget
+    trainer.train(TrainJob([image], [ann], config, first.model, None, None, instances=False))
+    _events_until(trainer, "Step")
+    trainer.stop(now=True)  # the viewer closes: the model as it is, at once
+    finished = _events_until(trainer, "TrainingFinished")[-1][0]
+    assert finished.verdict is None and finished.model is not None
 
 
 EXIT_WHILE_PAUSED = textwrap.dedent('''
