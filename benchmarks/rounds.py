@@ -107,7 +107,7 @@ def false_objects(pred, truth, n=3) -> list[int]:
 
 
 def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="worst", doubt=None, seed=0,
-            accept_as="objects"):
+            accept_as="objects", band=0.0):
     """One round of a simulated user: returns new (annotations, objects, painted ids). accept_as: what the
     accept arm makes of the predicted objects it takes: painted objects (each teaching the split) or
     class annotations alone."""
@@ -118,7 +118,10 @@ def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="wors
     annotations = annotations.copy()
     truth_objects = np.isin(truth, pick)
     area = np.ones(pred.shape, bool) if arm == "accept" else view_around(truth, pick) if arm == "view" else None
-    if area is not None:
+    if area is not None:  # of it, what the widget's Accept teaches (``painted.accepted_pixels``)
+        from napari_unet.engine.training.painted import accepted_pixels
+
+        taught = accepted_pixels(pred, area, band)
         overlap = np.bincount(pred[np.isin(truth, list(painted_ids) + pick)], minlength=int(pred.max()) + 1)
         sizes = np.bincount(pred.ravel(), minlength=int(pred.max()) + 1)
         inside = np.bincount(pred[area], minlength=int(pred.max()) + 1)
@@ -127,12 +130,12 @@ def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="wors
         if accept_as == "objects":
             objects, _ = add_objects(objects, pred, kept)
         else:
-            annotations[np.isin(pred, kept) & (objects == 0)] = 2
+            annotations[np.isin(pred, kept) & (objects == 0) & taught] = 2
     for i in pick:
         objects = np.where(truth == i, objects.max() + 1, objects)
     annotations[np.isin(pred, erased) & (objects == 0)] = 1
     if area is not None:
-        annotations[area & (objects == 0) & (annotations == 0)] = 1
+        annotations[taught & (objects == 0) & (annotations == 0)] = 1
     annotations[truth_objects] = 0  # what is under a painted object is that object (no background under it)
     annotations[(objects > 0) & (annotations == 1)] = 0
     return annotations, objects.astype(np.int32), set(painted_ids) | set(pick)
@@ -217,7 +220,8 @@ def run_field(path: Path, index: int, work: Path, arm: str, args) -> dict:
     painted_ids: set = set()
     for r in range(1, args.rounds + 1):
         annotations, objects, painted_ids = correct(pred, truth, annotations, objects, painted_ids, arm, args.pick,
-                                                    doubt, seed=index + 100 * r, accept_as=args.accept_as)
+                                                    doubt, seed=index + 100 * r, accept_as=args.accept_as,
+                                                    band=args.band)
         io.write_mask(work / "l.tif", annotations)
         io.write_mask(work / "o.tif", objects)
         new = work / f"r{r}.pt"
@@ -369,6 +373,8 @@ def main(argv=None) -> None:
     ap.add_argument("--accept-as", default="classes", choices=["objects", "classes"],
                     help="what accepting the rest makes of the predicted objects: painted objects (the widget's "
                          "Accept before #44) or class annotations alone (what the widget does now)")
+    ap.add_argument("--band", type=float, default=0.0,
+                    help="accepting leaves this fraction of the objects' diameter along their outlines unannotated")
     ap.add_argument("--pick", default="worst", choices=["worst", "doubt", "random"],
                     help="which objects the user corrects: the 5 worst matched, under the 5 most doubtful, or random")
     ap.add_argument("--forest", action="store_true", help="also the forest on each round's annotations")

@@ -141,3 +141,25 @@ def add_objects(objects: np.ndarray, labels: np.ndarray, ids) -> tuple[np.ndarra
     out = out.astype(needed, copy=False)
     out[new > 0] = new[new > 0]
     return out, len(ids)
+
+
+OUTLINE_BAND = 0.1  # of the objects' typical diameter: the band along accepted outlines left unannotated
+
+
+def accepted_pixels(labels: np.ndarray, area: np.ndarray, band: float = OUTLINE_BAND) -> np.ndarray:
+    """Where an accepted prediction (``labels``: ids or classes, 0 = background) becomes annotations: the
+    ``area`` (bool) the user accepted, less a band along the outlines of its objects, ``band`` times their
+    typical diameter (``size.diameter_of_foreground``) wide on either side, at least a pixel; 0: all of it.
+    The outline is where the prediction is least sure, and taught as truth it keeps the model's misses
+    (a cell's thin protrusion predicted background stays background, round after round)."""
+    area = np.asarray(area, bool)
+    fg = np.asarray(labels) > 0
+    if band <= 0 or not fg.any() or fg.all():
+        return area
+    from ..prediction.size import diameter_of_foreground
+
+    diameter = diameter_of_foreground(fg)
+    width = max(1.0, band * diameter) if np.isfinite(diameter) else 1.0
+    near = (ndi.distance_transform_edt(fg) <= width) & fg
+    near |= (ndi.distance_transform_edt(~fg) <= width) & ~fg
+    return area & ~near
