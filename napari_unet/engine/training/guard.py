@@ -44,18 +44,19 @@ class Verdict:
                 "the history")
 
 
-def confirmed_score(model, images, annotations, objects, scale: float = 1.0) -> tuple[float, str]:
+def confirmed_score(model, images, annotations, objects, scale: float = 1.0, maps_of=None) -> tuple[float, str]:
     """(score, what) of ``model`` on the painted annotations of the training planes (see the module docstring).
 
     images: channels-first planes; annotations: class annotations (objects merged in); objects: painted
-    whole objects (int ids) or None, per plane. scale: as the model was trained on them.
+    whole objects (int ids) or None, per plane. scale: as the model was trained on them. maps_of: None, or
+    a callable giving plane k's ``preview_maps`` by ``model`` (made already: ``train.fit`` shares them).
     """
     from ..model.unet import learned_split
     from ..prediction.pipeline import labels_from_probabilities, preview_maps
 
     f1s, right, total = [], 0, 0
-    for image, ann, obj in list(zip(images, annotations, objects))[:MAX_PLANES]:
-        maps = preview_maps(model, image, None, scale=scale)
+    for k, (image, ann, obj) in enumerate(list(zip(images, annotations, objects))[:MAX_PLANES]):
+        maps = maps_of(k) if maps_of is not None else preview_maps(model, image, None, scale=scale)
         split = maps.split if learned_split(model) else None
         labels, _ = labels_from_probabilities(maps.probabilities, True, split=split, head=model.config.split_head)
         painted = np.asarray(ann) > 0
@@ -80,9 +81,10 @@ def painted_objects_f1(labels: np.ndarray, painted: np.ndarray, objects: np.ndar
     return instance_f1(shown, objects)
 
 
-def compare(current, candidate, images, annotations, objects, scale: float = 1.0) -> Verdict:
-    """Score the earlier model and the round's model on the same confirmed annotations."""
+def compare(current, candidate, images, annotations, objects, scale: float = 1.0, candidate_maps=None) -> Verdict:
+    """Score the earlier model and the round's model on the same confirmed annotations (candidate_maps: as
+    ``confirmed_score``'s maps_of, for the candidate)."""
     before, what = confirmed_score(current, images, annotations, objects, scale)
-    after, _ = confirmed_score(candidate, images, annotations, objects, scale)
+    after, _ = confirmed_score(candidate, images, annotations, objects, scale, candidate_maps)
     keep = not (np.isfinite(before) and np.isfinite(after)) or after >= before - TOLERANCE
     return Verdict(round(float(before), 4), round(float(after), 4), what, bool(keep))

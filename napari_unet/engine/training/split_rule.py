@@ -38,25 +38,28 @@ class SplitChoice:
     distance: float
 
 
-def choose(model, images, annotations, objects, scale: float = 1.0, splits_now: bool = False) -> SplitChoice | None:
+def choose(model, images, objects, scale: float = 1.0, splits_now: bool = False,
+           maps_of=None) -> SplitChoice | None:
     """The rule that splits ``model``'s prediction of the painted ``objects`` better; None when there is
     nothing to choose (no split output, no painted objects, or a 3D model: it keeps the learned rule).
     splits_now: the model split with its learned output before this round (it then keeps it on a tie;
-    else the learned rule must win by ``ADOPT_MARGIN``).
+    else the learned rule must win by ``ADOPT_MARGIN``). maps_of: None, or a callable giving plane k's
+    ``preview_maps`` by ``model`` (``train.fit`` shares them with the guard).
 
-    images: channels-first planes at the images' size; annotations: class annotations (objects merged
-    in), objects: painted objects (int ids) or None, per plane; scale: as the model trained on them.
+    images: channels-first planes at the images' size; objects: painted objects (int ids) or None, per
+    plane; scale: as the model trained on them.
     """
     from ..prediction.pipeline import labels_from_probabilities, preview_maps
 
     if model.config.split_head == "none" or model.config.spatial_dims != 2:
         return None
-    planes = [(im, a, o) for im, a, o in zip(images, annotations, objects) if o is not None and o.any()]
+    planes = [k for k, o in enumerate(objects) if o is not None and o.any()]
     if not planes:
         return None
     scores = {LEARNED: [], DISTANCE: []}
-    for image, ann, obj in planes[:MAX_PLANES]:
-        maps = preview_maps(model, image, None, scale=scale)
+    for k in planes[:MAX_PLANES]:
+        maps = maps_of(k) if maps_of is not None else preview_maps(model, images[k], None, scale=scale)
+        obj = objects[k]
         for rule, split in ((LEARNED, maps.split), (DISTANCE, None)):
             labels, _ = labels_from_probabilities(maps.probabilities, True, split=split, head=model.config.split_head)
             scores[rule].append(painted_match(labels, obj))

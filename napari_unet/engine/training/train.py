@@ -19,6 +19,7 @@ model adds it too, more lightly (``TrainConfig.continue_prior_weight``).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from dataclasses import asdict, replace
@@ -190,8 +191,10 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         net.eval()
         rounds.record(model, config, step, clock() - start, losses, len(images), n_annotated, device, n_object_pixels,
                       scale=round(scale, 4), image_diameter=image_diameter)
+        # the round's model's prediction of a training plane, made once for the split rule and the guard
+        maps_of = functools.cache(lambda k: preview_maps(model, images[k], None, scale=scale))
         if n_object_pixels and step:  # also when stopped early: the model is used as it is now
-            _choose_split_rule(model, images, annotations, objects_at_image_scale, scale, splits_now)
+            _choose_split_rule(model, images, objects_at_image_scale, scale, splits_now, maps_of)
     if held:
         final = _validation_event(model, images, held, step, clock() - start, scale)
         model.summary["validation"] = {"dice": round(final.dice, 4), "f1": round(final.f1, 4),
@@ -200,7 +203,7 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
     verdict = None
     if earlier is not None:
         try:
-            verdict = guard.compare(earlier, model, images, annotations, objects_at_image_scale, scale)
+            verdict = guard.compare(earlier, model, images, annotations, objects_at_image_scale, scale, maps_of)
         except Exception as exc:  # noqa: BLE001 - the guard never costs the round its model
             if not (is_out_of_memory(exc) or isinstance(exc, UserInputError)):
                 raise
@@ -208,13 +211,14 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         else:
             model.summary["rounds"][-1]["verdict"] = {"current": verdict.current, "candidate": verdict.candidate,
                                                       "what": verdict.what, "kept": verdict.keep_candidate}
+    maps_of.cache_clear()
     yield Finished(model, model.summary, verdict, earlier)
 
 
-def _choose_split_rule(model, images, annotations, objects, scale, splits_now) -> None:
+def _choose_split_rule(model, images, objects, scale, splits_now, maps_of) -> None:
     """Record in ``model``'s summary the rule that splits its painted objects better (``split_rule``)."""
     try:
-        choice = split_rule.choose(model, images, annotations, objects, scale, splits_now)
+        choice = split_rule.choose(model, images, objects, scale, splits_now, maps_of)
     except Exception as exc:  # out of memory: the model keeps the rule it had
         if not is_out_of_memory(exc):
             raise

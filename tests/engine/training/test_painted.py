@@ -122,22 +122,21 @@ def test_a_split_output_taught_too_little_to_seed_gives_way_to_the_distance_rule
     model = SegmentationModel.new(UNetConfig(depth=2, width=4))
     centres = np.zeros(truth.shape, np.float32)  # a learned distance that never reaches the seed level
     monkeypatch.setattr(pipeline, "preview_maps", lambda *a, **k: predict.PredictionDone(probabilities, centres))
-    ann = np.where(truth > 0, 2, 1)
-    found = split_rule.choose(model, [truth[None]], [ann], [truth])
+    found = split_rule.choose(model, [truth[None]], [truth])
     assert found.rule == split_rule.DISTANCE and found.learned < 0.6 < found.distance
     learned, _ = painted._distance_to_own_edge(truth, None)  # a learned distance as taught: 1 at each centre
     monkeypatch.setattr(pipeline, "preview_maps", lambda *a, **k: predict.PredictionDone(probabilities, learned))
     # a model that splits with it keeps it (at least a tie); one that does not yet adopts it only when it wins
     # clearly: here the distance rule splits the discs almost as well
-    assert split_rule.choose(model, [truth[None]], [ann], [truth], splits_now=True).rule == split_rule.LEARNED
-    found = split_rule.choose(model, [truth[None]], [ann], [truth])
+    assert split_rule.choose(model, [truth[None]], [truth], splits_now=True).rule == split_rule.LEARNED
+    found = split_rule.choose(model, [truth[None]], [truth])
     assert found.rule == split_rule.DISTANCE and found.learned < found.distance + split_rule.ADOPT_MARGIN
     _, pairs = _pairs()  # touching squares: the distance rule makes one object of each pair
     learned, _ = painted._distance_to_own_edge(pairs, None)
     fg = (pairs > 0).astype(np.float32)
     monkeypatch.setattr(pipeline, "preview_maps",
                         lambda *a, **k: predict.PredictionDone(np.stack([1 - fg, fg]), learned))
-    found = split_rule.choose(model, [pairs[None]], [np.where(pairs > 0, 2, 1)], [pairs])
+    found = split_rule.choose(model, [pairs[None]], [pairs])
     assert found.rule == split_rule.LEARNED and found.learned > 0.9 > 0.6 > found.distance
 
 
@@ -177,3 +176,19 @@ def test_a_round_that_keeps_the_distance_rule_says_why():
     assert "0.31 against 0.36" in split_note(model) and "paint more whole objects" in split_note(model)
     model.summary["rounds"][-1]["split_rule"]["rule"] = "learned"
     assert split_note(model) is None
+
+
+def test_an_accepted_prediction_leaves_a_band_along_its_outlines_unannotated():
+    from skimage.draw import disk
+
+    labels = np.zeros((80, 80), np.int32)
+    labels[disk((40, 40), 15)] = 1  # an object of 30 px: a band of 3 px on either side of its outline
+    area = np.ones(labels.shape, bool)
+    taught = painted.accepted_pixels(labels, area, band=0.1)
+    assert taught[40, 40] and taught[0, 0]  # its inside and the background far from it
+    assert not taught[40, 40 + 14] and not taught[40, 40 + 16]  # just inside and just outside its outline
+    assert taught[40, 40 + 11] and taught[40, 40 + 20]
+    assert painted.accepted_pixels(labels, area, band=0).all()
+    view = np.zeros(labels.shape, bool)
+    view[:20] = True
+    assert not (painted.accepted_pixels(labels, view) & ~view).any()  # never beyond what was accepted
