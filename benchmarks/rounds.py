@@ -107,7 +107,7 @@ def false_objects(pred, truth, n=3) -> list[int]:
 
 
 def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="worst", doubt=None, seed=0,
-            accept_as="objects", band=0.0):
+            accept_as="objects", band=None):
     """One round of a simulated user: returns new (annotations, objects, painted ids). accept_as: what the
     accept arm makes of the predicted objects it takes: painted objects (each teaching the split) or
     class annotations alone."""
@@ -121,7 +121,7 @@ def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="wors
     if area is not None:  # of it, what the widget's Accept teaches (``painted.accepted_pixels``)
         from napari_unet.engine.training.painted import accepted_pixels
 
-        taught = accepted_pixels(pred, area, band)
+        taught = accepted_pixels(pred, area) if band is None else accepted_pixels(pred, area, band)
         overlap = np.bincount(pred[np.isin(truth, list(painted_ids) + pick)], minlength=int(pred.max()) + 1)
         sizes = np.bincount(pred.ravel(), minlength=int(pred.max()) + 1)
         inside = np.bincount(pred[area], minlength=int(pred.max()) + 1)
@@ -373,8 +373,9 @@ def main(argv=None) -> None:
     ap.add_argument("--accept-as", default="classes", choices=["objects", "classes"],
                     help="what accepting the rest makes of the predicted objects: painted objects (the widget's "
                          "Accept before #44) or class annotations alone (what the widget does now)")
-    ap.add_argument("--band", type=float, default=0.0,
-                    help="accepting leaves this fraction of the objects' diameter along their outlines unannotated")
+    ap.add_argument("--band", type=float, default=None,
+                    help="accepting leaves this fraction of the objects' diameter along their outlines unannotated "
+                         "(default: the widget's, painted.OUTLINE_BAND)")
     ap.add_argument("--pick", default="worst", choices=["worst", "doubt", "random"],
                     help="which objects the user corrects: the 5 worst matched, under the 5 most doubtful, or random")
     ap.add_argument("--forest", action="store_true", help="also the forest on each round's annotations")

@@ -237,6 +237,10 @@ class ReviewSection:
             return 0
         self.snapshot_for_undo(image, ann_layer, objects_layer)
         accepted = self._accepted_area(image, pred.shape)
+        if accepted.any():  # its outlines are left to the model (``painted.accepted_pixels``)
+            from ..engine.training.painted import accepted_pixels
+
+            accepted = accepted_pixels(pred, accepted)
         to_annotation = self._prediction_to_annotation(image.name, pred)
         changed = (pred != shown) | (accepted & (np.asarray(ann_layer.data) == convention.UNLABELED))
         new = np.array(ann_layer.data, copy=True)

@@ -141,6 +141,27 @@ def test_predict_all_open_images(widget, qtbot, small_model):
     assert viewer.layers["crop prediction"].data.shape == (200, 300)
 
 
+def test_accepting_the_whole_prediction_leaves_its_outlines_to_the_model(widget, qtbot, small_model):
+    from skimage.draw import disk
+
+    viewer, w = widget
+    w.adopt_model(small_model, "a small model")
+    with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
+        w.predict()
+    shape = viewer.layers["nuclei"].data.shape
+    pred = np.zeros(shape, np.uint16)
+    pred[disk((100, 100), 15, shape=shape)] = 1  # the prediction as shown, one object of 30 px
+    viewer.layers["nuclei prediction"].data = pred
+    w.last_prediction["nuclei"] = pred.copy()
+    viewer.layers["nuclei annotations"].data = np.zeros(shape, np.uint8)
+    w.accept_all.value = True
+    assert w.use_corrections() > 0
+    ann = viewer.layers["nuclei annotations"].data
+    assert ann[100, 100] == 2 and ann[10, 10] == 1  # the object and the background are taken...
+    assert ann[100, 114] == 0 and ann[100, 116] == 0  # ...but not the band along its outline (3 px)
+    assert "nuclei objects" not in viewer.layers  # accepted objects are classes, not painted objects
+
+
 def test_mistakes_notify_and_keep_layers(widget, qtbot):
     viewer, w = widget
     w.start_from.value = ""  # no bundled model to fall back on
