@@ -221,6 +221,7 @@ class SegmentationModel:
 
 def learned_split(model: SegmentationModel) -> bool:
     """Whether ``model`` splits objects with its learned output: it has one, painted objects taught it, and
-    it split them better than the distance rule at the end of its last round of them (``split_rule``)."""
+    it has not been found to split them worse than the distance rule (``training.split_rule``: a model
+    adopts its learned split once it matches its painted objects clearly better, and keeps it)."""
     return (model.config.split_head != "none" and bool(model.summary.get("object_pixels", 0))
             and model.summary.get("split_rule", "learned") == "learned")
