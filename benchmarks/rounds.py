@@ -8,8 +8,8 @@ Start "auto" chooses by those scribbles), ``--rounds`` rounds, each:
   * up to 3 predicted objects that cover no true object (under 5 % of their pixels) are erased:
     painted background (background strokes where there were none);
   * arm ``accept``: the user also accepts the rest of the prediction (what *Accept the whole
-    prediction* does): every predicted object not corrected becomes a painted object, all else
-    background;
+    prediction* does): every predicted object not corrected becomes annotated foreground (``--accept-as``),
+    all else background, less a band along the accepted outlines (``painted.accepted_pixels``, ``--band``);
   * ``napari-unet train IMAGE --labels L --objects O --init CURRENT --time-budget 15`` (in-process CLI
     calls; ``--keep-better`` with ``--guard``), ``napari-unet predict ... --instances``, scored.
 Earlier rounds' annotations stay. Arms: ``objects`` (objects only) and ``accept``. In the same run:
