@@ -269,10 +269,22 @@ def test_stop_and_close_work_on_a_paused_trainer(trainer):
     assert time.perf_counter() - start < 5 and not trainer.process.is_alive()
 
 
-def test_a_stopped_round_of_a_model_that_continues_is_still_guarded(trainer):
+@pytest.fixture
+def one_trainer():
+    """A ready trainer, for tests where how it pauses does not matter (one trainer, not ``trainer``'s two)."""
+    from napari_unet.trainer.process import TrainerProcess
+
+    trainer = TrainerProcess()
+    _events_until(trainer, "TrainerReady")
+    yield trainer
+    trainer.close()
+
+
+def test_a_stopped_round_of_a_model_that_continues_is_still_guarded(one_trainer):
     from napari_unet.engine.training.config import TrainConfig
     from napari_unet.trainer.protocol import TrainJob
 
+    trainer = one_trainer
     _tiny_job(trainer, budget=0.5)
     first = _events_until(trainer, "TrainingFinished")[-1][0]
     image = np.random.default_rng(0).random((40, 40)).astype(np.float32)
