@@ -9,7 +9,8 @@ Start "auto" chooses by those scribbles), ``--rounds`` rounds, each:
     painted background (background strokes where there were none);
   * arm ``accept``: the user also accepts the rest of the prediction (what *Accept the whole
     prediction* does): every predicted object not corrected becomes annotated foreground (``--accept-as``),
-    all else background, less a band along the accepted outlines (``painted.accepted_pixels``, ``--band``);
+    all else background, less a band along the accepted outlines (``painted.accepted_pixels``, ``--band``)
+    and less the objects the model doubts (``uncertainty.unsure_objects``, ``--unsure``);
   * ``napari-unet train IMAGE --labels L --objects O --init CURRENT --time-budget 15`` (in-process CLI
     calls; ``--keep-better`` with ``--guard``), ``napari-unet predict ... --instances``, scored.
 Earlier rounds' annotations stay. Arms: ``objects`` (objects only) and ``accept``. In the same run:
@@ -107,10 +108,11 @@ def false_objects(pred, truth, n=3) -> list[int]:
 
 
 def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="worst", doubt=None, seed=0,
-            accept_as="objects", band=None):
+            accept_as="objects", band=None, unsure=None):
     """One round of a simulated user: returns new (annotations, objects, painted ids). accept_as: what the
     accept arm makes of the predicted objects it takes: painted objects (each teaching the split) or
-    class annotations alone."""
+    class annotations alone. unsure: accepting leaves out the objects whose ``doubt`` is above it (the
+    widget's ``uncertainty.UNSURE_OBJECT`` when None; 1: none left out)."""
     from napari_unet.engine.training.painted import add_objects
 
     pick = picked(pred, truth, painted_ids, pick_rule, doubt, seed)
@@ -119,9 +121,13 @@ def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="wors
     truth_objects = np.isin(truth, pick)
     area = np.ones(pred.shape, bool) if arm == "accept" else view_around(truth, pick) if arm == "view" else None
     if area is not None:  # of it, what the widget's Accept teaches (``painted.accepted_pixels``)
-        from napari_unet.engine.training.painted import accepted_pixels
+        from napari_unet.engine.training.painted import OUTLINE_BAND, accepted_pixels
 
-        taught = accepted_pixels(pred, area) if band is None else accepted_pixels(pred, area, band)
+        from napari_unet.engine.prediction.uncertainty import UNSURE_OBJECT
+
+        limit = UNSURE_OBJECT if unsure is None else unsure
+        left_out = np.flatnonzero(doubt > limit) if doubt is not None else ()
+        taught = accepted_pixels(pred, area, OUTLINE_BAND if band is None else band, unsure=left_out)
         overlap = np.bincount(pred[np.isin(truth, list(painted_ids) + pick)], minlength=int(pred.max()) + 1)
         sizes = np.bincount(pred.ravel(), minlength=int(pred.max()) + 1)
         inside = np.bincount(pred[area], minlength=int(pred.max()) + 1)
@@ -221,7 +227,7 @@ def run_field(path: Path, index: int, work: Path, arm: str, args) -> dict:
     for r in range(1, args.rounds + 1):
         annotations, objects, painted_ids = correct(pred, truth, annotations, objects, painted_ids, arm, args.pick,
                                                     doubt, seed=index + 100 * r, accept_as=args.accept_as,
-                                                    band=args.band)
+                                                    band=args.band, unsure=args.unsure)
         io.write_mask(work / "l.tif", annotations)
         io.write_mask(work / "o.tif", objects)
         new = work / f"r{r}.pt"
@@ -376,6 +382,9 @@ def main(argv=None) -> None:
     ap.add_argument("--band", type=float, default=None,
                     help="accepting leaves this fraction of the objects' diameter along their outlines unannotated "
                          "(default: the widget's, painted.OUTLINE_BAND)")
+    ap.add_argument("--unsure", type=float, default=None,
+                    help="accepting leaves out the predicted objects whose doubt is above this (default: the "
+                         "widget's, uncertainty.UNSURE_OBJECT; 1: accept every object)")
     ap.add_argument("--pick", default="worst", choices=["worst", "doubt", "random"],
                     help="which objects the user corrects: the 5 worst matched, under the 5 most doubtful, or random")
     ap.add_argument("--forest", action="store_true", help="also the forest on each round's annotations")
