@@ -121,9 +121,8 @@ def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="wors
     truth_objects = np.isin(truth, pick)
     area = np.ones(pred.shape, bool) if arm == "accept" else view_around(truth, pick) if arm == "view" else None
     if area is not None:  # of it, what the widget's Accept teaches (``painted.accepted_pixels``)
-        from napari_unet.engine.training.painted import OUTLINE_BAND, accepted_pixels
-
         from napari_unet.engine.prediction.uncertainty import UNSURE_OBJECT
+        from napari_unet.engine.training.painted import OUTLINE_BAND, accepted_pixels
 
         limit = UNSURE_OBJECT if unsure is None else unsure
         left_out = np.flatnonzero(doubt > limit) if doubt is not None else ()

@@ -36,12 +36,13 @@ class ReviewSection:
                                             "value per class")
         self.show_probabilities = CheckBox(text="Show probabilities")
         self.accept_all = CheckBox(text="Accept the whole prediction",
-                                   tooltip="Use corrections also takes every object you did not change as painted, "
-                                           "and all the rest as background")
+                                   tooltip="Use corrections also takes every object you did not change as its "
+                                           "class, and all the rest as background (not the outlines, nor the "
+                                           "objects the model doubts: those stay for the model)")
         self.accept_view = CheckBox(text="Accept the view",
                                     tooltip="Use corrections also takes what you see: the objects on screen as "
-                                            "painted, the background on screen as background (zoom to the part "
-                                            "you checked)")
+                                            "their class, the background on screen as background (zoom to the "
+                                            "part you checked; outlines and doubted objects stay for the model)")
         self.corrections_button = PushButton(text="Use corrections")
         self.undo_button = PushButton(text="Undo corrections", enabled=False,
                                       tooltip="the annotations and the model as before the last Use corrections")
@@ -209,8 +210,9 @@ class ReviewSection:
         annotations: the objects as their class, the rest as background. Accepted objects are not made
         painted objects: their outlines and splits are the model's own, and taught back as the user's
         they made it copy its mistakes round after round (4 Usiigaci train fields, 4 rounds: F1 0.825
-        -> 0.783 as painted objects, climbing as classes; benchmarks/reports/13-rounds.md). Earlier
-        annotations stay. Returns the number of annotation pixels written; nothing changes (and
+        -> 0.783 as painted objects, climbing as classes; benchmarks/reports/13-rounds.md). A band along
+        the accepted outlines (``painted.accepted_pixels``) and the objects the model doubts
+        (``_unsure_objects``) are left unannotated. Earlier annotations stay. Returns the number of annotation pixels written; nothing changes (and
         nothing is pushed to undo) when the layers do not fit the image.
         """
         image = self._require_image()
@@ -237,10 +239,11 @@ class ReviewSection:
             return 0
         self.snapshot_for_undo(image, ann_layer, objects_layer)
         accepted = self._accepted_area(image, pred.shape)
-        if accepted.any():  # its outlines are left to the model (``painted.accepted_pixels``)
+        unsure = self._unsure_objects(image, pred) if accepted.any() else ()
+        if accepted.any():  # its outlines, and the objects it doubts, are left to the model
             from ..engine.training.painted import accepted_pixels
 
-            accepted = accepted_pixels(pred, accepted)
+            accepted = accepted_pixels(pred, accepted, unsure=unsure)
         to_annotation = self._prediction_to_annotation(image.name, pred)
         changed = (pred != shown) | (accepted & (np.asarray(ann_layer.data) == convention.UNLABELED))
         new = np.array(ann_layer.data, copy=True)
@@ -259,8 +262,24 @@ class ReviewSection:
         ann_layer.data = new
         self.last_prediction[image.name] = pred.copy()
         n = int(changed.sum())
-        notify(f"{n} pixels added to '{ann_layer.name}'{added}; press Train to continue from the current model")
+        left = f"; {len(unsure)} object(s) the model doubts were left unannotated (check them with Next " \
+               "region)" if len(unsure) else ""
+        notify(f"{n} pixels added to '{ann_layer.name}'{added}{left}; press Train to continue from the current "
+               "model")
         return n
+
+    def _unsure_objects(self, image, pred) -> np.ndarray:
+        """Ids of the objects of an instance prediction ``pred`` (Y, X) that the model doubts
+        (``uncertainty.unsure_objects``, from the image's last uncertainty map): Accept leaves them out, since
+        a naive Accept taught the model's specks of debris as objects (Usiigaci val, 4 rounds from ``cells``
+        accepting the rest: benchmarks/reports/13-rounds.md). Empty for semantic output, or when the map does
+        not fit (stacks: it is kept for one plane)."""
+        from ..engine.prediction.uncertainty import unsure_objects
+
+        u = self._uncertainty.get(image.name)
+        if self.output_mode.value != "instances" or u is None or np.shape(u) != np.shape(pred):
+            return np.zeros(0, np.int64)
+        return unsure_objects(pred, u)
 
     def _accepted_area(self, image, shape) -> np.ndarray:
         """Where the prediction is accepted as it is: everywhere (Accept the whole prediction), the part of the

@@ -141,7 +141,8 @@ def test_predict_all_open_images(widget, qtbot, small_model):
     assert viewer.layers["crop prediction"].data.shape == (200, 300)
 
 
-def test_accepting_the_whole_prediction_leaves_its_outlines_to_the_model(widget, qtbot, small_model):
+def test_accepting_the_whole_prediction_leaves_its_outlines_and_doubted_objects_to_the_model(
+        widget, qtbot, small_model, monkeypatch):
     from skimage.draw import disk
 
     viewer, w = widget
@@ -150,15 +151,23 @@ def test_accepting_the_whole_prediction_leaves_its_outlines_to_the_model(widget,
         w.predict()
     shape = viewer.layers["nuclei"].data.shape
     pred = np.zeros(shape, np.uint16)
-    pred[disk((100, 100), 15, shape=shape)] = 1  # the prediction as shown, one object of 30 px
+    pred[disk((100, 100), 15, shape=shape)] = 1  # the prediction as shown, one object of 30 px...
+    pred[disk((200, 200), 3, shape=shape)] = 2  # ...and a speck the model doubts
+    uncertainty = np.full(shape, 0.1, np.float32)
+    uncertainty[190:211, 190:211] = 0.9
     viewer.layers["nuclei prediction"].data = pred
     w.last_prediction["nuclei"] = pred.copy()
+    w._uncertainty["nuclei"] = uncertainty  # as the last prediction left it
     viewer.layers["nuclei annotations"].data = np.zeros(shape, np.uint8)
+    notes = []
+    monkeypatch.setattr("napari_unet._qt.review_section.notify", lambda m, error=False: notes.append(m))
     w.accept_all.value = True
     assert w.use_corrections() > 0
     ann = viewer.layers["nuclei annotations"].data
     assert ann[100, 100] == 2 and ann[10, 10] == 1  # the object and the background are taken...
     assert ann[100, 114] == 0 and ann[100, 116] == 0  # ...but not the band along its outline (3 px)
+    assert ann[200, 200] == 0  # nor the doubted speck, neither as object nor as background
+    assert "1 object(s) the model doubts were left unannotated" in notes[-1]
     assert "nuclei objects" not in viewer.layers  # accepted objects are classes, not painted objects
 
 

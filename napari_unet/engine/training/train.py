@@ -111,7 +111,9 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
                for o, a in zip(objects, anns)]
     n_object_pixels = int(sum((o > 0).sum() for o in objects if o is not None))
     splits_now = learned_split(model)  # before this round (``split_rule.choose``)
-    show_split = splits_now or (n_object_pixels > 0 and cfg.split_head != "none")
+    # previews split as the model did when the round began: a 2D model that does not split with its
+    # learned output yet adopts it only at the round's end, if it wins (``split_rule``); 3D models always do
+    show_split = splits_now or (n_object_pixels > 0 and cfg.split_head != "none" and cfg.spatial_dims != 2)
     if config.balanced_classes is None:
         config = replace(config, balanced_classes=n_object_pixels > 0)
 

@@ -212,3 +212,14 @@ def test_the_doubt_ranking_puts_a_wrong_object_among_the_first_three():
     wrong = np.unique(found.labels[faint & (found.labels > 0)])
     ids = np.unique(found.labels[found.labels > 0])
     assert len(wrong) == 1 and wrong[0] in ids[np.argsort(-doubt[ids])][:3]
+
+
+def test_unsure_objects_are_those_the_model_doubts_more_than_it_trusts():
+    labels = np.zeros((40, 40), np.int32)
+    labels[5:15, 5:15] = 1
+    labels[25:28, 25:28] = 2
+    u = np.full(labels.shape, 0.1, np.float32)
+    u[22:31, 22:31] = 0.8  # the speck and its outline
+    assert unc.object_doubt(labels, u)[2] > unc.UNSURE_OBJECT
+    assert unc.unsure_objects(labels, u).tolist() == [2]
+    assert unc.unsure_objects(labels, np.zeros_like(u)).size == 0

@@ -1,6 +1,8 @@
 """Painted whole objects: checks, merging into the class annotations, the split targets they teach,
 instance corrections, and a model that learns a split the distance rule cannot make."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -153,6 +155,23 @@ def test_a_round_of_objects_records_the_split_rule_it_chose():
     assert learned_split(model) == (choice["learned"] >= choice["distance"] + split_rule.ADOPT_MARGIN)
 
 
+def test_previews_split_as_the_model_did_when_the_round_began():
+    image, truth = _pairs()
+    ann = np.where(truth > 0, 0, 1).astype(np.uint8)
+    objects = np.where(np.isin(truth, [1, 2]), truth, 0).astype(np.int32)
+    config = train.TrainConfig(steps=4, time_budget=None, batch_size=2, patch_size=48, seed=0, threads=1,
+                               first_preview=0.0, preview_every=0.0)
+    events = list(train.fit([image], [ann], config, unet_config=UNetConfig(depth=2, width=4), objects=[objects],
+                            preview_image=image[None]))
+    previews = [e for e in events if isinstance(e, train.Preview)]
+    assert previews and all(p.split is None for p in previews)  # a new network: the distance rule until it adopts
+    model = [e for e in events if isinstance(e, train.Finished)][-1].model
+    model.summary["split_rule"] = "learned"  # as if the round had adopted its learned split
+    events = list(train.fit([image], [ann], replace(config, steps=2), model=model, objects=[objects],
+                            preview_image=image[None]))
+    assert all(e.split is not None for e in events if isinstance(e, train.Preview))
+
+
 def test_painted_match_is_the_mean_best_iou_of_the_painted_objects():
     from napari_unet.engine.training.split_rule import painted_match
 
@@ -192,3 +211,14 @@ def test_an_accepted_prediction_leaves_a_band_along_its_outlines_unannotated():
     view = np.zeros(labels.shape, bool)
     view[:20] = True
     assert not (painted.accepted_pixels(labels, view) & ~view).any()  # never beyond what was accepted
+
+
+def test_accepting_leaves_the_unsure_objects_out_with_their_band():
+    labels = np.zeros((60, 60), np.int32)
+    labels[10:30, 10:30] = 1
+    labels[45:48, 45:48] = 2
+    area = np.ones(labels.shape, bool)
+    taught = painted.accepted_pixels(labels, area, band=0.1, unsure=[2])
+    assert taught[20, 20] and taught[2, 58]  # the trusted object and the background far from the speck
+    assert not taught[46, 46] and not taught[44, 46]  # the speck and its outline: the model's to decide
+    assert taught[52, 52] == painted.accepted_pixels(labels, area, band=0.1)[52, 52]
