@@ -108,11 +108,12 @@ def false_objects(pred, truth, n=3) -> list[int]:
 
 
 def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="worst", doubt=None, seed=0,
-            accept_as="objects", band=None, unsure=None):
+            accept_as="objects", band=None, unsure=None, speck="widget"):
     """One round of a simulated user: returns new (annotations, objects, painted ids). accept_as: what the
     accept arm makes of the predicted objects it takes: painted objects (each teaching the split) or
     class annotations alone. unsure: accepting leaves out the objects whose ``doubt`` is above it (the
-    widget's ``uncertainty.UNSURE_OBJECT`` when None; 1: none left out)."""
+    widget's ``uncertainty.UNSURE_OBJECT`` when None; 1: none left out) and, unless ``speck`` is None, whose
+    area is under ``speck`` times the median object's (``"widget"``: ``uncertainty.SPECK``)."""
     from napari_unet.engine.training.painted import add_objects
 
     pick = picked(pred, truth, painted_ids, pick_rule, doubt, seed)
@@ -121,11 +122,12 @@ def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="wors
     truth_objects = np.isin(truth, pick)
     area = np.ones(pred.shape, bool) if arm == "accept" else view_around(truth, pick) if arm == "view" else None
     if area is not None:  # of it, what the widget's Accept teaches (``painted.accepted_pixels``)
-        from napari_unet.engine.prediction.uncertainty import UNSURE_OBJECT
+        from napari_unet.engine.prediction.uncertainty import SPECK, UNSURE_OBJECT, doubted_specks
         from napari_unet.engine.training.painted import OUTLINE_BAND, accepted_pixels
 
         limit = UNSURE_OBJECT if unsure is None else unsure
-        left_out = np.flatnonzero(doubt > limit) if doubt is not None else ()
+        speck = SPECK if speck == "widget" else speck
+        left_out = doubted_specks(pred, doubt, limit, speck) if doubt is not None else ()
         taught = accepted_pixels(pred, area, OUTLINE_BAND if band is None else band, unsure=left_out)
         overlap = np.bincount(pred[np.isin(truth, list(painted_ids) + pick)], minlength=int(pred.max()) + 1)
         sizes = np.bincount(pred.ravel(), minlength=int(pred.max()) + 1)
@@ -226,7 +228,8 @@ def run_field(path: Path, index: int, work: Path, arm: str, args) -> dict:
     for r in range(1, args.rounds + 1):
         annotations, objects, painted_ids = correct(pred, truth, annotations, objects, painted_ids, arm, args.pick,
                                                     doubt, seed=index + 100 * r, accept_as=args.accept_as,
-                                                    band=args.band, unsure=args.unsure)
+                                                    band=args.band, unsure=args.unsure,
+                                                    speck="widget" if args.speck is None else args.speck or None)
         io.write_mask(work / "l.tif", annotations)
         io.write_mask(work / "o.tif", objects)
         new = work / f"r{r}.pt"
@@ -384,6 +387,9 @@ def main(argv=None) -> None:
     ap.add_argument("--unsure", type=float, default=None,
                     help="accepting leaves out the predicted objects whose doubt is above this (default: the "
                          "widget's, uncertainty.UNSURE_OBJECT; 1: accept every object)")
+    ap.add_argument("--speck", type=float, default=None,
+                    help="of the doubted objects, accepting leaves out those under this fraction of the median "
+                         "object's area (default: the widget's, uncertainty.SPECK; 0: every doubted object)")
     ap.add_argument("--pick", default="worst", choices=["worst", "doubt", "random"],
                     help="which objects the user corrects: the 5 worst matched, under the 5 most doubtful, or random")
     ap.add_argument("--forest", action="store_true", help="also the forest on each round's annotations")

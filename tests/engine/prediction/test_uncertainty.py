@@ -214,12 +214,16 @@ def test_the_doubt_ranking_puts_a_wrong_object_among_the_first_three():
     assert len(wrong) == 1 and wrong[0] in ids[np.argsort(-doubt[ids])][:3]
 
 
-def test_unsure_objects_are_those_the_model_doubts_more_than_it_trusts():
-    labels = np.zeros((40, 40), np.int32)
+def test_unsure_objects_are_the_specks_the_model_doubts_more_than_it_trusts():
+    labels = np.zeros((60, 60), np.int32)
     labels[5:15, 5:15] = 1
-    labels[25:28, 25:28] = 2
+    labels[25:28, 25:28] = 2  # a speck
+    labels[40:50, 40:50] = 3  # an object of full size
     u = np.full(labels.shape, 0.1, np.float32)
     u[22:31, 22:31] = 0.8  # the speck and its outline
-    assert unc.object_doubt(labels, u)[2] > unc.UNSURE_OBJECT
+    u[38:52, 38:52] = 0.8  # the full-size object too: its outline or split may be wrong, its class is not
+    doubt = unc.object_doubt(labels, u)
+    assert doubt[2] > unc.UNSURE_OBJECT and doubt[3] > unc.UNSURE_OBJECT > doubt[1]
     assert unc.unsure_objects(labels, u).tolist() == [2]
+    assert unc.unsure_objects(labels, u, speck=None).tolist() == [2, 3]
     assert unc.unsure_objects(labels, np.zeros_like(u)).size == 0
