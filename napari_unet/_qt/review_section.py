@@ -38,11 +38,11 @@ class ReviewSection:
         self.accept_all = CheckBox(text="Accept the whole prediction",
                                    tooltip="Use corrections also takes every object you did not change as its "
                                            "class, and all the rest as background (not the outlines, nor the "
-                                           "objects the model doubts: those stay for the model)")
+                                           "specks the model doubts: those stay for the model)")
         self.accept_view = CheckBox(text="Accept the view",
                                     tooltip="Use corrections also takes what you see: the objects on screen as "
                                             "their class, the background on screen as background (zoom to the "
-                                            "part you checked; outlines and doubted objects stay for the model)")
+                                            "part you checked; outlines and doubted specks stay for the model)")
         self.corrections_button = PushButton(text="Use corrections")
         self.undo_button = PushButton(text="Undo corrections", enabled=False,
                                       tooltip="the annotations and the model as before the last Use corrections")
@@ -211,7 +211,7 @@ class ReviewSection:
         painted objects: their outlines and splits are the model's own, and taught back as the user's
         they made it copy its mistakes round after round (4 Usiigaci train fields, 4 rounds: F1 0.825
         -> 0.783 as painted objects, climbing as classes; benchmarks/reports/13-rounds.md). A band along
-        the accepted outlines (``painted.accepted_pixels``) and the objects the model doubts
+        the accepted outlines (``painted.accepted_pixels``) and the specks the model doubts
         (``_unsure_objects``) are left unannotated. Earlier annotations stay. Returns the number of annotation pixels written; nothing changes (and
         nothing is pushed to undo) when the layers do not fit the image.
         """
@@ -240,7 +240,7 @@ class ReviewSection:
         self.snapshot_for_undo(image, ann_layer, objects_layer)
         accepted = self._accepted_area(image, pred.shape)
         unsure = self._unsure_objects(image, pred) if accepted.any() else ()
-        if accepted.any():  # its outlines, and the objects it doubts, are left to the model
+        if accepted.any():  # its outlines, and the specks it doubts, are left to the model
             from ..engine.training.painted import accepted_pixels
 
             accepted = accepted_pixels(pred, accepted, unsure=unsure)
@@ -262,14 +262,14 @@ class ReviewSection:
         ann_layer.data = new
         self.last_prediction[image.name] = pred.copy()
         n = int(changed.sum())
-        left = f"; {len(unsure)} object(s) the model doubts were left unannotated (check them with Next " \
+        left = f"; {len(unsure)} speck(s) the model doubts were left unannotated (check them with Next " \
                "region)" if len(unsure) else ""
         notify(f"{n} pixels added to '{ann_layer.name}'{added}{left}; press Train to continue from the current "
                "model")
         return n
 
     def _unsure_objects(self, image, pred) -> np.ndarray:
-        """Ids of the objects of an instance prediction ``pred`` (Y, X) that the model doubts
+        """Ids of the specks of an instance prediction ``pred`` (Y, X) that the model doubts
         (``uncertainty.unsure_objects``, from the image's last uncertainty map): Accept leaves them out, since
         a naive Accept taught the model's specks of debris as objects (Usiigaci val, 4 rounds from ``cells``
         accepting the rest: benchmarks/reports/13-rounds.md). Empty for semantic output, or when the map does

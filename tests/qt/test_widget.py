@@ -141,7 +141,7 @@ def test_predict_all_open_images(widget, qtbot, small_model):
     assert viewer.layers["crop prediction"].data.shape == (200, 300)
 
 
-def test_accepting_the_whole_prediction_leaves_its_outlines_and_doubted_objects_to_the_model(
+def test_accepting_the_whole_prediction_leaves_its_outlines_and_doubted_specks_to_the_model(
         widget, qtbot, small_model, monkeypatch):
     from skimage.draw import disk
 
@@ -167,7 +167,7 @@ def test_accepting_the_whole_prediction_leaves_its_outlines_and_doubted_objects_
     assert ann[100, 100] == 2 and ann[10, 10] == 1  # the object and the background are taken...
     assert ann[100, 114] == 0 and ann[100, 116] == 0  # ...but not the band along its outline (3 px)
     assert ann[200, 200] == 0  # nor the doubted speck, neither as object nor as background
-    assert "1 object(s) the model doubts were left unannotated" in notes[-1]
+    assert "1 speck(s) the model doubts were left unannotated" in notes[-1]
     assert "nuclei objects" not in viewer.layers  # accepted objects are classes, not painted objects
 
 
