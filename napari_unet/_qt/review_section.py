@@ -212,8 +212,9 @@ class ReviewSection:
         they made it copy its mistakes round after round (4 Usiigaci train fields, 4 rounds: F1 0.825
         -> 0.783 as painted objects, climbing as classes; benchmarks/reports/13-rounds.md). A band along
         the accepted outlines (``painted.accepted_pixels``) and the specks the model doubts
-        (``_unsure_objects``) are left unannotated. Earlier annotations stay. Returns the number of annotation pixels written; nothing changes (and
-        nothing is pushed to undo) when the layers do not fit the image.
+        (``_unsure_objects``) are left unannotated. Earlier annotations stay. Returns the number of
+        annotation pixels written; nothing changes (and nothing is pushed to undo) when the layers do not
+        fit the image.
         """
         image = self._require_image()
         if image is None:
