@@ -135,10 +135,10 @@ def unsure_objects(labels: np.ndarray, uncertainty: np.ndarray, limit: float = U
     """Ids of the objects of ``labels`` whose doubt (``object_doubt``) is above ``limit`` and, unless
     ``speck`` is None, whose area is under ``speck`` times the median object's: the specks the model
     doubts, which *Accept* leaves unannotated. Accepting teaches an object's class, not its outline, so
-    what matters is whether it is an object at all. Doubted specks on Usiigaci fields from ``cells``
-    (debris and pieces of outline its old masks held) were 12-26 a field, every one of them on
-    background; a doubted object of full size is more often a real object cut in pieces (an H&E-like
-    DSB2018 tile from ``nuclei``: 15 doubted, 3 of them specks), whose class accepting gets right."""
+    what matters is whether it is an object at all. Doubted specks on 4 Usiigaci fields from ``cells``
+    (debris and pieces of outline its old masks held) were 12-26 a field, every one of them wrong; a
+    doubted object of full size is more often a real object cut in pieces (an H&E-like DSB2018 tile from
+    ``nuclei``: 15 doubted, 3 of them specks), whose class accepting gets right (benchmarks/doubt.py)."""
     return doubted_specks(labels, object_doubt(labels, uncertainty), limit, speck)
 
 
