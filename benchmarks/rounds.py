@@ -10,7 +10,7 @@ Start "auto" chooses by those scribbles), ``--rounds`` rounds, each:
   * arm ``accept``: the user also accepts the rest of the prediction (what *Accept the whole
     prediction* does): every predicted object not corrected becomes annotated foreground (``--accept-as``),
     all else background, less a band along the accepted outlines (``painted.accepted_pixels``, ``--band``)
-    and less the objects the model doubts (``uncertainty.unsure_objects``, ``--unsure``);
+    and less the specks the model doubts (``uncertainty.unsure_objects``, ``--unsure``, ``--speck``);
   * ``napari-unet train IMAGE --labels L --objects O --init CURRENT --time-budget 15`` (in-process CLI
     calls; ``--keep-better`` with ``--guard``), ``napari-unet predict ... --instances``, scored.
 Earlier rounds' annotations stay. Arms: ``objects`` (objects only) and ``accept``. In the same run:
@@ -108,12 +108,12 @@ def false_objects(pred, truth, n=3) -> list[int]:
 
 
 def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="worst", doubt=None, seed=0,
-            accept_as="objects", band=None, unsure=None, speck="widget"):
+            accept_as="objects", band=None, unsure=None, speck=None):
     """One round of a simulated user: returns new (annotations, objects, painted ids). accept_as: what the
     accept arm makes of the predicted objects it takes: painted objects (each teaching the split) or
-    class annotations alone. unsure: accepting leaves out the objects whose ``doubt`` is above it (the
-    widget's ``uncertainty.UNSURE_OBJECT`` when None; 1: none left out) and, unless ``speck`` is None, whose
-    area is under ``speck`` times the median object's (``"widget"``: ``uncertainty.SPECK``)."""
+    class annotations alone. unsure, speck: accepting leaves out the objects whose ``doubt`` is above
+    ``unsure`` and whose area is under ``speck`` times the median object's (None: the widget's,
+    ``uncertainty.UNSURE_OBJECT`` and ``SPECK``; ``unsure`` 1: none left out; ``speck`` 0: any size)."""
     from napari_unet.engine.training.painted import add_objects
 
     pick = picked(pred, truth, painted_ids, pick_rule, doubt, seed)
@@ -125,8 +125,7 @@ def correct(pred, truth, annotations, objects, painted_ids, arm, pick_rule="wors
         from napari_unet.engine.prediction.uncertainty import SPECK, UNSURE_OBJECT, doubted_specks
         from napari_unet.engine.training.painted import OUTLINE_BAND, accepted_pixels
 
-        limit = UNSURE_OBJECT if unsure is None else unsure
-        speck = SPECK if speck == "widget" else speck
+        limit, speck = UNSURE_OBJECT if unsure is None else unsure, SPECK if speck is None else speck or None
         left_out = doubted_specks(pred, doubt, limit, speck) if doubt is not None else ()
         taught = accepted_pixels(pred, area, OUTLINE_BAND if band is None else band, unsure=left_out)
         overlap = np.bincount(pred[np.isin(truth, list(painted_ids) + pick)], minlength=int(pred.max()) + 1)
@@ -228,8 +227,7 @@ def run_field(path: Path, index: int, work: Path, arm: str, args) -> dict:
     for r in range(1, args.rounds + 1):
         annotations, objects, painted_ids = correct(pred, truth, annotations, objects, painted_ids, arm, args.pick,
                                                     doubt, seed=index + 100 * r, accept_as=args.accept_as,
-                                                    band=args.band, unsure=args.unsure,
-                                                    speck="widget" if args.speck is None else args.speck or None)
+                                                    band=args.band, unsure=args.unsure, speck=args.speck)
         io.write_mask(work / "l.tif", annotations)
         io.write_mask(work / "o.tif", objects)
         new = work / f"r{r}.pt"

@@ -158,7 +158,7 @@ def accepted_pixels(labels: np.ndarray, area: np.ndarray, band: float = OUTLINE_
     area = np.array(area, bool)
     labels = np.asarray(labels)
     if len(unsure):
-        area &= ~np.isin(labels, np.asarray(unsure)[np.asarray(unsure) > 0])
+        area &= ~(np.isin(labels, unsure) & (labels > 0))
     if labels.ndim > 2:
         for plane in np.ndindex(labels.shape[:-2]):
             if area[plane].any():
