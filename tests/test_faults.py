@@ -191,6 +191,27 @@ def test_rgb_image_meets_a_grayscale_model_as_its_luminance_with_a_notice(blobs,
     assert io.read_image(tmp_path / "o.tif").shape == image.shape
 
 
+def test_grey_and_rgba_images_meet_a_colour_model_as_rgb_with_a_notice(blobs, tmp_path, capsys):
+    """A model trained on RGB (the bundled nuclei-stained) reads a grey image as three equal channels and an
+    RGBA image as its RGB, in prediction, fine-tuning and the CLI, instead of refusing them."""
+    image, _, ann = blobs
+    rgb = np.stack([image] * 3, -1)
+    colour_model = train.train([rgb], [ann], quick(steps=2), unet_config=train.UNetConfig(depth=1, width=4))
+    assert colour_model.config.in_channels == 3
+    rgba = np.concatenate([rgb, np.full_like(rgb[..., :1], 255)], -1)
+    for other in (image, rgba):
+        np.testing.assert_allclose(predict.predict_probabilities(colour_model, other),
+                                   predict.predict_probabilities(colour_model, rgb), atol=1e-5)
+    tuned = train.train([image], [ann], quick(steps=1), model=colour_model)  # fine-tuned on a grey image
+    assert tuned.config.in_channels == 3
+    m = modelfile.save_model(colour_model, tmp_path / "m.pt")
+    capsys.readouterr()
+    assert cli.main(["predict", str(m), str(io.write_mask(tmp_path / "grey.tif", image)), "--out",
+                     str(tmp_path / "o.tif")]) == 0
+    assert "grey image read as RGB" in capsys.readouterr().err
+    assert io.read_image(tmp_path / "o.tif").shape == image.shape
+
+
 # ---- model files ---------------------------------------------------------------------------------
 
 class _Payload:

@@ -10,6 +10,10 @@ times each and the 591 images of ``../shared/data/dsb2018/train`` (the 2018 Data
 training set, BBBC038v1, Caicedo et al. 2019, CC0: fluorescence from many microscopes and
 magnifications, H&E-like stained and grey brightfield), every image rescaled so that its nuclei come at
 BBBC039's diameter, colour as luminance, bright backgrounds inverted.
+``nuclei-stained``: the DSB2018 training images with a bright background (``convert.has_bright_background``:
+99 H&E-like stained tissue tiles and 16 grey brightfield fields), as their luminance, every image rescaled to
+the set's median nucleus diameter; Start "auto" (and ``predict auto``) takes it for images with a bright
+background (``--colour``: the same on the RGB colours, the ablation that scored lower; report 14).
 ``cells``: the 8 Usiigaci fields of ``../shared/data/usiigaci/train`` (T98G glioma cells, phase
 contrast; MIT; Tsai et al., Usiigaci, SoftwareX 2019; the masks cleaned of stray pieces of outlines),
 at their own scale, which it records as its diameter.
@@ -20,6 +24,7 @@ it (``bbbc039/val``, ``dsb2018/val``, ``usiigaci/val``) are not among them. Augm
 
     python tools/train_bundled_model.py nuclei --steps 8000      # ~1 h on a 2-core CPU, minutes on a GPU
     python tools/train_bundled_model.py cells --steps 6000
+    python tools/train_bundled_model.py nuclei-stained --steps 3000
     python tools/train_bundled_model.py nuclei-generalist --steps 16000 --out /tmp/generalist.pt
     python tools/train_bundled_model.py nuclei --finish napari_unet/models/nuclei.pt   # rescore, record the card
     python tools/train_bundled_model.py nuclei --steps 1500 --augment mild --out /tmp/mild.pt   # ablations
@@ -78,6 +83,26 @@ MODELS = {
             "licence": "CC0 data; model CC-BY-4.0",
         },
     },
+    "nuclei-stained": {
+        # stained and brightfield nuclei, dark on light: the DSB2018 training images with a bright background
+        # (99 H&E-like stained tiles, 16 grey brightfield fields), as their luminance (the same recipe on the
+        # RGB colours, --colour, scored lower, and lower again on recoloured tiles: report 14), every image
+        # rescaled to the set's median nucleus size; Start "auto" takes it for images with a bright background
+        "train": [(DATA / "dsb2018" / "train", 1)], "select": "bright", "colour": False,
+        "val": [("DSB2018 val, bright background", DATA / "dsb2018" / "val")],
+        "class": "nucleus", "size_from": "self", "invert": False, "without": ("invert",),
+        "card": {
+            "name": "nuclei-stained",
+            "description": "nuclei in stained (H&E-like) and brightfield images, dark on a light background; "
+                           "colour images read as their luminance, images rescaled to its diameter; the bundled "
+                           "model Start auto takes for an image with a bright background; a starting point to "
+                           "fine-tune with a few strokes",
+            "data": "BBBC038v1 (the 2018 Data Science Bowl stage-1 training set, Caicedo et al. 2019, Broad "
+                    "Bioimage Benchmark Collection): its 115 training images with a bright background (99 "
+                    "stained tissue tiles, 16 grey brightfield fields), CC0",
+            "licence": "CC0 data; model CC-BY-4.0",
+        },
+    },
     "cells": {
         "train": [(DATA / "usiigaci" / "train", 1)], "val": [("Usiigaci val", DATA / "usiigaci" / "val")],
         "class": "cell", "size_from": None, "invert": False,
@@ -94,38 +119,54 @@ MODELS = {
 }
 
 
-def fields(folder: Path):
+def fields(folder: Path, colour: bool = False, select: str | None = None):
     """(path, image, instance mask) of each image of ``folder``: colour images as their luminance (what
-    a grayscale model reads them as, ``convert.LUMINANCE``)."""
+    a grayscale model reads them as, ``convert.LUMINANCE``), or with ``colour`` as RGB (Y, X, 3), grey
+    images too (three equal channels); ``select="bright"``: only images with a bright background
+    (``convert.has_bright_background``, the rule Start "auto" picks a model by)."""
     from napari_unet.engine import convert
     from napari_unet.engine.disk import io
 
     for path in sorted(p for p in folder.glob("*.tif") if not p.stem.endswith("_masks")):
         image = io.read_image(path)
-        if image.ndim == 3 and image.shape[-1] in (3, 4):
+        rgb = image.ndim == 3 and image.shape[-1] in (3, 4)
+        if select == "bright" and not convert.has_bright_background(np.moveaxis(image, -1, 0) if rgb else image[None]):
+            continue
+        if rgb and not colour:
             image = (image[..., :3].astype(np.float32) @ np.asarray(convert.LUMINANCE, np.float32))
+        elif colour:
+            image = image[..., :3] if rgb else np.repeat(image[..., None], 3, axis=-1)
         yield path, image, io.read_image(path.with_name(path.stem + "_masks.tif")).astype(np.int32)
 
 
-def target_diameter(folder: Path | None) -> float | None:
-    """The median object diameter (``size.diameter_of_labels``) of the masks of ``folder`` (None: none)."""
-    from napari_unet.engine.prediction.size import diameter_of_labels
+def spec_fields(spec, folder: Path, colour: bool = False):
+    """``fields`` of one of ``spec``'s folders, read as the model reads them (``colour``: as RGB, the
+    ablation of a model on the colours)."""
+    return fields(folder, colour=spec.get("colour", False) or colour, select=spec.get("select"))
 
-    if folder is None:
+
+def target_diameter(spec) -> float | None:
+    """The diameter every training image is rescaled to: the median object diameter
+    (``size.diameter_of_labels``) of the masks of ``spec["size_from"]`` (a folder, or "self": the model's
+    own training images), or None (each image at its own scale)."""
+    if spec["size_from"] is None:
         return None
-    found = [diameter_of_labels(mask) for _, _, mask in fields(folder)]
-    return float(np.median([d for d in found if np.isfinite(d)]))
+    return own_diameter(spec) if spec["size_from"] == "self" else _median_diameter([spec["size_from"]], {})
 
 
 def own_diameter(spec) -> float:
     """The median object diameter of the model's training masks, at their own scale."""
+    return _median_diameter([folder for folder, _ in spec["train"]], spec)
+
+
+def _median_diameter(folders, spec) -> float:
     from napari_unet.engine.prediction.size import diameter_of_labels
 
-    found = [diameter_of_labels(mask) for folder, _ in spec["train"] for _, _, mask in fields(folder)]
+    found = [diameter_of_labels(mask) for folder in folders for _, _, mask in spec_fields(spec, folder)]
     return float(np.median([d for d in found if np.isfinite(d)]))
 
 
-def training_data(spec, diameter: float | None):
+def training_data(spec, diameter: float | None, colour: bool = False):
     """Images, annotations and objects of the model's training folders, each image rescaled so that its
     objects come at ``diameter`` (None: as they are)."""
     from napari_unet.engine import resample
@@ -134,13 +175,15 @@ def training_data(spec, diameter: float | None):
     images, annotations, objects = [], [], []
     for folder, times in spec["train"]:
         n = 0
-        for _, image, mask in fields(folder):
+        for _, image, mask in spec_fields(spec, folder, colour):
             if not (mask > 0).any():
                 continue
             scale = scale_for(diameter, diameter_of_labels(mask)) if diameter else 1.0
             if scale != 1.0:
                 shape = resample.scaled_shape(mask.shape, scale)
-                image = resample.resize_image(image[None].astype(np.float32), shape)[0]
+                chw = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)
+                resized = resample.resize_image(chw.astype(np.float32), shape)
+                image = resized[0] if image.ndim == 2 else np.moveaxis(resized, 0, -1)
                 mask = resample.resize_labels(mask, shape)
             annotation = np.where(mask > 0, 2, 1).astype(np.uint8)
             images += [image] * times
@@ -161,9 +204,12 @@ def main(argv=None) -> None:
     ap.add_argument("model", choices=list(MODELS), help="which bundled model")
     ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--augment", choices=["wide", "mild"], default="wide")
-    ap.add_argument("--without", nargs="+", default=[], choices=WIDE_AUGMENT_PARTS, metavar="PART",
+    ap.add_argument("--without", nargs="+", default=None, choices=WIDE_AUGMENT_PARTS, metavar="PART",
                     help="leave these parts out of the wide augmentation, to measure what each adds: "
-                         + ", ".join(WIDE_AUGMENT_PARTS))
+                         + ", ".join(WIDE_AUGMENT_PARTS) + " (default: the model's recipe; nuclei-stained: invert)")
+    ap.add_argument("--colour", action="store_true",
+                    help="train on the images' RGB colours (a 3-channel network; grey images as three equal "
+                         "channels) instead of their luminance: the ablation")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="default: napari_unet/models/<model>.pt")
     ap.add_argument("--finish", metavar="MODEL.pt",
@@ -174,6 +220,7 @@ def main(argv=None) -> None:
                     help="also save <out>.step<N>.pt every N steps (0: never), to score it early")
     args = ap.parse_args(argv)
     spec = MODELS[args.model]
+    args.without = list(spec.get("without", ())) if args.without is None else args.without
     args.out = args.out or str(ROOT / "napari_unet" / "models" / f"{args.model}.pt")
     if args.finish:
         model = modelfile.load_model(args.finish)
@@ -182,14 +229,16 @@ def main(argv=None) -> None:
             model.summary["total_steps"] = int(step.group(1))
         return finish(model, args, minutes=None)
 
-    diameter = target_diameter(spec["size_from"])
-    images, annotations, objects = training_data(spec, diameter)
+    diameter = target_diameter(spec)
+    images, annotations, objects = training_data(spec, diameter, args.colour)
     diameter = diameter or own_diameter(spec)  # at their own scale: the model records what it learned
     print(f"{len(images)} training images, objects at {diameter:.1f} px", file=sys.stderr)
     config = train.TrainConfig(steps=args.steps, time_budget=None, seed=args.seed, batch_size=8, patch_size=128,
                                augment_strength=args.augment, augment_without=tuple(args.without),
                                learning_rate=3e-3, crf_weight=0.0)
-    unet = UNetConfig(class_names=[spec["class"]], diameter=diameter, invert_bright_background=spec["invert"])
+    colour = spec.get("colour", False) or args.colour  # RGB images (Y, X, 3) for a 3-channel network
+    unet = UNetConfig(class_names=[spec["class"]], diameter=diameter, invert_bright_background=spec["invert"],
+                      in_channels=3 if colour else 1, channel_axis="last" if colour else "none")
     start, last = time.perf_counter(), 0.0
     model = None
     for event in train.fit(images, annotations, config, unet_config=unet, objects=objects, diameter=None):
@@ -210,11 +259,11 @@ def finish(model, args, minutes) -> None:
 
     spec = MODELS[args.model]
     if model.config.diameter is None:  # a model trained before diameters: record the one it learned
-        model.config.diameter = target_diameter(spec["size_from"]) or own_diameter(spec)
+        model.config.diameter = target_diameter(spec) or own_diameter(spec)
     model.config.invert_bright_background = spec["invert"]
     figures = {}
     for name, folder in spec["val"]:
-        dice, f1, n = score(model, folder)
+        dice, f1, n = score(model, folder, spec.get("select"))
         figures[f"{name} ({n} images), no strokes"] = f"Dice {dice:.3f}, F1 {f1:.3f}"
         print(f"{name}: Dice {dice:.3f}, F1 {f1:.3f} ({n} images)")
     card = model.summary.get("card") or {}
@@ -241,9 +290,10 @@ def finish(model, args, minutes) -> None:
     print(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
-def score(model, folder: Path):
-    """(mean foreground Dice, mean instance F1, images) on ``folder`` with no strokes, as the files are
-    (colour images too), the diameter estimated."""
+def score(model, folder: Path, select: str | None = None):
+    """(mean foreground Dice, mean instance F1, images) on ``folder`` (``select`` as in ``fields``) with no
+    strokes, as the files are (colour images too), the diameter estimated."""
+    from napari_unet.engine import convert
     from napari_unet.engine.disk import io
     from napari_unet.engine.prediction import pipeline
     from napari_unet.engine.prediction.metrics import dice, instance_f1
@@ -251,6 +301,9 @@ def score(model, folder: Path):
     dices, f1s = [], []
     for path in sorted(p for p in folder.glob("*.tif") if not p.stem.endswith("_masks")):
         image, truth = io.read_image(path), io.read_image(path.with_name(path.stem + "_masks.tif"))
+        chw = np.moveaxis(image, -1, 0) if image.ndim == 3 else image[None]
+        if select == "bright" and not convert.has_bright_background(chw):
+            continue
         labels = pipeline.predict_image(model, image, instances=True).labels
         dices.append(dice(labels, truth))
         f1s.append(instance_f1(labels, truth))

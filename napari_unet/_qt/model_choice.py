@@ -6,6 +6,8 @@ A mixin of ``UNetWidget`` (it uses ``self.workspace``, ``self.model_info``, ``se
 
 from __future__ import annotations
 
+import numpy as np
+
 from .notify import notify
 
 
@@ -69,18 +71,40 @@ class ModelChoice:
 
     def adopt_starting_model(self):
         """With no active model, load the bundled model chosen in Start from (Predict needs no strokes,
-        the first Train fine-tunes it); returns it, or None for scratch."""
-        from ..engine.model.bundled import DEFAULT_MODEL
-
+        the first Train fine-tunes it); returns it, or None for scratch. With *auto* and no strokes yet,
+        the bundled model for the current image (``start.start_for_image``: nuclei-stained for a bright
+        background, else nuclei), said in one line."""
         if self.use_3d.value:
             return None
         name = self.start_from.value
-        model = self.workspace.start_from(DEFAULT_MODEL if name == "auto" else name)  # no strokes yet: the default
+        if name == "auto":
+            name, why = self._bundled_for_image()
+            notify(f"Start from auto: the bundled {name} model ({why}); your strokes choose once you Train")
+        model = self.workspace.start_from(name)
         if model is not None:
             if self._names() == ["object"]:  # the field's default: show the model's class names instead
                 self.class_names.value = ", ".join(model.config.class_names)
             self._show_history()
         return model
+
+    def _bundled_for_image(self) -> tuple[str, str]:
+        """(name, reason): the bundled model for the first plane of the current image (the default model
+        when there is none, or its axes cannot be read)."""
+        from ..engine import layout as ax
+        from ..errors import UserInputError
+        from ..engine.model.bundled import DEFAULT_MODEL
+        from ..engine.training.start import start_for_image
+        from .layers import image_array
+
+        layer = self.image_combo.value
+        if layer is None:
+            return DEFAULT_MODEL, "no image"
+        try:
+            image = image_array(layer)
+            found = ax.resolve(np.shape(image), self._axes(layer), None)
+            return start_for_image(np.asarray(ax.plane(image, found.axes, found.planes[0].index)))
+        except UserInputError:
+            return DEFAULT_MODEL, "the image's axes are not clear"
 
     def update_model_info(self) -> None:
         """What the active model is: its classes, steps and what it was trained on."""
@@ -88,8 +112,9 @@ class ModelChoice:
         if model is None:
             start = self.start_from.value
             if start == "auto":
-                self.model_info.value = ("none: Predict uses nuclei (bundled); Train starts from the bundled model "
-                                         "that agrees with your strokes, else a new network")
+                self.model_info.value = ("none: Predict uses the bundled model for the image (nuclei; nuclei-stained "
+                                         "on a bright background); Train starts from the bundled model that agrees "
+                                         "with your strokes, else a new network")
             else:
                 self.model_info.value = (f"none: Predict uses {start} (bundled), Train fine-tunes it" if start
                                          else "none: Train starts a new one")

@@ -114,11 +114,11 @@ class TrainSection:
         adopted = self.adopt_starting_model()
         if adopted is None:
             return found
-        from ..engine.convert import wants_grey
+        from ..engine.layout import fits_channels
 
         channels = found.images[0].shape[0]
         classes = max(int(np.max(a)) for a in found.annotations) - 1
-        fits = channels == adopted.config.in_channels or wants_grey(channels, adopted.config.in_channels)
+        fits = fits_channels(channels, adopted.config.in_channels)
         if not fits or classes > adopted.config.n_classes:
             self.workspace.leave()
             notify(f"the bundled {self.start_from.value} model ({adopted.config.in_channels} channel(s), "

@@ -55,6 +55,7 @@ several classes, IMAGE_STEM_classes.csv lists each object's class.
 
 examples:
   napari-unet predict nuclei cells.tif --out cells_masks.tif --instances   (bundled model, no training)
+  napari-unet predict auto he_tile.png --out he_masks.tif --instances     (the bundled model for the image)
   napari-unet predict model.pt a.tif b.tif --out-dir masks/ --instances
   napari-unet predict model.pt stack.tif --axes ZYX --out stack_masks.tif
   napari-unet predict model.pt huge.zarr --out huge_masks.zarr
@@ -197,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="segment images with a trained model",
                        description=PREDICT_HELP, formatter_class=fmt)
-    p.add_argument("model", metavar="MODEL", help="a .pt model file, a package napari-unet exported, or a "
-                   "bundled model's name (e.g. nuclei; see `napari-unet models`)")
+    p.add_argument("model", metavar="MODEL", help="a .pt model file, a package napari-unet exported, a "
+                   "bundled model's name (e.g. nuclei; see `napari-unet models`), or auto: the bundled model for "
+                   "each image (nuclei-stained for a bright background, stained or brightfield; else nuclei)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", metavar="FILE", help="output label image (one IMAGE only)")

@@ -26,9 +26,17 @@ def run(args) -> int:
     if args.measurements and not args.instances:
         raise UserInputError("--measurements measures objects; add --instances")
     outs = plan_outputs(args)
-    model = modelfile.load_model(args.model, device=args.device)
+    auto = args.model == AUTO and not Path(AUTO).exists()
+    model = None if auto else modelfile.load_model(args.model, device=args.device)
+    loaded = {}
     tables = []
     for path, out in zip(args.images, outs):
+        if auto:
+            name, why = bundled_for_file(Path(path), args.axes)
+            if name not in loaded:
+                loaded[name] = modelfile.load_model(name, device=args.device)
+            model = loaded[name]
+            log(f"{Path(path).name}: the bundled {name} model ({why})")
         tables.append(({"image": Path(path).name}, predict_file(model, Path(path), out, args)))
     if args.measurements:
         from ..engine.prediction import measure
@@ -37,6 +45,21 @@ def run(args) -> int:
         measure.write_csv(args.measurements, table)
         log(f"{len(table['label'])} object(s) measured -> {args.measurements}")
     return 0
+
+
+AUTO = "auto"  # the model argument that picks a bundled model for each image
+
+
+def bundled_for_file(path: Path, axes: str | None) -> tuple[str, str]:
+    """(name, reason): the bundled model for the image file ``path`` (``start.start_for_image`` on its
+    first plane): ``nuclei-stained`` for a bright background, else ``nuclei``."""
+    from ..engine import layout as ax
+    from ..engine.disk import io
+    from ..engine.training.start import start_for_image
+
+    image = io.read_image(path, lazy=True)
+    found = ax.resolve(image.shape, axes, None)
+    return start_for_image(np.asarray(ax.plane(image, found.axes, found.planes[0].index)))
 
 
 def plan_outputs(args) -> list[Path]:
@@ -68,7 +91,7 @@ def plan_outputs(args) -> list[Path]:
         named += [(f"the classes of {Path(p).name}", classes_path(out)) for p, out in zip(args.images, outs)]
     for path in args.images:
         files.check_input(path)
-    files.check_outputs([args.model, *args.images], named)
+    files.check_outputs([None if args.model == AUTO else args.model, *args.images], named)
     for _, out in named:
         files.check_writable_folder(out)
     return outs

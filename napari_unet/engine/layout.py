@@ -93,6 +93,8 @@ def input_axes(shape, spatial: str = "YX", in_channels: int | None = None, chann
     ``channel_axis`` ("last", "first", as a model records it) puts them, else by ``guess_axes``, e.g.
     "YX", "YXC", "CYX"; refuses a stack, naming how to declare channels."""
     if channel_axis in ("last", "first"):
+        if len(shape) == len(spatial) and in_channels == 3:  # grey for a colour model (``convert.wants_rgb``)
+            return check_axes(spatial, shape)
         if len(shape) != len(spatial) + 1:
             raise UserInputError(f"the model takes images with {in_channels or 'several'} channels ({channel_axis}), "
                                  f"this one has shape {tuple(shape)}; give an image like its training images "
@@ -111,10 +113,19 @@ def input_axes(shape, spatial: str = "YX", in_channels: int | None = None, chann
     return axes
 
 
+def fits_channels(n_channels: int, in_channels: int) -> bool:
+    """Whether an image of ``n_channels`` can be read by a network of ``in_channels``: the same count, RGB(A)
+    for a grey network (its luminance, ``convert.wants_grey``), grey or RGBA for an RGB network (as RGB,
+    ``convert.wants_rgb``)."""
+    return (n_channels == in_channels or (in_channels == 1 and n_channels in (3, 4))
+            or (in_channels == 3 and n_channels in (1, 4)))
+
+
 def check_channels(n_channels: int, config) -> None:
     """Refuse an image whose channel count is not the model's (``config``: a UNetConfig); an RGB or RGBA
-    image (3 or 4 channels) meets a grayscale model as its luminance (``convert``)."""
-    if config.in_channels == 1 and n_channels in (3, 4):
+    image (3 or 4 channels) meets a grayscale model as its luminance, a grey or RGBA image an RGB model
+    as RGB (``fits_channels``)."""
+    if fits_channels(n_channels, config.in_channels):
         return
     if n_channels != config.in_channels and config.in_channels == 1:
         raise UserInputError(f"the image has {n_channels} channels but the model expects grayscale; pick one "

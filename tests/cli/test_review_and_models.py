@@ -36,6 +36,23 @@ def test_predict_nuclei_needs_no_training(tmp_path):
     assert dice(io.read_image(tmp_path / "m.tif"), io.read_image(paths["mask"])) > 0.85
 
 
+def test_predict_auto_picks_the_bundled_model_by_the_image(tmp_path, capsys):
+    """``predict auto``: nuclei for fluorescence, nuclei-stained for an RGB image of dark nuclei on a light
+    background (H&E-like), each said in one line, and both masks plausible."""
+    from tests.engine.training.test_start import stained_like
+
+    paths = sample_paths()
+    rgb, mask = stained_like()
+    stained = io.write_mask(tmp_path / "stained.tif", rgb)
+    capsys.readouterr()
+    assert run("predict", "auto", paths["image"], stained, "--out-dir", tmp_path / "masks", "--instances") == 0
+    err = capsys.readouterr().err
+    assert "the bundled nuclei model (a dark background" in err
+    assert "stained.tif: the bundled nuclei-stained model (a bright background" in err
+    found = io.read_image(next((tmp_path / "masks").glob("stained*")))
+    assert found.shape == mask.shape and dice(found, mask) > 0.7
+
+
 @pytest.mark.heavy_compute
 def test_init_nuclei_fine_tunes_the_bundled_model(tmp_path):
     paths = sample_paths()

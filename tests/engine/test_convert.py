@@ -41,3 +41,27 @@ def test_crop_padded_volumes_keep_leading_axes():
     assert np.array_equal(crops.crop_padded(v, (1, 0, 2), (2, 4, 3), "reflect"), v[:, 1:3, 0:4, 2:5])
     out = crops.crop_padded(v, (-1, 0, 0), (5, 4, 5), "zeros")
     assert out.shape == (2, 5, 4, 5) and not out[:, 0].any() and np.array_equal(out[:, 1:4], v)
+
+
+def test_a_grey_image_meets_a_colour_model_as_three_equal_channels_and_rgba_loses_its_alpha():
+    from napari_unet.engine.model.config import UNetConfig
+
+    rgb_model = UNetConfig(in_channels=3, channel_axis="last")
+    grey = np.random.default_rng(0).random((1, 20, 30)).astype(np.float32)
+    conversion = convert.conversion_for(grey, rgb_model)
+    out = convert.normalize(grey, conversion)
+    assert conversion.rgb and out.shape == (3, 20, 30) and "grey image read as RGB" in conversion.notice
+    np.testing.assert_array_equal(out[0], out[2])
+    rgba = np.random.default_rng(1).random((4, 20, 30)).astype(np.float32)
+    conversion = convert.conversion_for(rgba, rgb_model)
+    assert convert.normalize(rgba, conversion).shape == (3, 20, 30) and "alpha dropped" in conversion.notice
+    assert convert.conversion_for(rgba[:3], rgb_model).notice is None  # RGB as it is
+
+
+def test_a_bright_background_is_told_from_a_dark_one_in_colour_and_grey():
+    rng = np.random.default_rng(2)
+    dark = rng.random((64, 64)) * 0.1
+    dark[20:30, 20:30] = 1.0  # a bright object on a dark background (fluorescence)
+    stained = np.stack([1 - dark * 0.5, 1 - dark * 0.9, 1 - dark * 0.3])  # dark purple on white (H&E-like)
+    assert not convert.has_bright_background(dark[None])
+    assert convert.has_bright_background(stained) and convert.has_bright_background(1 - dark[None])

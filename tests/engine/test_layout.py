@@ -38,8 +38,10 @@ def test_input_axes(shape, spatial, axes):
 def test_input_axes_where_a_model_declares_its_channels():
     assert ax.input_axes((3, 20, 30), "YX", 3, "first") == "CYX"
     assert ax.input_axes((20, 30, 3), "YX", 3, "last") == "YXC"
-    with pytest.raises(UserInputError, match="3 channels"):
-        ax.input_axes((20, 30), "YX", 3, "first")
+    with pytest.raises(UserInputError, match="2 channels"):
+        ax.input_axes((20, 30), "YX", 2, "first")
+    # a grey image meets an RGB model as three equal channels (convert.wants_rgb), so it reads as a plane
+    assert ax.input_axes((20, 30), "YX", 3, "last") == "YX"
 
 
 @pytest.mark.parametrize("shape", [(40, 20, 30), (2, 20, 30), (2, 3, 20, 30)])

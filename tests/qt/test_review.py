@@ -82,7 +82,7 @@ def test_checked_regions_are_held_out_and_scored_next_to_the_loss(make_napari_vi
 def test_predict_with_no_strokes_uses_the_bundled_model_and_new_model_can_start_from_scratch(viewer_widget, qtbot):
     viewer, w = viewer_widget
     viewer.open_sample("napari-unet", "nuclei")
-    assert w.start_from.value == "auto" and "Predict uses nuclei (bundled)" in w.model_info.value
+    assert w.start_from.value == "auto" and "Predict uses the bundled model for the image" in w.model_info.value
     with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
         w.predict()
     assert dice(viewer.layers["nuclei prediction"].data, io.read_image(sample_paths()["mask"])) > 0.85
@@ -98,6 +98,24 @@ def test_predict_with_no_strokes_uses_the_bundled_model_and_new_model_can_start_
     assert w.train() and w._job.init_model is None  # a new network
     with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
         w.stop()
+
+
+def test_predict_with_no_strokes_on_a_stained_rgb_image_uses_the_stained_model(viewer_widget, qtbot, monkeypatch):
+    """Start from auto, no strokes, an RGB layer of dark nuclei on a light background: Predict takes the
+    bundled nuclei-stained model, says so, and its mask is plausible."""
+    from tests.engine.training.test_start import stained_like
+
+    notes = []
+    monkeypatch.setattr("napari_unet._qt.model_choice.notify", lambda m, error=False: notes.append(m))
+    viewer, w = viewer_widget
+    rgb, mask = stained_like()
+    viewer.add_image(rgb, name="he", rgb=True)
+    assert w.start_from.value == "auto"
+    with qtbot.waitSignal(w.signals.prediction_finished, timeout=TIMEOUT_MS):
+        w.predict()
+    assert w.model.summary["card"]["name"] == "nuclei-stained"
+    assert any("the bundled nuclei-stained model (a bright background" in n for n in notes), notes
+    assert dice(viewer.layers["he prediction"].data, mask) > 0.7
 
 
 def test_the_first_train_fine_tunes_the_bundled_model(viewer_widget, qtbot):

@@ -77,10 +77,14 @@ def random_intensity(x: torch.Tensor, gen: torch.Generator, p: float = 0.5, scal
 
 def random_appearance(x: torch.Tensor, gen: torch.Generator, p_invert: float = 0.2, gamma=(0.5, 2.0),
                       contrast=(0.5, 1.5), shift: float = 0.15, p_blur: float = 0.3, max_blur: float = 1.5,
-                      p_noise: float = 0.3, max_noise: float = 0.08, without=()) -> torch.Tensor:
+                      p_noise: float = 0.3, max_noise: float = 0.08, colour_gain=(0.8, 1.2),
+                      colour_shift: float = 0.08, without=()) -> torch.Tensor:
     """Wide appearance changes for a generalist model (other microscopes and stains): per sample,
     inversion (dark objects on a bright background), gamma, contrast and brightness, Gaussian blur
     (sigma up to ``max_blur`` px) and Gaussian noise (up to ``max_noise`` of the normalised range).
+    Images of several channels (a colour stain) also get a gain and a shift per channel
+    (``colour_gain``, ``colour_shift``): another lab's haematoxylin and eosin, another scanner's white
+    balance. One-channel images draw no numbers for it, so their augmentation is what it was.
 
     x: (B, C, H, W) normalised intensities (about 0..1); volumes (B, C, D, H, W) are blurred in-plane.
     without: parts to leave out, among ``config.WIDE_AUGMENT_PARTS`` ("gamma" also drops contrast and
@@ -94,6 +98,8 @@ def random_appearance(x: torch.Tensor, gen: torch.Generator, p_invert: float = 0
         p_blur = 0.0
     if "noise" in without:
         p_noise = 0.0
+    if "colour" in without:
+        colour_gain, colour_shift = (1.0, 1.0), 0.0
     b = x.shape[0]
     per_sample = (b,) + (1,) * (x.ndim - 1)
     rnd = torch.rand(b, 8, generator=gen, device="cpu")
@@ -104,6 +110,11 @@ def random_appearance(x: torch.Tensor, gen: torch.Generator, p_invert: float = 0
         return (low + rnd[:, column] * (high - low)).view(per_sample)
 
     x = torch.where((rnd[:, 0] < p_invert).view(per_sample), 1 - x, x)
+    if x.shape[1] > 1:  # per channel: (B, C, 1, 1[, 1])
+        per_channel = torch.rand(b, x.shape[1], 2, generator=gen, device="cpu").to(x.device, x.dtype)
+        per_channel = per_channel.view(b, x.shape[1], *(1,) * (x.ndim - 2), 2)
+        gain = colour_gain[0] + per_channel[..., 0] * (colour_gain[1] - colour_gain[0])
+        x = x * gain + (per_channel[..., 1] * 2 - 1) * colour_shift
     x = x.clamp(min=0).pow(pick(1, *gamma)) * pick(2, *contrast) + pick(3, -shift, shift)
     sigma = rnd[:, 4] * max_blur
     for i in torch.nonzero(rnd[:, 5] < p_blur).flatten().tolist():

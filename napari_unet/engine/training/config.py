@@ -10,8 +10,9 @@ from dataclasses import dataclass, replace
 from ...errors import UserInputError
 
 # parts of TrainConfig.augment_strength="wide" that augment_without may leave out; "gamma" covers
-# gamma, contrast and brightness, "scale" narrows the scale range 0.6-1.6 back to the mild 0.85-1.2
-WIDE_AUGMENT_PARTS = ("invert", "gamma", "blur", "noise", "scale")
+# gamma, contrast and brightness, "scale" narrows the scale range 0.6-1.6 back to the mild 0.85-1.2,
+# "colour" drops the per-channel gain and shift of images with several channels
+WIDE_AUGMENT_PARTS = ("invert", "gamma", "blur", "noise", "scale", "colour")
 
 
 @dataclass

@@ -99,13 +99,28 @@ def painted_window(annotations: np.ndarray, margin: float) -> tuple[int, int, in
             max(int(xs.min()) - m, 0), min(int(xs.max()) + m + 1, w))
 
 
+STAINED_MODEL = "nuclei-stained"  # the bundled model for dark objects on a bright background
+
+
+def start_for_image(image_chw) -> tuple[str, str]:
+    """(name, reason): the bundled model to predict ``image_chw`` (a plane, channels first) with before any
+    stroke: ``STAINED_MODEL`` for an image with a bright background (stained or brightfield, dark objects
+    on light: ``convert.has_bright_background``) where it is bundled, else ``bundled.DEFAULT_MODEL``."""
+    from ..convert import has_bright_background
+    from ..model import bundled
+
+    if STAINED_MODEL in bundled.bundled_names() and has_bright_background(image_chw):
+        return STAINED_MODEL, "a bright background (stained or brightfield)"
+    return bundled.DEFAULT_MODEL, "a dark background (fluorescence)"
+
+
 def choose_start(images, annotations, objects=None, candidates=None) -> StartChoice:
     """The start for a first round on ``images`` (channels first) and their annotations: the bundled
     model (``candidates``: names, in order of preference; default all of them that fit the images'
     channels, ``bundled.DEFAULT_MODEL`` first) that agrees best with the strokes if it agrees enough,
     else a new network (""). A tie goes to the earlier candidate, so one that agrees fully (1.000) ends
     the search."""
-    from ..convert import wants_grey
+    from ..layout import fits_channels
     from ..model import bundled, modelfile
 
     channels = np.shape(images[0])[0]
@@ -114,7 +129,7 @@ def choose_start(images, annotations, objects=None, candidates=None) -> StartCho
         candidates = sorted(bundled.bundled_names(), key=lambda name: name != bundled.DEFAULT_MODEL)
     for name in candidates:
         model = modelfile.load_model(name)
-        if model.config.in_channels != channels and not wants_grey(channels, model.config.in_channels):
+        if not fits_channels(channels, model.config.in_channels):
             continue
         top = max(int(np.max(a)) for a in annotations) - 1
         if top > model.config.n_classes:

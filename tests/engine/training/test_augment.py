@@ -51,3 +51,20 @@ def test_unknown_augmentation_part_is_one_clear_message():
 
     with pytest.raises(UserInputError, match="unknown augmentation part.*Invert.*choose among invert, gamma"):
         TrainConfig(augment_without=("blur", "Invert"))
+
+
+def test_colour_jitter_moves_each_channel_apart_and_leaves_grey_images_as_they_were():
+    """The wide augmentation's per-channel gain and shift (another lab's stain): channels of a colour
+    image move apart; a one-channel image draws no numbers for it, so it is augmented exactly as before."""
+    grey = torch.rand(8, 1, 12, 12)
+    seed = torch.Generator().manual_seed(4)
+    torch.testing.assert_close(augment.random_appearance(grey.clone(), seed),
+                               augment.random_appearance(grey.clone(), torch.Generator().manual_seed(4),
+                                                         without=("colour",)))
+    rgb = grey.repeat(1, 3, 1, 1)  # three equal channels
+    only_colour = augment.random_appearance(rgb.clone(), torch.Generator().manual_seed(4),
+                                            without=("invert", "gamma", "blur", "noise"))
+    assert not torch.equal(only_colour[:, 0], only_colour[:, 1])
+    assert (only_colour - rgb).abs().max() < 0.35
+    torch.testing.assert_close(augment.random_appearance(rgb.clone(), torch.Generator().manual_seed(4),
+                                                         without=("invert", "gamma", "blur", "noise", "colour")), rgb)

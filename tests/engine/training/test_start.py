@@ -16,7 +16,9 @@ def test_strokes_a_bundled_model_agrees_with_start_from_it():
 def test_strokes_no_bundled_model_agrees_with_start_a_new_network():
     image, mask = make_blobs((128, 128), n=10, radius=9, seed=3)
     contrary = scribbles_from(mask, every=5)
-    contrary[contrary > 0] = 3 - contrary[contrary > 0]  # the blobs called background, the background objects
+    # the same label on blobs and background alike: objects in the left half, background in the right (the
+    # blobs merely called background would agree with nuclei-stained, which sees the dim background as nuclei)
+    contrary[:, :64][contrary[:, :64] > 0], contrary[:, 64:][contrary[:, 64:] > 0] = 2, 1
     choice = start.choose_start([image[None]], [contrary])
     assert choice.name == "" and all(v < start.AGREEMENT for v in choice.scores.values())
     assert "new network" in choice.reason
@@ -66,3 +68,19 @@ def test_a_candidate_in_full_agreement_ends_the_search(monkeypatch):
 
     choice = start.choose_start([image[None]], [scribbles_from(mask, every=5)])  # the default model first
     assert choice.name == DEFAULT_MODEL and list(choice.scores) == [DEFAULT_MODEL] and len(tried) == 2
+
+
+def stained_like(seed=3):
+    """An RGB image of dark purple nuclei on a light pink background (H&E-like), and its instance mask."""
+    image, mask = make_blobs((128, 128), n=10, radius=7, seed=seed)
+    dark = (image.astype(np.float32) - image.min()) / np.ptp(image)  # 1 on the nuclei
+    rgb = np.stack([235 - 150 * dark, 200 - 170 * dark, 225 - 60 * dark], -1)
+    return np.clip(rgb, 0, 255).astype(np.uint8), mask
+
+
+def test_with_no_strokes_an_image_with_a_bright_background_starts_from_the_stained_model():
+    rgb, _ = stained_like()
+    name, why = start.start_for_image(np.moveaxis(rgb, -1, 0))
+    assert name == start.STAINED_MODEL and "bright background" in why
+    fluorescence, _ = make_blobs((128, 128), n=10, radius=7, seed=3)
+    assert start.start_for_image(fluorescence[None])[0] == "nuclei"
