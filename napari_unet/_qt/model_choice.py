@@ -91,9 +91,9 @@ class ModelChoice:
         """(name, reason): the bundled model for the first plane of the current image (the default model
         when there is none, or its axes cannot be read)."""
         from ..engine import layout as ax
-        from ..errors import UserInputError
         from ..engine.model.bundled import DEFAULT_MODEL
         from ..engine.training.start import start_for_image
+        from ..errors import UserInputError
         from .layers import image_array
 
         layer = self.image_combo.value
