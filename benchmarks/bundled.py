@@ -5,8 +5,11 @@
    inverted (dark nuclei on a bright background, as in brightfield), gamma 0.5, blurred (sigma 2 px)
    with noise, half, 1.5x and twice the pixel size, and the grey field saved as RGB.
 2. ``--kinds``: the same on DSB2018 ``val/`` as the files are (RGB), by kind (fluorescence, stained,
-   grey brightfield: told apart by the image's colour and the masks' polarity), and on Usiigaci ``val/``
-   (each model where it applies), with the diameter estimated (``predict --diameter auto``) and not.
+   grey brightfield: told apart by the image's colour and the masks' polarity; the stained tiles also
+   recoloured as other labs' stains, more eosin and more haematoxylin), and on Usiigaci ``val/`` (each
+   model where it applies), with the diameter estimated (``predict --diameter auto``) and not.
+   The model ``auto`` is what Start "auto" and ``predict auto`` use before any stroke: for each image the
+   bundled model ``start.start_for_image`` picks (nuclei-stained for a bright background, else nuclei).
 2. Fine-tuning (``--finetune``): with the scribbles of ``scribbles.py`` (seeded per field), 10 s of
    training from the bundled model against 30 s from scratch, in the same run (wall-clock budgets:
    run it on an otherwise idle machine).
@@ -14,6 +17,7 @@
     python benchmarks/bundled.py                                   # the bundled model, no strokes
     python benchmarks/bundled.py --finetune                        # + 10 s fine-tuned vs 30 s scratch
     python benchmarks/bundled.py --models /tmp/wide.pt /tmp/mild.pt   # augmentation ablation
+    python benchmarks/bundled.py --models nuclei nuclei-stained auto --kinds   # report 14
 """
 
 from __future__ import annotations
@@ -51,6 +55,36 @@ def looks(image, mask):
     }
 
 
+def recoloured(image, how: str):
+    """An RGB uint8 image as another lab's stain might show it: "more eosin" (pinker) or "more
+    haematoxylin" (bluer), a gamma per channel."""
+    gammas = {"more eosin": (0.6, 1.0, 0.9), "more haematoxylin": (1.4, 1.1, 0.7)}[how]
+    x = image[..., :3].astype(np.float32) / 255
+    return (np.clip(x ** np.asarray(gammas, np.float32), 0, 1) * 255).astype(np.uint8)
+
+
+class ByImage:
+    """The bundled model Start "auto" (and ``predict auto``) takes for each image before any stroke
+    (``start.start_for_image``), loaded once."""
+
+    def __init__(self):
+        self.loaded = {}
+
+    def for_image(self, image):
+        from napari_unet.engine.model import modelfile
+        from napari_unet.engine.training.start import start_for_image
+
+        name, _ = start_for_image(np.moveaxis(image, -1, 0) if image.ndim == 3 else image[None])
+        if name not in self.loaded:
+            self.loaded[name] = modelfile.load_model(name)
+        return self.loaded[name]
+
+
+def model_for(model, image):
+    """``model``, or for a ``ByImage`` the bundled model it picks for ``image``."""
+    return model.for_image(image) if isinstance(model, ByImage) else model
+
+
 def fields(split: Path):
     from napari_unet.engine.disk import io
 
@@ -66,7 +100,7 @@ def no_strokes(models: dict, split: Path) -> None:
     for _, image, mask in fields(split):
         for condition, (img, truth) in looks(image, mask).items():
             for name, model in models.items():
-                labels = pipeline.predict_image(model, img, instances=True).labels
+                labels = pipeline.predict_image(model_for(model, img), img, instances=True).labels
                 scores.setdefault((name, condition), []).append((dice(labels, truth), instance_f1(labels, truth)))
     conditions = list(dict.fromkeys(c for _, c in scores))
     print(f"\nno strokes, {split}: mean Dice / F1 over {len(scores[next(iter(scores))])} fields")
@@ -96,11 +130,14 @@ def kinds(models: dict, limit=None) -> None:
             if limit and i >= limit:
                 break
             kind = f"DSB2018 {kind_of(image, mask)}" if data == "dsb2018" else "Usiigaci"
-            for name, model in models.items():
-                for diameter in ("auto", None):
-                    found = pipeline.predict_image(model, image, instances=True, diameter=diameter)
-                    scores.setdefault((name, kind, diameter), []).append((dice(found.labels, mask),
-                                                                         instance_f1(found.labels, mask)))
+            versions = [(kind, image)] + ([(f"{kind}, {how}", recoloured(image, how))
+                                        for how in ("more eosin", "more haematoxylin")] if kind.endswith("stained") else [])
+            for group, img in versions:
+                for name, model in models.items():
+                    for diameter in ("auto", None):
+                        found = pipeline.predict_image(model_for(model, img), img, instances=True, diameter=diameter)
+                        scores.setdefault((name, group, diameter), []).append((dice(found.labels, mask),
+                                                                              instance_f1(found.labels, mask)))
     groups = list(dict.fromkeys(k for _, k, _ in scores))
     print("\nno strokes, the files as they are: mean Dice / F1 (images); diameter estimated | as it is")
     print("| model | " + " | ".join(groups) + " |\n|---|" + "---|" * len(groups))
@@ -150,13 +187,15 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(DATA / "bbbc039" / "val"))
-    ap.add_argument("--models", nargs="+", default=["nuclei"], help="model files or bundled names to compare")
+    ap.add_argument("--models", nargs="+", default=["nuclei"],
+                    help="model files or bundled names to compare; auto: the bundled model picked for each image")
     ap.add_argument("--finetune", action="store_true", help="also: 10 s from the bundled model vs 30 s from scratch")
     ap.add_argument("--kinds", action="store_true", help="also: DSB2018 val by kind and Usiigaci val")
     ap.add_argument("--limit", type=int, help="with --kinds: the first N images of each set")
     ap.add_argument("--budgets", type=float, nargs=2, default=[10.0, 30.0], metavar=("FINETUNE", "SCRATCH"))
     args = ap.parse_args(argv)
-    models = {Path(m).stem if m.endswith(".pt") else m: modelfile.load_model(m) for m in args.models}
+    models = {Path(m).stem if m.endswith(".pt") else m: ByImage() if m == "auto" else modelfile.load_model(m)
+              for m in args.models}
     no_strokes(models, Path(args.data))
     if args.kinds:
         kinds(models, args.limit)
