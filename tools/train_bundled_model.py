@@ -148,9 +148,11 @@ def spec_fields(spec, folder: Path, colour: bool = False):
 def target_diameter(spec) -> float | None:
     """The diameter every training image is rescaled to: the median object diameter
     (``size.diameter_of_labels``) of the masks of ``spec["size_from"]`` (a folder, or "self": the model's
-    own training images), or None (each image at its own scale)."""
+    own training images), that number of px when it is one, or None (each image at its own scale)."""
     if spec["size_from"] is None:
         return None
+    if isinstance(spec["size_from"], (int, float)):  # a diameter chosen by measurement
+        return float(spec["size_from"])
     return own_diameter(spec) if spec["size_from"] == "self" else _median_diameter([spec["size_from"]], {})
 
 
@@ -207,6 +209,8 @@ def main(argv=None) -> None:
     ap.add_argument("--without", nargs="+", default=None, choices=WIDE_AUGMENT_PARTS, metavar="PART",
                     help="leave these parts out of the wide augmentation, to measure what each adds: "
                          + ", ".join(WIDE_AUGMENT_PARTS) + " (default: the model's recipe; nuclei-stained: invert)")
+    ap.add_argument("--diameter", type=float, metavar="PX",
+                    help="rescale every training image so that its objects come at PX (default: the recipe's)")
     ap.add_argument("--colour", action="store_true",
                     help="train on the images' RGB colours (a 3-channel network; grey images as three equal "
                          "channels) instead of their luminance: the ablation")
@@ -229,7 +233,7 @@ def main(argv=None) -> None:
             model.summary["total_steps"] = int(step.group(1))
         return finish(model, args, minutes=None)
 
-    diameter = target_diameter(spec)
+    diameter = args.diameter or target_diameter(spec)
     images, annotations, objects = training_data(spec, diameter, args.colour)
     diameter = diameter or own_diameter(spec)  # at their own scale: the model records what it learned
     print(f"{len(images)} training images, objects at {diameter:.1f} px", file=sys.stderr)
@@ -273,7 +277,9 @@ def finish(model, args, minutes) -> None:
                              "seed": args.seed, "minutes": minutes or card.get("minutes"),
                              "diameter": model.config.diameter, "figures": figures,
                              "command": card.get("command") or f"python tools/train_bundled_model.py {args.model} "
-                                                                 f"--steps {args.steps} --augment {args.augment}{without}"}
+                                                                 f"--steps {args.steps} --augment {args.augment}{without}"
+                                                                 + (f" --diameter {args.diameter:g}" if args.diameter else "")
+                                                                 + (" --colour" if args.colour else "")}
     if args.finish:
         model.summary["card"]["finished"] = (f"python tools/train_bundled_model.py {args.model} --finish MODEL.pt "
                                              f"(diameter, inversion and figures recorded)")
