@@ -7,7 +7,7 @@ large image is converted block by block as if it had been done whole. A conversi
 - **colour to grey**: an RGB or RGBA image (3 or 4 channels) for a one-channel network becomes its
   luminance, ``LUMINANCE`` weights of R, G and B (ITU-R BT.709, as scikit-image's ``rgb2gray``;
   alpha is dropped), so the bundled grayscale models take PNG and JPEG files and napari's RGB layers;
-- **grey to colour**: a one-channel image for an RGB network (the bundled ``nuclei-stained``) becomes
+- **grey to colour**: a one-channel image for an RGB network (one trained on RGB layers) becomes
   three equal channels, as a grey image saved as RGB is; an RGBA image loses its alpha;
 - **percentile scaling**: per channel, the ``norm_percentiles`` of the model (1st and 99.8th by
   default) map to 0 and 1 (stored in the model, so prediction sees what training saw);

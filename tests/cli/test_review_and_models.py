@@ -47,7 +47,7 @@ def test_predict_auto_picks_the_bundled_model_by_the_image(tmp_path, capsys):
     capsys.readouterr()
     assert run("predict", "auto", paths["image"], stained, "--out-dir", tmp_path / "masks", "--instances") == 0
     err = capsys.readouterr().err
-    assert "the bundled nuclei model (a dark background" in err
+    assert "the bundled nuclei model (no bright background" in err
     assert "stained.tif: the bundled nuclei-stained model (a bright background" in err
     found = io.read_image(next((tmp_path / "masks").glob("stained*")))
     assert found.shape == mask.shape and dice(found, mask) > 0.7

@@ -111,7 +111,7 @@ def start_for_image(image_chw) -> tuple[str, str]:
 
     if STAINED_MODEL in bundled.bundled_names() and has_bright_background(image_chw):
         return STAINED_MODEL, "a bright background (stained or brightfield)"
-    return bundled.DEFAULT_MODEL, "a dark background (fluorescence)"
+    return bundled.DEFAULT_MODEL, "no bright background (fluorescence-like)"
 
 
 def choose_start(images, annotations, objects=None, candidates=None) -> StartChoice:
