@@ -79,7 +79,8 @@ class ModelChoice:
         name = self.start_from.value
         if name == "auto":
             name, why = self._bundled_for_image()
-            notify(f"Start from auto: the bundled {name} model ({why}); your strokes choose once you Train")
+            if why:  # else the image's own error (its axes) is what the user hears next
+                notify(f"Start from auto: the bundled {name} model ({why}); your strokes choose once you Train")
         model = self.workspace.start_from(name)
         if model is not None:
             if self._names() == ["object"]:  # the field's default: show the model's class names instead
@@ -87,9 +88,9 @@ class ModelChoice:
             self._show_history()
         return model
 
-    def _bundled_for_image(self) -> tuple[str, str]:
-        """(name, reason): the bundled model for the first plane of the current image (the default model
-        when there is none, or its axes cannot be read)."""
+    def _bundled_for_image(self) -> tuple[str, str | None]:
+        """(name, reason): the bundled model for the first plane of the current image; the default model
+        and no reason when there is none, or its axes cannot be read."""
         from ..engine import layout as ax
         from ..engine.model.bundled import DEFAULT_MODEL
         from ..engine.training.start import start_for_image
@@ -98,13 +99,13 @@ class ModelChoice:
 
         layer = self.image_combo.value
         if layer is None:
-            return DEFAULT_MODEL, "no image"
+            return DEFAULT_MODEL, None
         try:
             image = image_array(layer)
             found = ax.resolve(np.shape(image), self._axes(layer), None)
             return start_for_image(np.asarray(ax.plane(image, found.axes, found.planes[0].index)))
         except UserInputError:
-            return DEFAULT_MODEL, "the image's axes are not clear"
+            return DEFAULT_MODEL, None
 
     def update_model_info(self) -> None:
         """What the active model is: its classes, steps and what it was trained on."""
