@@ -65,16 +65,16 @@ def recoloured(image, how: str):
 
 class ByImage:
     """The bundled model Start "auto" (and ``predict auto``) takes for each image before any stroke
-    (``start.start_for_image``), loaded once."""
+    (``start.start_for_whole_image``), loaded once."""
 
     def __init__(self):
         self.loaded = {}
 
     def for_image(self, image):
         from napari_unet.engine.model import modelfile
-        from napari_unet.engine.training.start import start_for_image
+        from napari_unet.engine.training.start import start_for_whole_image
 
-        name, _ = start_for_image(np.moveaxis(image, -1, 0) if image.ndim == 3 else image[None])
+        name, _ = start_for_whole_image(image)
         if name not in self.loaded:
             self.loaded[name] = modelfile.load_model(name)
         return self.loaded[name]

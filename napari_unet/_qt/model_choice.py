@@ -6,8 +6,6 @@ A mixin of ``UNetWidget`` (it uses ``self.workspace``, ``self.model_info``, ``se
 
 from __future__ import annotations
 
-import numpy as np
-
 from .notify import notify
 
 
@@ -91,9 +89,8 @@ class ModelChoice:
     def _bundled_for_image(self) -> tuple[str, str | None]:
         """(name, reason): the bundled model for the first plane of the current image; the default model
         and no reason when there is none, or its axes cannot be read."""
-        from ..engine import layout as ax
         from ..engine.model.bundled import DEFAULT_MODEL
-        from ..engine.training.start import start_for_image
+        from ..engine.training.start import start_for_whole_image
         from ..errors import UserInputError
         from .layers import image_array
 
@@ -101,9 +98,7 @@ class ModelChoice:
         if layer is None:
             return DEFAULT_MODEL, None
         try:
-            image = image_array(layer)
-            found = ax.resolve(np.shape(image), self._axes(layer), None)
-            return start_for_image(np.asarray(ax.plane(image, found.axes, found.planes[0].index)))
+            return start_for_whole_image(image_array(layer), self._axes(layer))
         except UserInputError:
             return DEFAULT_MODEL, None
 

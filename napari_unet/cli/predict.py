@@ -53,13 +53,10 @@ AUTO = "auto"  # the model argument that picks a bundled model for each image
 def bundled_for_file(path: Path, axes: str | None) -> tuple[str, str]:
     """(name, reason): the bundled model for the image file ``path`` (``start.start_for_image`` on its
     first plane): ``nuclei-stained`` for a bright background, else ``nuclei``."""
-    from ..engine import layout as ax
     from ..engine.disk import io
-    from ..engine.training.start import start_for_image
+    from ..engine.training.start import start_for_whole_image
 
-    image = io.read_image(path, lazy=True)
-    found = ax.resolve(image.shape, axes, None)
-    return start_for_image(np.asarray(ax.plane(image, found.axes, found.planes[0].index)))
+    return start_for_whole_image(io.read_image(path, lazy=True), axes)
 
 
 def plan_outputs(args) -> list[Path]:

@@ -114,6 +114,15 @@ def start_for_image(image_chw) -> tuple[str, str]:
     return bundled.DEFAULT_MODEL, "no bright background (fluorescence-like)"
 
 
+def start_for_whole_image(image, axes: str | None = None) -> tuple[str, str]:
+    """``start_for_image`` on the first plane of ``image`` (any layout: ``axes``, or the one rule's guess
+    with no model; numpy or lazy: only that plane is read)."""
+    from .. import layout as ax
+
+    found = ax.resolve(np.shape(image), axes, None)
+    return start_for_image(np.asarray(ax.plane(image, found.axes, found.planes[0].index)))
+
+
 def choose_start(images, annotations, objects=None, candidates=None) -> StartChoice:
     """The start for a first round on ``images`` (channels first) and their annotations: the bundled
     model (``candidates``: names, in order of preference; default all of them that fit the images'
