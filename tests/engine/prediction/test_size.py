@@ -80,6 +80,17 @@ def test_many_small_specks_do_not_outvote_a_few_real_objects():
     assert size.diameter_of_foreground(mask) == pytest.approx(24, rel=0.15)
 
 
+def test_the_few_widest_parts_do_not_decide_the_diameter():
+    """Many nuclei and fewer, wider ones (or merged pairs): the foreground's diameter is the objects'
+    median, as their labels give it, not the width of the parts that cover the most area."""
+    small = discs(10, shape=(256, 256))  # 64 discs 20 px across
+    large = discs(18, shape=(256, 256), spacing=2.4)  # 36 discs 36 px across: more area than the 64
+    labels = np.concatenate([small, np.where(large > 0, large + small.max(), 0)], axis=1)
+    assert (large > 0).sum() > (small > 0).sum()
+    assert size.diameter_of_labels(labels) == pytest.approx(20, rel=0.15)
+    assert size.diameter_of_foreground(labels > 0) == pytest.approx(20, rel=0.15)
+
+
 def _scene(radius, blob_radius, shape, seed):
     """Bright nuclei of ``radius`` (each an object) and, with ``blob_radius``, as bright blobs of that radius
     painted as background (debris, out-of-focus cells): a model learns the nuclei by their size. uint16
