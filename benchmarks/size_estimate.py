@@ -24,19 +24,10 @@ import numpy as np
 
 def area_weighted(mask) -> float:
     """The baseline: the area-weighted median width of the foreground's parts (no speck rule)."""
-    from scipy import ndimage as ndi
-
     from napari_unet.engine.prediction import size
 
-    mask = np.asarray(mask, bool)
-    if not mask.any():
-        return float("nan")
-    distance = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    parts, n = ndi.label(mask)
-    sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
-    peaks = np.asarray(ndi.maximum(distance, parts, np.arange(1, n + 1)), float)
-    single = (sizes >= size.MIN_OBJECT_PIXELS) & (sizes <= size.MAX_BLOB_AREA * np.pi * np.maximum(peaks, 0.5) ** 2)
-    return float(2 * size.weighted_median(peaks[single], sizes[single])) if single.any() else float("nan")
+    peaks, sizes = size.foreground_parts(mask)
+    return float(2 * size.weighted_median(peaks, sizes)) if len(peaks) else float("nan")
 
 
 @contextmanager

@@ -58,23 +58,31 @@ def diameter_of_labels(labels) -> float:
 
 
 def diameter_of_foreground(mask) -> float:
-    """The median over the connected parts of ``mask`` (bool, (Y, X)) that are one or two objects (see
-    the module docstring) of twice their largest distance to the background, in pixels; nan when there
-    is no such part (no foreground, or only confluent clusters)."""
+    """The median over the connected parts of ``mask`` (bool, (Y, X)) that are one or two objects and not
+    specks (see the module docstring) of twice their largest distance to the background, in pixels; nan
+    when there is no such part (no foreground, or only confluent clusters)."""
+    peaks, sizes = foreground_parts(mask)
+    if not len(peaks):
+        return float("nan")
+    typical = weighted_median(peaks, sizes)
+    return float(2 * np.median(peaks[peaks >= SPECK_FRACTION * typical]))
+
+
+def foreground_parts(mask) -> tuple[np.ndarray, np.ndarray]:
+    """(largest distance to the background (px), area (px)) of each connected part of ``mask`` (bool,
+    (Y, X)) that is about one or two objects: at least ``MIN_OBJECT_PIXELS``, at most ``MAX_BLOB_AREA``
+    times its inscribed disc (larger parts are clusters)."""
     from scipy import ndimage as ndi
 
     mask = np.asarray(mask, bool)
     if not mask.any():
-        return float("nan")
+        return np.zeros(0), np.zeros(0)
     distance = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
     parts, n = ndi.label(mask)
     sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
     peaks = np.asarray(ndi.maximum(distance, parts, np.arange(1, n + 1)), float)
     single = (sizes >= MIN_OBJECT_PIXELS) & (sizes <= MAX_BLOB_AREA * np.pi * np.maximum(peaks, 0.5) ** 2)
-    if not single.any():
-        return float("nan")
-    typical = weighted_median(peaks[single], sizes[single])
-    return float(2 * np.median(peaks[single & (peaks >= SPECK_FRACTION * typical)]))
+    return peaks[single], sizes[single]
 
 
 def weighted_median(values, weights) -> float:
