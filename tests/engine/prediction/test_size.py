@@ -173,3 +173,19 @@ def test_a_model_first_looks_at_the_scale_it_trained_at(monkeypatch):
     assert size.estimate_diameter(model, image) == 36.0 and looks == [0.61]
     monkeypatch.setattr(size, "_look", lambda m, crop, scale: 18.0)  # another image: objects of another size
     assert size.estimate_diameter(model, image) == 27.0  # measured as it is
+
+
+def test_an_image_the_measure_cannot_size_keeps_the_size_the_model_trained_at(monkeypatch):
+    """A stained tile after three rounds at 0.41x: the look found fused pairs (48 px for 38) and the
+    measure nan; seen as it is, F1 fell from 0.71 to 0.55."""
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(summary={"rounds": [{"image_diameter": 38.0, "scale": 0.41}]},
+                            config=SimpleNamespace(diameter=16.0))
+    monkeypatch.setattr(size, "_look", lambda m, crop, scale: 48.0)
+    monkeypatch.setattr(size, "measured_diameter", lambda m, chw: float("nan"))
+    image = np.zeros((1, 8, 8), np.float32)
+    assert size.estimate_diameter(model, image) == 38.0
+    assert size.scale_for_estimate(16.0, size.estimate_diameter(model, image)) == pytest.approx(16 / 38)
+    bundled = SimpleNamespace(summary={}, config=SimpleNamespace(diameter=16.0))
+    assert np.isnan(size.estimate_diameter(bundled, image))  # nothing trained on: as it is, as before
