@@ -2,6 +2,7 @@
 network."""
 
 import numpy as np
+import pytest
 
 from napari_unet.engine.training import start
 from tests.conftest import make_blobs, scribbles_from
@@ -24,6 +25,7 @@ def test_strokes_no_bundled_model_agrees_with_start_a_new_network():
     assert "new network" in choice.reason
 
 
+@pytest.mark.heavy_compute  # an 896^2 image predicted whole: 42 s in emulated bf16
 def test_only_the_painted_corner_is_predicted_and_it_scores_as_the_whole_image(monkeypatch):
     from napari_unet.engine.model import modelfile
     from napari_unet.engine.prediction import pipeline, predict
