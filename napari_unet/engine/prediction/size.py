@@ -38,6 +38,7 @@ RESCALE_TOLERANCE = 1.25  # within this factor of the model's diameter an image 
 ESTIMATE_TOLERANCE = 1.5
 SETTLE_TOLERANCE = 1.2  # an estimate within this factor of the diameter a model last trained at is that diameter
 MIN_SCALE, MAX_SCALE = 0.25, 4.0  # rescaling is clipped to these
+REMEMBERED_IMAGES = 256  # a model's summary keeps the diameter of at most this many images it trained on
 
 
 def diameter_of_labels(labels) -> float:
@@ -133,6 +134,10 @@ ESTIMATE_SIDE = 768  # px: the centre crop a diameter is estimated on (2048^2: a
 def estimate_diameter(model, chw) -> float:
     """The diameter (px) of the objects in ``chw`` (one plane, channels first) as ``model`` sees them.
 
+    An image the model trained on gets the diameter it was trained with (``remembered``; nan where it was
+    trained as it is): a model predicts, and trains again on, an image at the scale it learned it at.
+    Measured instead, a tile of a DSB2018 field that the bundled model could not size (round 1 trained it
+    as it is) measured 0.55x by the round-1 model, and fell from F1 0.605 to 0.357.
     A model that has trained on an image at a scale first looks at ``chw`` at that scale: where the objects
     come out at the size they were trained at (within ``SETTLE_TOLERANCE``), the image is one like those
     it trained on and gets their diameter. Else it is measured (``measured_diameter``) and ``settled``;
@@ -144,6 +149,9 @@ def estimate_diameter(model, chw) -> float:
     them 48 px (touching pairs fused) and the measure nan (pieces at 1x, fused pairs at 0.57x), so the
     fourth round's prediction saw the tile as it is: F1 0.706 -> 0.553. An image the model cannot size
     is likelier one like those the user trained on than one at the size of the bundled model's data."""
+    known = remembered(model, chw)
+    if known is not None:
+        return known
     trained, trained_scale = _last_trained(model)
     if trained is not None and trained_scale not in (None, 1.0):
         found = _look(model, _centre(chw), trained_scale)
@@ -167,6 +175,44 @@ def settled(model, estimate: float) -> float:
     if trained is None or not math.isfinite(estimate):
         return estimate
     return float(trained) if 1 / SETTLE_TOLERANCE <= estimate / trained <= SETTLE_TOLERANCE else estimate
+
+
+def remember(model, images, diameter) -> None:
+    """Record in ``model``'s summary that it trained on ``images`` (planes, channels first) with their objects
+    at ``diameter`` px (None or nan: trained as they are), keyed by ``fingerprint``; the oldest records go
+    beyond ``REMEMBERED_IMAGES``."""
+    seen = model.summary.setdefault("image_diameters", {})
+    known = None if diameter is None or not math.isfinite(diameter) else round(float(diameter), 3)
+    for chw in images:
+        key = fingerprint(chw)
+        seen.pop(key, None)  # re-inserted last: the newest record
+        seen[key] = known
+    for key in list(seen)[:max(0, len(seen) - REMEMBERED_IMAGES)]:
+        del seen[key]
+
+
+def remembered(model, chw) -> float | None:
+    """The diameter (px) ``model`` last trained on ``chw`` with (``remember``): nan where it trained on it as
+    it is, None where it never trained on it."""
+    seen = (getattr(model, "summary", None) or {}).get("image_diameters") or {}
+    key = fingerprint(chw)
+    if key not in seen:
+        return None
+    return float("nan") if seen[key] is None else float(seen[key])
+
+
+def fingerprint(chw) -> str:
+    """A short key of one plane (channels first, any dtype): its size and the exact values of its centre
+    crop (``ESTIMATE_SIDE``, the part a diameter is measured on; read already), averaged over channels.
+    The same image, as a layer or a file, gives the same key; any other image (another crop, plane or
+    field) another."""
+    import hashlib
+
+    centre = np.asarray(_centre(chw), np.float64)
+    values = centre.reshape(-1, *centre.shape[-2:]).mean(0).astype(np.float32)
+    digest = hashlib.sha1(repr(tuple(np.shape(chw)[-2:])).encode())
+    digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()[:20]
 
 
 def _last_trained(model) -> tuple[float | None, float | None]:

@@ -39,6 +39,7 @@ from ..model.device import (
     pick_device,
 )
 from ..model.unet import SegmentationModel, learned_split
+from ..prediction import size
 from ..prediction.pipeline import preview_maps
 from . import dataset, guard, painted, rounds, split_rule, validation
 from .config import TrainConfig
@@ -193,6 +194,8 @@ def fit(images, annotations, config: TrainConfig = None, *, model: SegmentationM
         net.eval()
         rounds.record(model, config, step, clock() - start, losses, len(images), n_annotated, device, n_object_pixels,
                       scale=round(scale, 4), image_diameter=image_diameter)
+        if cfg.spatial_dims == 2:
+            size.remember(model, images, image_diameter)
         # the round's model's prediction of a training plane, made once for the split rule and the guard
         maps_of = functools.cache(lambda k: preview_maps(model, images[k], None, scale=scale))
         if n_object_pixels and step:  # also when stopped early: the model is used as it is now

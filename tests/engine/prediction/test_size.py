@@ -189,3 +189,39 @@ def test_an_image_the_measure_cannot_size_keeps_the_size_the_model_trained_at(mo
     assert size.scale_for_estimate(16.0, size.estimate_diameter(model, image)) == pytest.approx(16 / 38)
     bundled = SimpleNamespace(summary={}, config=SimpleNamespace(diameter=16.0))
     assert np.isnan(size.estimate_diameter(bundled, image))  # nothing trained on: as it is, as before
+
+
+def test_an_image_the_model_trained_on_is_seen_at_the_size_it_trained_it_at(monkeypatch):
+    """A DSB2018 tile the bundled model could not size trained as it is in round 1; the round-1 model
+    measured it at 0.55x and its F1 fell from 0.605 to 0.357. Each trained image keeps its own size."""
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(summary={"rounds": [{"image_diameter": 38.0, "scale": 0.41}]},
+                            config=SimpleNamespace(diameter=16.0))
+    rng = np.random.default_rng(0)
+    as_is, small, other = (rng.random((1, 40, 50)).astype(np.float32) for _ in range(3))
+    size.remember(model, [as_is], None)
+    size.remember(model, [small], 38.0)
+    monkeypatch.setattr(size, "_look", lambda *a: pytest.fail("measured an image the model trained on"))
+    assert np.isnan(size.estimate_diameter(model, as_is)) and size.estimate_diameter(model, small) == 38.0
+    monkeypatch.setattr(size, "_look", lambda m, crop, scale: 20.0)
+    monkeypatch.setattr(size, "measured_diameter", lambda m, chw: 20.0)
+    assert size.estimate_diameter(model, other) == 20.0  # never trained on: measured
+    size.remember(model, [as_is], 30.0)  # trained on again at another size: the newest record counts
+    assert size.estimate_diameter(model, as_is) == 30.0
+    for _ in range(size.REMEMBERED_IMAGES):
+        size.remember(model, [rng.random((1, 8, 8))], 10.0)
+    assert len(model.summary["image_diameters"]) == size.REMEMBERED_IMAGES
+    assert size.remembered(model, small) is None  # the oldest records go first
+
+
+def test_the_fingerprint_knows_the_same_image_in_any_dtype_and_no_other_image():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 4000, (1, 900, 1000)).astype(np.uint16)
+    key = size.fingerprint(image)
+    assert size.fingerprint(image.astype(np.float32)) == key  # a layer's data or the file's
+    assert size.fingerprint(np.repeat(image, 3, 0)) == key  # grey saved as RGB
+    assert size.fingerprint(image[:, 1:]) != key  # another crop
+    changed = image.copy()
+    changed[0, 450, 500] += 1
+    assert size.fingerprint(changed) != key

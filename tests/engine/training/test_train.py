@@ -84,6 +84,25 @@ def test_fine_tuning_continues_from_model(blobs):
     assert any(not torch.equal(before[k], v) for k, v in model.net.state_dict().items())
 
 
+def test_a_model_remembers_the_size_it_trained_each_image_at(blobs, tmp_path):
+    """Predict (and the next round) see an image the model trained on at the scale it trained it at,
+    also after the model file is saved and loaded."""
+    from napari_unet.engine.model import modelfile
+    from napari_unet.engine.prediction import pipeline, size, stacks
+
+    image, _, ann = blobs
+    model = train.train([image], [ann], quick(), unet_config=SMALL)
+    assert np.isnan(size.remembered(model, image[None]))  # a new model without painted objects: as it is
+    model.config.diameter = 12.0
+    train.train([image], [ann], quick(), model=model, diameter=24.0)
+    assert model.summary["rounds"][-1]["scale"] == 0.5
+    loaded = modelfile.load_model(modelfile.save_model(model, tmp_path / "m.pt"))
+    assert size.remembered(loaded, image[None]) == 24.0
+    found = stacks.layout_of_image(image, None, loaded)
+    assert pipeline.resolve_scale(loaded, image, found, "auto") == (0.5, 24.0)
+    assert size.remembered(loaded, image[None, ::-1]) is None  # another image
+
+
 def test_a_trained_model_continues_at_the_continuing_learning_rate(blobs):
     """A continued run peaks at ``continue_learning_rate`` (default half a new model's rate:
     config.py), at a new model's rate when that is None; a new network always at ``learning_rate``."""
