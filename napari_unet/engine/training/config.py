@@ -65,6 +65,9 @@ class TrainConfig:
     # the less the corrections take (share of the dabs' pixels right after: 0.63, 0.52, 0.23). It
     # costs a forward pass of the starting network per step (13.6 -> 10.7 steps/s). 0 turns it off
     continue_prior_weight: float = 0.3
+    # share of the patches centred anywhere in the images, painted or not, while the prior term is on: patches
+    # around the strokes alone left the rest of the image to drift, and only there did the prior term hold it
+    prior_patches: float = 0.25
     weight_decay: float = 1e-4
     warmup_steps: int = 10
     seed: int = 0

@@ -24,11 +24,14 @@ class PatchSampler:
         None; cropped, flipped and turned with their patches. None: no image has any.
     by_stroke: pick a stroke, then a pixel of it (else any pixel of the class: one large stroke
         then draws most patches; benchmarks/corrections.py measures it).
+    anywhere: the share of patches centred anywhere in an image instead (painted or not), where only
+        the term that keeps the starting model's prediction teaches (``TrainConfig.prior_patches``).
     """
 
     def __init__(self, images: list[np.ndarray], annotations: list[np.ndarray], patch_size, rng, targets=None,
-                 by_stroke: bool = True):
+                 by_stroke: bool = True, anywhere: float = 0.0):
         self.images = images
+        self.anywhere = anywhere
         self.annotations = annotations
         self.patch_size = patch_size
         self.rng = rng
@@ -76,7 +79,11 @@ class PatchSampler:
 
     def _stroke_point(self):
         """(image index, an annotated pixel's coordinates): an image, then a class, a stroke of that class
-        and a pixel of that stroke, each at random (so that a few strokes weigh as much as a large one)."""
+        and a pixel of that stroke, each at random (so that a few strokes weigh as much as a large one); or,
+        a share ``anywhere`` of the time, any pixel of any image."""
+        if self.anywhere > 0 and self.rng.random() < self.anywhere:
+            i = int(self.rng.integers(len(self.annotations)))
+            return i, np.array([self.rng.integers(n) for n in self.annotations[i].shape])
         i = self.usable[self.rng.integers(len(self.usable))]
         per_class = self.coords[i]
         strokes = per_class[self.rng.integers(len(per_class))]
@@ -152,10 +159,10 @@ class DeviceSampler(PatchSampler):
     """
 
     def __init__(self, images, annotations, patch_size, rng, device, gen, targets=None, by_stroke: bool = True,
-                 affine: dict | None = None):
+                 affine: dict | None = None, anywhere: float = 0.0):
         import torch
 
-        super().__init__(images, annotations, patch_size, rng, targets, by_stroke)
+        super().__init__(images, annotations, patch_size, rng, targets, by_stroke, anywhere)
         self.device, self.gen, self.affine = device, gen, affine
         self._images = [torch.from_numpy(np.ascontiguousarray(im, np.float32))[None].to(device) for im in images]
         maps = []

@@ -24,11 +24,12 @@ def sampler_for(config: TrainConfig, cfg: UNetConfig, images, annotations, targe
     """Planes: patches cut and warped on the device, a batch at a time (``sampling.DeviceSampler``);
     volumes: cut and turned on the host (``sampling.PatchSampler``), warped on the device."""
     shape = patch_shape(config, cfg)
+    anywhere = config.prior_patches if config.prior_weight > 0 else 0.0  # only the prior term teaches there
     if cfg.spatial_dims == 3 or not config.device_sampling:
-        return sampling.PatchSampler(images, annotations, shape, rng, targets, config.sample_by_stroke)
+        return sampling.PatchSampler(images, annotations, shape, rng, targets, config.sample_by_stroke, anywhere)
     affine = {"scale": affine_scale(config)} if config.augment else None
     return sampling.DeviceSampler(images, annotations, shape, rng, device, gen, targets, config.sample_by_stroke,
-                                  affine)
+                                  affine, anywhere)
 
 def affine_scale(config: TrainConfig) -> tuple[float, float]:
     wide = config.augment_strength == "wide" and "scale" not in config.augment_without

@@ -13,6 +13,15 @@ def test_cross_entropy_ignores_unannotated_pixels():
     assert low < 1e-3
 
 
+def test_cross_entropy_of_a_batch_with_nothing_painted_is_zero_and_keeps_the_graph():
+    """A batch of patches all away from the strokes (``TrainConfig.prior_patches``) teaches nothing here."""
+    logits = torch.randn(2, 2, 4, 4, requires_grad=True)
+    for balanced in (False, True):
+        loss = sparse_cross_entropy(logits, torch.zeros(2, 4, 4, dtype=torch.int16), balanced)
+        loss.backward()
+        assert float(loss) == 0 and torch.isfinite(logits.grad).all()
+
+
 def test_crf_prefers_boundaries_on_image_edges():
     image = torch.zeros(1, 1, 16, 16)
     image[..., 8:] = 1.0  # an edge between columns 7 and 8

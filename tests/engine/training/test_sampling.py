@@ -77,3 +77,19 @@ def test_painted_objects_draw_patches_as_a_class_of_their_own_among_an_accepted_
     assert 0.28 < on_painted < 0.39  # background, accepted objects, painted objects: a third each
     alone = sampling.PatchSampler([image], [ann], 32, np.random.default_rng(0))  # no split targets: one class
     assert np.mean([targets[tuple(alone._stroke_point()[1])] > 0 for _ in range(3000)]) < 0.02
+
+
+def test_a_share_of_the_patches_lands_anywhere_while_the_rest_stay_on_the_strokes():
+    """``anywhere``: that share of the patches is centred at any pixel of any image (where only the prior
+    term teaches), the others on the strokes as before."""
+    img = np.zeros((1, 200, 200), np.float32)
+    ann = np.zeros((200, 200), np.int16)
+    ann[5:8, 5:8] = 1  # one stroke in a corner
+    centres = []
+    for anywhere in (0.0, 0.5):
+        sampler = sampling.PatchSampler([img], [ann], 16, np.random.default_rng(0), anywhere=anywhere)
+        centres.append(np.array([sampler._stroke_point()[1] for _ in range(400)]))
+    assert np.abs(centres[0] - 6).max() <= 1  # every patch on the stroke
+    away = (np.abs(centres[1] - 6).max(1) > 30).mean()
+    assert 0.35 < away < 0.6  # about half, spread over the image
+    assert centres[1].max(0).min() > 150
