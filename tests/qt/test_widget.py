@@ -45,7 +45,7 @@ def test_status_lines_do_not_widen_the_dock(widget):
 
 def test_train_preview_stop_correct_retrain_export(widget, qtbot, tmp_path):
     viewer, w = widget
-    w.time_budget.value = 3600  # stopped below after 80 steps
+    w.time_budget.value = 3600  # stopped below after 60 steps
     viewer.layers.selection.active = viewer.layers["nuclei annotations"]  # the user is painting
     with qtbot.waitSignal(w.signals.preview_updated, timeout=TIMEOUT_MS):
         assert w.train()
@@ -53,9 +53,9 @@ def test_train_preview_stop_correct_retrain_export(widget, qtbot, tmp_path):
         assert not viewer.layers["nuclei prediction"].data.any()
     assert viewer.layers.selection.active is viewer.layers["nuclei annotations"]  # the brush stays there
     assert w.is_training
-    # a step count, not seconds, before the figure below: a slow or loaded CPU gets as far (80 steps
-    # give Dice 0.93 on this sample in the CLI)
-    qtbot.waitUntil(lambda: len(w.losses) >= 80 or not w.is_training, timeout=4 * TIMEOUT_MS)
+    # a step count, not seconds, before the figure below: a slow or loaded CPU gets as far (in the CLI,
+    # 80 steps give Dice 0.93 on this sample, 50 steps 0.85-0.89 over seeds 0-2)
+    qtbot.waitUntil(lambda: len(w.losses) >= 60 or not w.is_training, timeout=4 * TIMEOUT_MS)
     with qtbot.waitSignal(w.signals.training_finished, timeout=TIMEOUT_MS):
         w.stop()
     assert w.model is not None and not w.is_training

@@ -101,8 +101,9 @@ def recalibrate_batchnorm(net, sampler, device, n_batches: int = 4, batch_size: 
     steps), and patches centred on annotations over-represent objects; both make
     eval-mode predictions drift. A few forward passes over uniformly placed crops
     with cumulative averaging (momentum None) fix that. At most ``n_batches`` batches, and no more
-    than cover the training images about twice over (a 256 x 384 plane: one batch of four 256^2
-    crops, 1.2 s less of a 2-core CPU's time than four): the statistics are averages over the images.
+    than cover the training planes about twice over, in crops no larger than they are (a 256 x 384
+    plane: one batch of four 256^2 crops, 1.2 s less of a 2-core CPU's time than four): the statistics
+    are averages over the images.
     """
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:
@@ -116,7 +117,8 @@ def recalibrate_batchnorm(net, sampler, device, n_batches: int = 4, batch_size: 
     volumes = sampler.images[0].ndim == 4
     size = size or (96 if volumes else 256)  # 3D: 24 x 96^2 voxels, like 2D's 256^2 in cost
     batch_size = 2 if volumes else batch_size
-    if not volumes:
+    if not volumes:  # no crop larger than the planes (a 64^2 plane: 64^2 crops), no more than cover them twice
+        size = min(size, 16 * math.ceil(max(max(im.shape[1:]) for im in sampler.images) / 16))
         covered = 2 * sum(math.prod(im.shape[1:]) for im in sampler.images)
         n_batches = max(1, min(n_batches, math.ceil(covered / (batch_size * size * size))))
     for _ in range(n_batches):
