@@ -47,6 +47,7 @@ def record(model, config, steps, seconds, losses, n_images, n_annotated, device,
         "augment": [config.augment_strength, *config.augment_without] if config.augment else [],
         "object_pixels": n_object_pixels,
         "prior_weight": config.prior_weight,
+        **({"prior_patches": config.prior_patches} if config.prior_patches and config.prior_weight else {}),
         **extra,
     })
     model.summary["total_steps"] = sum(r["steps"] for r in rounds)

@@ -164,6 +164,8 @@ def test_bad_configs_and_inputs_are_refused(blobs):
         train.TrainConfig(steps=None, time_budget=None)
     with pytest.raises(UserInputError, match="prior weight must be 0 or more"):
         train.TrainConfig(prior_weight=-1.0)
+    with pytest.raises(UserInputError, match="prior patches must be between 0 and 1"):
+        train.TrainConfig(prior_patches=1.5)
     with pytest.raises(UserInputError, match="one annotation per image"):
         list(train.fit([image, image], [ann], quick()))
     with pytest.raises(UserInputError, match="no annotations"):
@@ -197,3 +199,23 @@ def test_a_round_of_too_few_steps_says_so():
     volume = SegmentationModel.new(UNetConfig(depth=1, width=4, spatial_dims=3))
     volume.summary = {"rounds": [{"steps": 26, "seconds": 17.0}]}  # a quiet 2-core CPU's 3D round
     assert "3D U-Net trains slowly" in rounds.round_warning(volume) and "busy" not in rounds.round_warning(volume)
+
+
+def test_prior_patches_are_drawn_only_while_the_prior_term_is_on(blobs):
+    """``prior_patches``: a continuing round (prior term on) draws that share of its patches anywhere, a new
+    model none; a round of patches all away from the strokes trains on the prior term alone, never NaN."""
+    import torch
+
+    from napari_unet.engine.training.step import sampler_for
+
+    image, _, ann = blobs
+    rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    for prior_weight, anywhere in ((0.0, 0.0), (0.3, 0.5)):
+        config = quick(prior_patches=0.5, prior_weight=prior_weight)
+        sampler = sampler_for(config, SMALL, [image[None].astype(np.float32)], [ann], None, rng, gen, torch.device("cpu"))
+        assert sampler.anywhere == anywhere
+    model = train.train([image], [ann], quick(), unet_config=SMALL)
+    events = list(train.fit([image], [ann], quick(steps=6, prior_patches=1.0), model=model))
+    losses = [e.loss for e in events if isinstance(e, train.Step)]
+    assert len(losses) == 6 and np.all(np.isfinite(losses))
+    assert model.summary["rounds"][-1]["prior_weight"] > 0 and model.summary["rounds"][-1]["prior_patches"] == 1.0
