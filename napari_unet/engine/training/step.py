@@ -102,8 +102,7 @@ def recalibrate_batchnorm(net, sampler, device, n_batches: int = 4, batch_size: 
     eval-mode predictions drift. A few forward passes over uniformly placed crops
     with cumulative averaging (momentum None) fix that. At most ``n_batches`` batches, and no more
     than cover the training planes about twice over, in crops no larger than they are (a 256 x 384
-    plane: one batch of four 256^2 crops, 1.2 s less of a 2-core CPU's time than four): the statistics
-    are averages over the images.
+    plane: one batch of four 256^2 crops, not four batches): the statistics are averages over the images.
     """
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:
