@@ -184,9 +184,9 @@ def match_counts(labels, truth) -> list[int]:
 def sized_counts(labels, truth) -> list[int]:
     """``match_counts`` over the objects a user paints (``paintable``: at least a quarter of the median true
     object): true objects smaller are left out, and so are the predicted objects lying mostly on them or
-    matching them. Tiny true pieces (a nucleus cut by the image's edge, 30-40 px against a median of 700)
-    sit at the prediction's smallest object size (30 px), and one of them crossing it moved a 20-nucleus
-    field's F1 by 0.05-0.10 in a round (benchmarks/reports/13-rounds.md)."""
+    matching them. Tiny true pieces (30-40 px against a median of 700) sit at the prediction's smallest
+    object size (30 px): four of them crossing it and IoU 0.5 moved a 22-nucleus field's F1 by 0.115 in a
+    round (benchmarks/reports/13-rounds.md, "Where images still fall")."""
     keep = paintable(truth)
     tiny = np.isin(truth, keep, invert=True) & (truth > 0)
     ids, sizes = np.unique(labels[labels > 0], return_counts=True)
