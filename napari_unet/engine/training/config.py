@@ -69,8 +69,9 @@ class TrainConfig:
     # acts only where patches land; around the strokes alone, the rest of the field is held by nothing).
     # Measured and not kept (benchmarks/reports/13-rounds.md, "The prior term over the whole field"): at 0.25,
     # DSB2018 val, 16 images from nuclei, mean F1 by round 0.838 -> 0.877 -> 0.884 -> 0.899 -> 0.908 against
-    # 0.838 -> 0.867 -> 0.869 -> 0.899 -> 0.895, but pooled over the objects 0.856 against 0.862 after round 4,
-    # and an erased real nucleus turned background on 46 % of its pixels in 250 steps, against 66 % (0: off)
+    # 0.838 -> 0.867 -> 0.869 -> 0.899 -> 0.895, but pooled over the objects 0.856 against 0.862 after round 4;
+    # Usiigaci val from cells 0.894 against 0.907; and an erased real nucleus turned background on 46 % of its
+    # pixels in 250 steps, against 66 % (0: off)
     prior_patches: float = 0.0
     weight_decay: float = 1e-4
     warmup_steps: int = 10
