@@ -173,7 +173,10 @@ class TrainerProcess:
             # at exit. Read it here instead; never wait for the feeder thread. Only this process
             # writes these queues: one it never wrote to holds nothing (and the wait for a last
             # item, 0.2 s a queue, is spared: most viewers close without a Train).
-            if name in self._sent_to:
+            # A child that ended by itself (exit code 0) read the Quit, the last job sent, and with
+            # it every job: the jobs pipe is empty, and its 0.2 s wait is spared.
+            emptied = name == "jobs" and self.process.exitcode == 0
+            if name in self._sent_to and not emptied:
                 _discard_unread(q)
             q.cancel_join_thread()
             q.close()
