@@ -111,14 +111,15 @@ def _scene(radius, blob_radius, shape, seed):
 @pytest.mark.heavy_compute
 def test_a_model_of_small_nuclei_segments_large_ones_once_rescaled_and_not_without():
     """A model that learned nuclei of 12 px from blobs of 36 px as bright takes nuclei of 36 px for blobs,
-    unless they are rescaled to its size (measured: F1 1.0 against 0.0, fp32 and bf16 alike)."""
+    unless they are rescaled to its size (measured: F1 1.0 against 0.0, fp32 and bf16 alike; in 150 steps,
+    1.0 against 0.0 with seeds 0-2)."""
     from napari_unet.engine.model.config import UNetConfig
     from napari_unet.engine.prediction import pipeline
     from napari_unet.engine.prediction.metrics import instance_f1
     from napari_unet.engine.training import train
 
     image, annotations, nuclei = _scene(6, 18, (256, 256), seed=1)
-    config = train.TrainConfig(steps=300, time_budget=None, batch_size=4, patch_size=64, seed=0, threads=1)
+    config = train.TrainConfig(steps=150, time_budget=None, batch_size=4, patch_size=64, seed=0, threads=1)
     model = train.train([image], [annotations], config, unet_config=UNetConfig(depth=2, width=8), objects=[nuclei])
     assert model.config.diameter == pytest.approx(size.diameter_of_labels(nuclei))  # from the painted objects
     big, _, truth = _scene(18, 0, (384, 384), seed=2)  # three times the size
