@@ -19,6 +19,21 @@ def small_model():
     return train.train([image], [dense], config, unet_config=UNetConfig(depth=2, width=4, class_names=["nucleus"]))
 
 
+@pytest.fixture(autouse=True)
+def _the_next_tests_trainer_starts_now(request):
+    """After each GUI test, a trainer is started for the next widget (``process.prestart``, as the
+    sample with scribbles does for a user): its Python and torch import overlap this test's teardown and
+    the next one's setup instead of delaying its first Train. A test marked ``own_trainer_start`` (it
+    checks who starts the trainer) begins with none waiting."""
+    from napari_unet.trainer import process
+
+    if request.node.get_closest_marker("own_trainer_start"):
+        while process._PRESTARTED:
+            process._PRESTARTED.pop().close()
+    yield
+    process.prestart()
+
+
 @pytest.fixture
 def viewer_widget(make_napari_viewer):
     viewer = make_napari_viewer()

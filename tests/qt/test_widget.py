@@ -114,6 +114,7 @@ def test_training_on_the_cpu_waits_while_the_view_moves(widget, qtbot, mode):
     assert not trainer.paused and w.model is not None
 
 
+@pytest.mark.own_trainer_start
 def test_the_sample_with_scribbles_starts_the_trainer_the_widget_then_uses(make_napari_viewer):
     from napari_unet.trainer import process as _trainer_process
 
@@ -239,6 +240,7 @@ def test_file_faults_notify_and_keep_everything(widget, qtbot, tmp_path, small_m
     assert not list(tmp_path.glob("**/*.part*"))
 
 
+@pytest.mark.own_trainer_start
 def test_demo_opens_the_sample_and_a_widget_on_the_started_trainer(make_napari_viewer, monkeypatch):
     import napari
 
