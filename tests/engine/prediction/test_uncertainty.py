@@ -165,8 +165,9 @@ def test_a_mislabelled_region_is_ranked_first():
     y, x = free[len(free) // 2]
     ann[y:y + 14, x:x + 14] = 2  # background painted as object: a lie the model cannot fit
     ann[y + 5:y + 9, x + 5:x + 9] = 1  # and a little truth at its centre
-    # patches of 64 px: half the time of the default 96 on this 128^2 image (the lie ranked first with seeds 0-2)
-    model = train.train([image], [ann], train.TrainConfig(steps=150, time_budget=None, patch_size=64, seed=0))
+    # patches of 64 px: half the time of the default 96 on this 128^2 image; 100 steps: the lie ranked first
+    # with seeds 0-3 (its doubt 0.11-0.15, the next region's at most 0.053)
+    model = train.train([image], [ann], train.TrainConfig(steps=100, time_budget=None, patch_size=64, seed=0))
     found = pipeline.predict_image(model, image, "YX", probabilities=True)
     first = unc.suggest_regions(unc.uncertainty_map(found.probabilities), side=32)[0]
     assert first.y0 <= y + 7 < first.y1 and first.x0 <= x + 7 < first.x1
