@@ -27,9 +27,9 @@ def _the_next_tests_trainer_starts_now(request):
     checks who starts the trainer) begins with none waiting."""
     from napari_unet.trainer import process
 
-    if request.node.get_closest_marker("own_trainer_start"):
-        while process._PRESTARTED:
-            process._PRESTARTED.pop().close()
+    waiting = process.take_prestarted() if request.node.get_closest_marker("own_trainer_start") else None
+    if waiting is not None:
+        waiting.close()
     yield
     process.prestart()
 
